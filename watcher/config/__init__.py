@@ -1,0 +1,1 @@
+"""Settings: the frozen settings tree and its loader."""

@@ -1,0 +1,95 @@
+"""The project's exception hierarchy.
+
+Two families, as the reconciler treats them differently:
+
+* ``TemporaryError``: the world may fix itself (a server is down, a push raced
+  another writer). Retried with backoff, and by the next reconcile.
+* ``PermanentError``: the input is wrong (a bad config key, a hostile model
+  name, a broken template). Reported with what to fix; retried only once the
+  input changes.
+
+Adapters wrap third-party exceptions once, with ``raise ... from exc``, so a
+caller never needs to know about requests, GitPython or SQLAlchemy errors.
+"""
+
+from __future__ import annotations
+
+
+class WatcherError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    #: A hint for the user: what to change so the error goes away.
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{message} ({self.hint})" if self.hint else message
+
+
+class TemporaryError(WatcherError):
+    """Worth retrying later: the same input may succeed."""
+
+
+class PermanentError(WatcherError):
+    """Retrying is pointless until the input changes."""
+
+
+class ConfigError(PermanentError):
+    """The configuration file or environment is invalid."""
+
+
+class InvalidNameError(PermanentError):
+    """A model name, alias, stage or path that cannot be used safely."""
+
+
+class InvalidOverrideError(PermanentError):
+    """A model-version tag such as ``deploy.replicas`` holds an unusable value."""
+
+
+class TemplateError(PermanentError):
+    """A template failed to render, or rendered something that is not valid Kubernetes."""
+
+
+class ManifestValidationError(TemplateError):
+    """A rendered manifest does not match the Kubernetes schema."""
+
+
+class RegistryError(WatcherError):
+    """Reading the model registry failed."""
+
+
+class RegistryUnavailableError(RegistryError, TemporaryError):
+    """The registry could not be reached or answered with a server error."""
+
+
+class RegistryAuthError(RegistryError, PermanentError):
+    """The registry refused our credentials."""
+
+
+class GitError(WatcherError):
+    """A git operation failed."""
+
+
+class GitUnavailableError(GitError, TemporaryError):
+    """The git remote could not be reached, or a push kept losing races."""
+
+
+class GitAuthError(GitError, PermanentError):
+    """The git remote refused our credentials or host key."""
+
+
+class UnsafeDeletionError(PermanentError):
+    """A reconcile would delete more deployments than the safety limit allows."""
+
+
+class OwnershipError(PermanentError):
+    """A target folder exists in git but was not written by gitops-watcher."""
+
+
+class StateStoreError(TemporaryError):
+    """The daemon's own state database failed."""
