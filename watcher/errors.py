@@ -79,6 +79,10 @@ class GitUnavailableError(GitError, TemporaryError):
     """The git remote could not be reached, or a push kept losing races."""
 
 
+class PushRejectedError(GitUnavailableError):
+    """The remote branch moved since our fetch; re-plan on the new head and push again."""
+
+
 class GitAuthError(GitError, PermanentError):
     """The git remote refused our credentials or host key."""
 

@@ -1,0 +1,320 @@
+"""Both registry adapters against real MLflow servers (SQLite and PostgreSQL backends).
+
+The REST snapshot is the reference; the database adapter must read the very
+same models from the server's backend store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.mlflow_fixtures import ModelNames
+from tests.servers.mlflow_server import MlflowServer, free_port, register_version
+from tests.servers.postgres import PASSWORD, PostgresServer
+from watcher.adapters.registry_db import DatabaseRegistry
+from watcher.adapters.registry_rest import RestRegistry
+from watcher.config.settings import Credentials, ModelFilter, RegistrySettings
+from watcher.core.model import RegisteredModel, RegistrySnapshot
+from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+
+def rest_snapshot(url: str, pattern: str, **settings: Any) -> RegistrySnapshot:
+    models = ModelFilter(include=(pattern,), exclude=settings.pop("exclude", ()))
+    config = RegistrySettings(tracking_uri=url, models=models, **settings)
+    return RestRegistry(config, Credentials(), backoff_seconds=0.01).snapshot()
+
+
+def db_snapshot(db_uri: str, pattern: str = "*", **settings: Any) -> RegistrySnapshot:
+    models = ModelFilter(include=(pattern,), exclude=settings.pop("exclude", ()))
+    config = RegistrySettings(kind="database", database_uri=db_uri, models=models, **settings)
+    return DatabaseRegistry(config).snapshot()
+
+
+def shape(model: RegisteredModel) -> dict[str, Any]:
+    """What a reader checks: versions with their stages and tags, and the aliases."""
+    return {
+        "aliases": model.alias_map,
+        "tags": dict(model.tags),
+        "versions": {v.version: (v.current_stage, v.tag_map) for v in model.versions},
+    }
+
+
+def both_agree(server: MlflowServer, pattern: str) -> tuple[RegisteredModel, ...]:
+    rest = rest_snapshot(server.url, pattern)
+    assert db_snapshot(server.db_uri, pattern).models == rest.models
+    return rest.models
+
+
+def promotion_story(server: MlflowServer, name: str) -> None:
+    """Stages, aliases and tags change; each step both adapters see the same registry."""
+    client = server.client()
+    v1 = register_version(client, name, tags={"deploy.replicas": "3"})
+    register_version(client, name)
+    register_version(client, name)
+    client.transition_model_version_stage(name, "1", "Production")
+    client.transition_model_version_stage(name, "2", "Staging")
+    client.set_registered_model_alias(name, "champion", "1")
+    client.set_registered_model_alias(name, "challenger", "3")
+    client.set_registered_model_tag(name, "team", "fraud")
+    client.set_model_version_tag(name, "2", "owner", "ana")
+    (model,) = both_agree(server, name)
+    assert shape(model) == {
+        "aliases": {"champion": "1", "challenger": "3"},
+        "tags": {"team": "fraud"},
+        "versions": {
+            "1": ("Production", {"deploy.replicas": "3"}),
+            "2": ("Staging", {"owner": "ana"}),
+            "3": ("None", {}),
+        },
+    }
+    first = model.version("1")
+    assert first is not None
+    assert (first.run_id, first.source, first.status) == (v1.run_id, v1.source, "READY")
+    assert first.last_updated_timestamp >= first.creation_timestamp > 0
+
+    client.set_registered_model_alias(name, "champion", "2")
+    client.delete_registered_model_alias(name, "challenger")
+    register_version(client, name)
+    client.transition_model_version_stage(name, "1", "Archived")
+    client.delete_model_version_tag(name, "2", "owner")
+    (model,) = both_agree(server, name)
+    # v3 is neither aliased nor the newest in its stage any more: v4 took "None".
+    assert shape(model) == {
+        "aliases": {"champion": "2"},
+        "tags": {"team": "fraud"},
+        "versions": {
+            "1": ("Archived", {"deploy.replicas": "3"}),
+            "2": ("Staging", {}),
+            "4": ("None", {}),
+        },
+    }
+
+
+def test_sqlite_backed_server(mlflow_server: MlflowServer, unique_model_name: ModelNames) -> None:
+    promotion_story(mlflow_server, unique_model_name())
+    snapshot = rest_snapshot(mlflow_server.url, unique_model_name.prefix + "*")
+    assert (snapshot.ui_url, snapshot.origin) == (mlflow_server.url, mlflow_server.url)
+    assert db_snapshot(mlflow_server.db_uri).origin == mlflow_server.db_uri
+
+
+def test_postgres_backed_server(
+    mlflow_server_postgres: MlflowServer, unique_model_name: ModelNames
+) -> None:
+    promotion_story(mlflow_server_postgres, unique_model_name())
+    origin = db_snapshot(mlflow_server_postgres.db_uri, "none").origin
+    assert PASSWORD not in origin and ":***@" in origin
+
+
+def test_paging_filters_and_prompts(
+    mlflow_server: MlflowServer, unique_model_name: ModelNames
+) -> None:
+    client = mlflow_server.client()
+    for label in ("a-1", "a-2", "a-3", "a-skip", "b-1"):
+        register_version(client, unique_model_name(label))
+    # MLflow 3 keeps prompts as registered models; its search API hides them, so must we.
+    client.create_registered_model(
+        unique_model_name("a-prompt"), tags={"mlflow.prompt.is_prompt": "true"}
+    )
+    pattern = f"{unique_model_name.prefix}-a-*"
+    expected = [unique_model_name(x) for x in ("a-1", "a-2", "a-3")]
+    one_per_page = rest_snapshot(mlflow_server.url, pattern, page_size=1, exclude=("*-skip",))
+    assert [m.name for m in one_per_page.models] == expected
+    assert one_per_page == rest_snapshot(mlflow_server.url, pattern, exclude=("*-skip",))
+    assert (
+        db_snapshot(mlflow_server.db_uri, pattern, exclude=("*-skip",)).models
+        == one_per_page.models
+    )
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers from a script; stands in for an auth proxy or a failing server in front of MLflow."""
+
+    script: dict[str, list[tuple[int, str]]]
+    seen: list[tuple[str, str]]
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        answers = self.script[self.path.split("?")[0]]
+        status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, _Scripted]]:
+    handler = type("Handler", (_Scripted,), {"script": {}, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler  # type: ignore[misc]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SEARCH = "/api/2.0/mlflow/registered-models/search"
+PAGE_1 = json.dumps({"registered_models": [{"name": "m1"}], "next_page_token": "MQ=="})
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials(scripted: tuple[str, Any], status: int) -> None:
+    url, handler = scripted
+    handler.script[SEARCH] = [(status, '{"error_code": "UNAUTHENTICATED"}')]
+    token = Credentials(mlflow_token="s3cret-token")
+    with pytest.raises(RegistryAuthError) as err:
+        RestRegistry(RegistrySettings(tracking_uri=url), token).snapshot()
+    assert "MLFLOW_TRACKING_TOKEN" in str(err.value) and "s3cret" not in str(err.value)
+    assert handler.seen[0][1] == "Bearer s3cret-token"
+    # user:password in the URL is sent as basic auth but never shown.
+    with pytest.raises(RegistryAuthError) as err:
+        RestRegistry(
+            RegistrySettings(tracking_uri=url.replace("//", "//bob:pw-42@")), Credentials()
+        ).snapshot()
+    assert "pw-42" not in str(err.value) and handler.seen[1][1].startswith("Basic ")
+
+
+def test_unreachable_and_failing_servers(scripted: tuple[str, Any]) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RegistryUnavailableError, match="cannot reach"):
+        RestRegistry(RegistrySettings(tracking_uri=closed), Credentials(), retries=1).snapshot()
+    url, handler = scripted
+    settings = RegistrySettings(tracking_uri=url)
+    # A failure on page 2 loses the whole read: never a partial snapshot.
+    handler.script[SEARCH] = [(200, PAGE_1), (503, "busy")]
+    with pytest.raises(RegistryUnavailableError, match="503"):
+        RestRegistry(settings, Credentials(), retries=2, backoff_seconds=0.01).snapshot()
+    assert len(handler.seen) == 4  # page 1, then page 2 tried 1 + 2 times
+    for status, body, text in [
+        (404, "<html>Not Found</html>", "HTTP 404"),
+        (200, "<html>", "not JSON"),
+    ]:
+        handler.script[SEARCH] = [(status, body)]
+        with pytest.raises(RegistryError, match=text) as err:
+            RestRegistry(settings, Credentials()).snapshot()
+        assert not isinstance(err.value, RegistryUnavailableError | RegistryAuthError)
+        assert "tracking_uri" in str(err.value)
+
+
+def test_postgres_errors(postgres_server: PostgresServer) -> None:
+    url = postgres_server.create_database("not_mlflow")
+    with pytest.raises(RegistryError, match="does not look like an MLflow"):
+        db_snapshot(url)
+    with pytest.raises(RegistryAuthError) as err:
+        db_snapshot(url.replace(PASSWORD, "wrong-pass"))
+    assert "wrong-pass" not in str(err.value)
+    closed = url.replace(f":{postgres_server.port}/", f":{free_port()}/")
+    with pytest.raises(RegistryUnavailableError, match=r"127\.0\.0\.1") as err:
+        db_snapshot(closed)
+    assert PASSWORD not in str(err.value)
+
+
+def test_sqlite_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.db"
+    with pytest.raises(RegistryUnavailableError, match=str(missing)):
+        db_snapshot(f"sqlite:///{missing}")
+    assert not missing.exists()  # read-only: never created
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE things (id INTEGER)")
+    with pytest.raises(RegistryError, match="does not look like an MLflow"):
+        db_snapshot(f"sqlite:///{other}")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(RegistryError):
+        db_snapshot(f"sqlite:///{garbage}")
+
+
+# The registry tables as MLflow 2.0 created them: no aliases table, no workspace column.
+MLFLOW_2_0_SCHEMA = """
+CREATE TABLE registered_models (name VARCHAR(256) PRIMARY KEY, creation_time BIGINT,
+    last_updated_time BIGINT, description VARCHAR(5000));
+CREATE TABLE registered_model_tags (key VARCHAR(250), value VARCHAR(5000), name VARCHAR(256),
+    PRIMARY KEY (key, name));
+CREATE TABLE model_versions (name VARCHAR(256), version INTEGER, creation_time BIGINT,
+    last_updated_time BIGINT, description VARCHAR(5000), user_id VARCHAR(256),
+    current_stage VARCHAR(20), source VARCHAR(500), run_id VARCHAR(32), status VARCHAR(20),
+    status_message VARCHAR(500), run_link VARCHAR(500), PRIMARY KEY (name, version));
+CREATE TABLE model_version_tags (key VARCHAR(250), value VARCHAR(5000), name VARCHAR(256),
+    version INTEGER, PRIMARY KEY (key, name, version));
+"""
+
+
+def insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
+    marks = ", ".join("?" * len(row))
+    conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", list(row.values()))  # noqa: S608
+
+
+def make_registry_db(path: Path, *, workspaces: bool = False) -> None:
+    """A hand-made registry in WAL mode; with ``workspaces``, keys carry MLflow 3's column."""
+    schema = MLFLOW_2_0_SCHEMA
+    if workspaces:
+        schema = schema.replace("(name VARCHAR(256)", "(workspace VARCHAR(63), name VARCHAR(256)")
+        schema = schema.replace("(key VARCHAR(250)", "(workspace VARCHAR(63), key VARCHAR(250)")
+    versions = [  # (workspace, version, stage, run_id); v4 is deleted and must not show.
+        ("default", 1, "Production", "r1"),
+        ("default", 2, "Production", None),
+        ("default", 3, "Staging", "r3"),
+        ("default", 4, "Deleted_Internal", "r4"),
+        ("team-b", 9, "Production", "rb"),
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(schema)
+        for ws, version, stage, run_id in versions if workspaces else versions[:4]:
+            key = {"workspace": ws} if workspaces else {}
+            if version in (1, 9):
+                insert(conn, "registered_models", {**key, "name": "iris"})
+            insert(conn, "model_versions", {
+                **key, "name": "iris", "version": version, "creation_time": 1000 + version,
+                "last_updated_time": None, "current_stage": stage, "source": f"s3://b/{version}",
+                "run_id": run_id, "status": "READY",
+            })  # fmt: skip
+        key = {"workspace": "default"} if workspaces else {}
+        insert(
+            conn,
+            "model_version_tags",
+            {**key, "key": "k", "value": None, "name": "iris", "version": 2},
+        )
+
+
+def test_mlflow_2_0_schema_without_aliases(tmp_path: Path) -> None:
+    make_registry_db(tmp_path / "old.db")
+    (model,) = db_snapshot(f"sqlite:///{tmp_path / 'old.db'}").models
+    assert shape(model) == {
+        "aliases": {},
+        "tags": {},
+        "versions": {"2": ("Production", {"k": ""}), "3": ("Staging", {})},
+    }
+    v2 = model.version("2")
+    assert v2 is not None and (v2.run_id, v2.creation_timestamp, v2.last_updated_timestamp) == (
+        "",
+        1002,
+        0,
+    )
+
+
+def test_workspace_column_filters(tmp_path: Path) -> None:
+    make_registry_db(tmp_path / "ws.db", workspaces=True)
+    (model,) = db_snapshot(f"sqlite:///{tmp_path / 'ws.db'}", workspace="team-b").models
+    assert [(v.version, v.run_id) for v in model.versions] == [("9", "rb")]

@@ -1,0 +1,7 @@
+"""``python -m watcher`` is the same as ``gitops-watcher``."""
+
+import sys
+
+from watcher.cli import main
+
+sys.exit(main())

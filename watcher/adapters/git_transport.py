@@ -1,0 +1,187 @@
+"""How git reaches the remote: the environment of network commands, and error wording.
+
+Kept apart from ``git_repo.py`` so the rules that protect credentials can be read
+(and tested) on their own: the token travels only in the environment of the git
+process (``GIT_CONFIG_*``), never in argv, ``.git/config``, a URL or a log line, and
+every message that leaves this package goes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from git.exc import CommandError, GitCommandError
+
+from watcher.config.settings import Credentials, GitSettings
+from watcher.errors import GitAuthError, GitError, GitUnavailableError
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+# user:password@ in any URL, and any user info at all in http(s) URLs (a bare token
+# is often passed as the user name: https://TOKEN@host/...).
+_URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:'\"]*):[^/@\s'\"]*@")
+_HTTP_USERINFO = re.compile(r"(?P<pre>https?://)[^/@\s'\"]+@", re.IGNORECASE)
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*\w+\s+)\S+")
+
+REDACTED = "***"
+
+#: stderr fragments that mean "we are not allowed in": retrying will not help.
+_AUTH_MARKERS = (
+    "permission denied",
+    "host key verification failed",
+    "remote host identification has changed",
+    "no ed25519 host key is known",
+    "no rsa host key is known",
+    "no ecdsa host key is known",
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "terminal prompts disabled",
+    "invalid username or password",
+    "unprotected private key file",
+    "bad permissions",
+    "load key",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+)
+
+AUTH_HINT = (
+    "check GIT_SSH_KEY_FILE and GIT_KNOWN_HOSTS_FILE for ssh remotes (the host key must be "
+    "in known_hosts: checking is strict), GIT_TOKEN and GIT_USERNAME for https remotes"
+)
+NETWORK_HINT = "check GIT_REPO_URL and that the git server is reachable; will retry"
+
+
+def is_ssh_url(url: str) -> bool:
+    """ssh:// URLs and scp-like ``[user@]host:path``, as git itself tells them apart."""
+    lowered = url.lower()
+    if lowered.startswith(("ssh://", "git+ssh://", "ssh+git://")):
+        return True
+    if _SCHEME.match(url) or url.startswith(("/", ".", "~")):
+        return False
+    head, sep, _ = url.partition(":")
+    return bool(sep) and bool(head) and "/" not in head
+
+
+def is_http_url(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def ssh_command(settings: GitSettings) -> str:
+    """The ``GIT_SSH_COMMAND``: our key only, strict host key checking, never a prompt.
+
+    Paths are made absolute because git runs ssh from inside the checkout.
+    """
+    parts = ["ssh"]
+    if settings.ssh_key_file:
+        key = str(Path(settings.ssh_key_file).expanduser().absolute())
+        parts += ["-i", shlex.quote(key), "-o", "IdentitiesOnly=yes"]
+    if settings.known_hosts_file:
+        known = str(Path(settings.known_hosts_file).expanduser().absolute())
+        parts += ["-o", shlex.quote(f"UserKnownHostsFile={known}")]
+    parts += ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+    connect = max(1, int(settings.timeout_seconds))
+    parts += ["-o", f"ConnectTimeout={connect}"]
+    return " ".join(parts)
+
+
+def basic_auth_header(credentials: Credentials) -> str:
+    user = credentials.git_username or "x-access-token"
+    raw = f"{user}:{credentials.git_token}".encode()
+    return "Authorization: Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def network_env(
+    settings: GitSettings, credentials: Credentials, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Extra environment for git commands that talk to the remote.
+
+    ``base`` (default ``os.environ``) is only read to append to ``GIT_CONFIG_COUNT``
+    entries the user may already have set, rather than clobbering them.
+    """
+    base = os.environ if base is None else base
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    url = settings.repo_url
+    if is_ssh_url(url):
+        env["GIT_SSH_COMMAND"] = ssh_command(settings)
+        env["GIT_SSH_VARIANT"] = "ssh"
+    elif is_http_url(url) and credentials.git_token:
+        try:
+            index = int(base.get("GIT_CONFIG_COUNT", "0") or "0")
+        except ValueError:
+            index = 0
+        env[f"GIT_CONFIG_KEY_{index}"] = "http.extraHeader"
+        env[f"GIT_CONFIG_VALUE_{index}"] = basic_auth_header(credentials)
+        env["GIT_CONFIG_COUNT"] = str(index + 1)
+    return env
+
+
+def check_transport_files(settings: GitSettings) -> None:
+    """Fail early, and permanently, on configured ssh files that do not exist."""
+    if not is_ssh_url(settings.repo_url):
+        return
+    for what, value in (
+        ("ssh key file", settings.ssh_key_file),
+        ("known_hosts file", settings.known_hosts_file),
+    ):
+        if value and not Path(value).expanduser().is_file():
+            raise GitAuthError(f"{what} {value!r} does not exist", hint=AUTH_HINT)
+
+
+def secrets_of(settings: GitSettings, credentials: Credentials) -> list[str]:
+    """Literal strings that must never appear in a message."""
+    found = [credentials.git_token] if credentials.git_token else []
+    if credentials.git_token:
+        header = basic_auth_header(credentials)
+        found += [header, header.rsplit(" ", 1)[-1]]
+    password = _URL_PASSWORD.search(settings.repo_url)
+    if password:
+        userinfo = settings.repo_url[password.end("pre") + 1 : password.end() - 1]
+        if userinfo:
+            found.append(userinfo)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove passwords in URLs, auth headers and the given literal secrets from text."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group('pre')}:{REDACTED}@", text)
+    text = _HTTP_USERINFO.sub(lambda m: f"{m.group('pre')}{REDACTED}@", text)
+    return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def classify(operation: str, detail: str) -> GitError:
+    """Turn a failed network command's (already redacted) stderr into our error family."""
+    lowered = detail.lower()
+    summary = " ".join(line.strip() for line in detail.strip().splitlines()[-6:] if line.strip())
+    message = f"git {operation} failed: {summary or 'no output'}"
+    if any(marker in lowered for marker in _AUTH_MARKERS):
+        return GitAuthError(message, hint=AUTH_HINT)
+    return GitUnavailableError(message, hint=NETWORK_HINT)
+
+
+def wrap_command_error(
+    exc: CommandError, operation: str, network: str | None, secrets: Iterable[str]
+) -> GitError:
+    """Our error for a failed git command. Redacts ``exc`` in place, as it travels on as
+    the cause of ours (tracebacks print it)."""
+    secrets = list(secrets)
+    exc.stderr = redact(exc.stderr, secrets)
+    exc.stdout = redact(exc.stdout, secrets)
+    exc.command = [redact(str(part), secrets) for part in exc.command]
+    exc._cmdline = redact(exc._cmdline, secrets)
+    exc.args = tuple(redact(str(arg), secrets) for arg in exc.args)
+    if not isinstance(exc, GitCommandError):
+        return GitError(f"cannot run git: {exc}", hint="is git installed and on PATH?")
+    stderr = exc.stderr.replace("\n  stderr: '", "", 1).removesuffix("'")
+    stdout = exc.stdout.replace("\n  stdout: '", "", 1).removesuffix("'")
+    detail = "\n".join(part for part in (stdout, stderr) if part.strip())
+    if network:
+        return classify(network, detail)
+    return GitError(f"git {operation} failed: {detail.strip() or exc.status}")

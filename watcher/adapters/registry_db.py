@@ -1,0 +1,263 @@
+"""Read the MLflow model registry straight from MLflow's backend database.
+
+The seed design watched ``mlflow.db``; reading the tables (read-only, in one
+transaction) needs no running MLflow server and no mlflow import. Tables are
+reflected, not declared, so one adapter reads schemas from MLflow 2.0 (no
+aliases table) to 3.x (a ``workspace`` column in every key). The snapshot equals
+what :class:`~watcher.adapters.registry_rest.RestRegistry` builds for the same
+registry: the versions an alias points at plus the newest version per stage.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.pool import NullPool
+
+from watcher.config.settings import ModelFilter, RegistrySettings
+from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_TABLES = ("registered_models", "model_versions")
+OPTIONAL_TABLES = ("model_version_tags", "registered_model_tags", "registered_model_aliases")
+#: MLflow keeps deleted versions with this stage; its API never shows them.
+DELETED_STAGE = "Deleted_Internal"
+#: MLflow 3 stores prompts as registered models with this tag; its search API hides them.
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+_AUTH_MARKERS = (
+    "password authentication failed",
+    "access denied for user",
+    "authentication failed",
+)
+
+
+def name_selected(name: str, models: ModelFilter) -> bool:
+    """Include/exclude globs, case-sensitive as MLflow model names are (as in the REST adapter)."""
+    included = any(fnmatch.fnmatchcase(name, pattern) for pattern in models.include)
+    return included and not any(fnmatch.fnmatchcase(name, pattern) for pattern in models.exclude)
+
+
+class DatabaseRegistry:
+    """Builds a :class:`RegistrySnapshot` from MLflow's SQLite, PostgreSQL or MySQL store."""
+
+    def __init__(self, settings: RegistrySettings) -> None:
+        self._settings = settings
+        uri = settings.resolved_database_uri
+        try:
+            self._url = make_url(uri)
+        except ArgumentError as exc:
+            raise RegistryError(
+                "registry database URI is not a SQLAlchemy URL",
+                hint="set registry.database_uri to e.g. sqlite:////data/mlflow.db",
+            ) from exc
+        self._password = self._url.password
+        self._origin = self._url.render_as_string(hide_password=True)
+        self._sqlite_path: Path | None = None
+        self._engine: Engine | None = None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Everything in one read-only transaction, so the snapshot is consistent."""
+        engine = self._get_engine()
+        try:
+            with engine.connect() as conn:
+                if self._sqlite_path is not None:
+                    # pysqlite would not BEGIN before a SELECT; without it each query
+                    # could see a different commit.
+                    conn.exec_driver_sql("BEGIN")
+                models = self._read(conn)
+                conn.rollback()
+        except RegistryError:
+            raise
+        except DBAPIError as exc:
+            raise self._translate(exc) from exc
+        except SQLAlchemyError as exc:
+            raise RegistryError(
+                f"reading the registry database {self._origin} failed: {self._scrub(exc)}",
+                hint="check that it is an MLflow backend database",
+            ) from exc
+        log.debug("read %d models from %s", len(models), self._origin)
+        return RegistrySnapshot(
+            models=tuple(models), ui_url=self._settings.resolved_ui_url, origin=self._origin
+        )
+
+    def _get_engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine
+        url = self._url
+        timeout = self._settings.timeout_seconds
+        try:
+            if url.get_backend_name() == "sqlite":
+                self._engine = self._sqlite_engine(url.database or "", timeout)
+            else:
+                connect_args: dict[str, Any] = {"connect_timeout": max(1, int(timeout))}
+                options: dict[str, Any] = {"isolation_level": "REPEATABLE READ"}
+                if url.get_backend_name() == "postgresql":
+                    options["postgresql_readonly"] = True
+                self._engine = sa.create_engine(
+                    url, connect_args=connect_args, pool_pre_ping=True
+                ).execution_options(**options)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise RegistryError(
+                f"cannot use the registry database {self._origin}: {exc}",
+                hint="install the driver (e.g. psycopg2-binary, PyMySQL) or fix the URI scheme",
+            ) from exc
+        return self._engine
+
+    def _sqlite_engine(self, database: str, timeout: float) -> Engine:
+        if not database or database == ":memory:" or database.startswith("file:"):
+            raise RegistryError(
+                f"registry database URI {self._origin} does not name a SQLite file",
+                hint="use sqlite:////absolute/path/to/mlflow.db",
+            )
+        path = Path(database).expanduser().resolve()
+        self._sqlite_path = path
+        # mode=ro: we never write MLflow's file; WAL databases read fine this way.
+        uri = f"{path.as_uri()}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            if not path.is_file():
+                raise RegistryUnavailableError(
+                    f"MLflow database file {path} does not exist",
+                    hint="check registry.database_uri and that the volume is mounted",
+                )
+            return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+        return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+    def _read(self, conn: Connection) -> list[RegisteredModel]:
+        present = set(sa.inspect(conn).get_table_names())
+        missing = [t for t in REQUIRED_TABLES if t not in present]
+        if missing:
+            raise RegistryError(
+                f"{self._origin} does not look like an MLflow backend database "
+                f"(no table {', '.join(missing)})",
+                hint="point registry.database_uri at the database the MLflow server uses",
+            )
+        meta = sa.MetaData()
+        meta.reflect(
+            bind=conn, only=[t for t in (*REQUIRED_TABLES, *OPTIONAL_TABLES) if t in present]
+        )
+        tables = meta.tables
+        rm, mv = tables["registered_models"], tables["model_versions"]
+        mv_tags = tables.get("model_version_tags")
+        rm_tags = tables.get("registered_model_tags")
+        aliases_t = tables.get("registered_model_aliases")
+
+        model_tags: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        if rm_tags is not None:
+            query = sa.select(rm_tags.c.name, rm_tags.c.key, rm_tags.c.value)
+            for name, key, value in conn.execute(self._in_workspace(query, rm_tags)):
+                model_tags[name].append((key, value or ""))
+        names = [
+            name
+            for (name,) in conn.execute(self._in_workspace(sa.select(rm.c.name), rm))
+            if name_selected(name, self._settings.models)
+            and dict(model_tags[name]).get(PROMPT_TAG, "").lower() != "true"
+        ]
+
+        alias_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        latest = self._in_workspace(
+            sa.select(mv.c.name, sa.func.max(mv.c.version).label("version"))
+            .where(sa.func.coalesce(mv.c.current_stage, "None") != DELETED_STAGE)
+            .group_by(mv.c.name, mv.c.current_stage),
+            mv,
+        )
+        wanted_parts = [latest]
+        if aliases_t is not None:
+            query = sa.select(aliases_t.c.name, aliases_t.c.alias, aliases_t.c.version)
+            for name, alias, version in conn.execute(self._in_workspace(query, aliases_t)):
+                alias_rows[name].append((alias, str(version)))
+            wanted_parts.append(
+                self._in_workspace(sa.select(aliases_t.c.name, aliases_t.c.version), aliases_t)
+            )
+        wanted = sa.union(*wanted_parts).subquery("wanted")
+
+        def joined(table: sa.Table) -> Any:
+            return (table.c.name == wanted.c.name) & (table.c.version == wanted.c.version)
+
+        version_tags: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        if mv_tags is not None:
+            tag_rows = sa.select(
+                mv_tags.c.name, mv_tags.c.version, mv_tags.c.key, mv_tags.c.value
+            ).join_from(mv_tags, wanted, joined(mv_tags))
+            for name, version, key, value in conn.execute(self._in_workspace(tag_rows, mv_tags)):
+                version_tags[(name, str(version))].append((key, value or ""))
+
+        versions: dict[str, list[ModelVersion]] = defaultdict(list)
+        rows = self._in_workspace(sa.select(mv).join_from(mv, wanted, joined(mv)), mv)
+        for row in conn.execute(rows).mappings():
+            version = str(row["version"])
+            versions[row["name"]].append(
+                ModelVersion(
+                    name=row["name"],
+                    version=version,
+                    current_stage=row.get("current_stage") or "None",
+                    status=row.get("status") or READY_STATUS,
+                    source=row.get("source") or "",
+                    run_id=row.get("run_id") or "",
+                    creation_timestamp=int(row.get("creation_time") or 0),
+                    last_updated_timestamp=int(row.get("last_updated_time") or 0),
+                    tags=tuple(version_tags[(row["name"], version)]),
+                )
+            )
+        return [
+            RegisteredModel(
+                name=name,
+                aliases=tuple(alias_rows[name]),
+                tags=tuple(model_tags[name]),
+                versions=tuple(versions[name]),
+            )
+            for name in names
+        ]
+
+    def _in_workspace(self, query: Any, table: sa.Table) -> Any:
+        """Filter by workspace where MLflow's schema has one (MLflow 3.x)."""
+        if "workspace" in table.c:
+            return query.where(table.c.workspace == self._settings.workspace)
+        return query
+
+    def _translate(self, exc: DBAPIError) -> RegistryError:
+        text = self._scrub(exc.orig if exc.orig is not None else exc)
+        where = str(self._sqlite_path) if self._sqlite_path else self._origin
+        if any(marker in text.lower() for marker in _AUTH_MARKERS):
+            return RegistryAuthError(
+                f"the registry database {self._origin} refused our credentials: {text}",
+                hint="check the user and password in registry.database_uri",
+            )
+        if isinstance(exc, OperationalError | InterfaceError):
+            return RegistryUnavailableError(
+                f"cannot read the registry database {where}: {text}",
+                hint="check that the database is up and reachable (or the file not locked)",
+            )
+        return RegistryError(
+            f"unexpected error reading the registry database {where}: {text}",
+            hint="check that it is an MLflow backend database this version can read",
+        )
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split("\n", 1)[0].split())[:300]
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text

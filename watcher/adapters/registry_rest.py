@@ -1,0 +1,259 @@
+"""Read the MLflow model registry over its REST API.
+
+Plain HTTP with ``requests`` rather than ``mlflow.MlflowClient``: the daemon
+stays free of mlflow's heavy dependency tree, and we keep full control of
+paging, retries, timeouts and how each failure is translated into our errors.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from watcher.config.settings import Credentials, ModelFilter, RegistrySettings
+from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+
+log = logging.getLogger(__name__)
+
+SEARCH_PATH = "/api/2.0/mlflow/registered-models/search"
+VERSION_PATH = "/api/2.0/mlflow/model-versions/get"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+AUTH_HINT = (
+    "check MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+    "and that this identity may read the model registry"
+)
+
+
+def redact_url(url: str) -> str:
+    """The URL without ``user:password@``, safe for logs, messages and provenance."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def name_selected(name: str, models: ModelFilter) -> bool:
+    """Include/exclude globs, case-sensitive as MLflow model names are."""
+    included = any(fnmatch.fnmatchcase(name, pattern) for pattern in models.include)
+    return included and not any(fnmatch.fnmatchcase(name, pattern) for pattern in models.exclude)
+
+
+def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(t["key"]), str(t.get("value") or "")) for t in items or ())
+
+
+class RestRegistry:
+    """Builds a complete :class:`RegistrySnapshot` from an MLflow tracking server."""
+
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        credentials: Credentials,
+        *,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        uri = settings.tracking_uri.rstrip("/")
+        if urlsplit(uri).scheme not in ("http", "https"):
+            raise RegistryError(
+                f"registry tracking URI {redact_url(uri)!r} is not an http(s) URL",
+                hint="set registry.tracking_uri (or MLFLOW_TRACKING_URI) to the MLflow server",
+            )
+        self._settings = settings
+        self._base = uri
+        self._origin = redact_url(uri)
+        self._session = requests.Session()
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=backoff_seconds,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["Accept"] = "application/json"
+        if credentials.mlflow_token:
+            self._session.headers["Authorization"] = f"Bearer {credentials.mlflow_token}"
+        elif credentials.mlflow_username:
+            self._session.auth = (credentials.mlflow_username, credentials.mlflow_password)
+        if settings.insecure_tls:
+            self._session.verify = False
+        elif settings.ca_bundle:
+            self._session.verify = settings.ca_bundle
+
+    def close(self) -> None:
+        self._session.close()
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Read every selected model; raise rather than return anything partial."""
+        models = [self._read_model(raw) for raw in self._search()]
+        log.debug("read %d models from %s", len(models), self._origin)
+        return RegistrySnapshot(
+            models=tuple(models), ui_url=self._settings.resolved_ui_url, origin=self._origin
+        )
+
+    def _search(self) -> Iterator[Mapping[str, Any]]:
+        token = ""
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            params = {"max_results": str(self._settings.page_size)}
+            if token:
+                params["page_token"] = token
+            page = self._get(SEARCH_PATH, params)
+            if page is None:  # only a version lookup may be missing
+                raise self._bad_answer(SEARCH_PATH, "HTTP 404")
+            pages += 1
+            for raw in self._list(page, "registered_models"):
+                name = self._field(raw, "name")
+                if name in seen:
+                    # Offset-based page tokens shift when models are added mid-read.
+                    raise RegistryUnavailableError(
+                        f"model registry at {self._origin} changed while it was being read "
+                        f"(model {name!r} seen twice)",
+                        hint="the next reconcile reads it again",
+                    )
+                seen.add(name)
+                if name_selected(name, self._settings.models):
+                    yield raw
+            token = str(page.get("next_page_token") or "")
+            if not token:
+                log.debug("searched %d page(s) of registered models", pages)
+                return
+
+    def _read_model(self, raw: Mapping[str, Any]) -> RegisteredModel:
+        name = self._field(raw, "name")
+        aliases = tuple(
+            (self._field(a, "alias"), self._field(a, "version")) for a in self._list(raw, "aliases")
+        )
+        wanted = {version for _, version in aliases}
+        wanted.update(self._field(v, "version") for v in self._list(raw, "latest_versions"))
+        versions = tuple(self._read_version(name, version) for version in sorted(wanted))
+        try:
+            tags = _tag_pairs(raw.get("tags"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise self._bad_answer(SEARCH_PATH, f"malformed tags of model {name!r}") from exc
+        return RegisteredModel(name=name, aliases=aliases, tags=tags, versions=versions)
+
+    def _read_version(self, name: str, version: str) -> ModelVersion:
+        answer = self._get(VERSION_PATH, {"name": name, "version": version}, missing_ok=True)
+        if answer is None:
+            raise RegistryUnavailableError(
+                f"version {version} of model {name!r} vanished while the registry at "
+                f"{self._origin} was being read",
+                hint="the next reconcile reads it again",
+            )
+        raw = answer.get("model_version")
+        if not isinstance(raw, Mapping):
+            raise self._bad_answer(VERSION_PATH, "no 'model_version' in the answer")
+        try:
+            return ModelVersion(
+                name=str(raw["name"]),
+                version=str(raw["version"]),
+                current_stage=str(raw.get("current_stage") or "None"),
+                status=str(raw.get("status") or READY_STATUS),
+                source=str(raw.get("source") or ""),
+                run_id=str(raw.get("run_id") or ""),
+                creation_timestamp=int(raw.get("creation_timestamp") or 0),
+                last_updated_timestamp=int(raw.get("last_updated_timestamp") or 0),
+                tags=_tag_pairs(raw.get("tags")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._bad_answer(
+                VERSION_PATH, f"malformed record of {name!r} version {version}: {exc!r}"
+            ) from exc
+
+    def _get(
+        self, path: str, params: Mapping[str, str], *, missing_ok: bool = False
+    ) -> Mapping[str, Any] | None:
+        url = self._base + path
+        where = self._origin + path
+        try:
+            response = self._session.get(url, params=params, timeout=self._settings.timeout_seconds)
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(
+                f"TLS verification failed for the model registry at {self._origin}",
+                hint="set registry.ca_bundle (MLFLOW_TRACKING_SERVER_CERT_PATH) to the server's CA",
+            ) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RegistryUnavailableError(
+                f"cannot reach the model registry at {self._origin}: {type(exc).__name__}",
+                hint="check that the MLflow server is up and registry.tracking_uri is right",
+            ) from exc
+        except requests.RequestException as exc:
+            raise RegistryUnavailableError(
+                f"request to {where} failed: {type(exc).__name__}"
+            ) from exc
+        status = response.status_code
+        if status in (401, 403):
+            raise RegistryAuthError(
+                f"the model registry at {self._origin} refused our credentials (HTTP {status})",
+                hint=AUTH_HINT,
+            )
+        if status in RETRY_STATUSES:
+            raise RegistryUnavailableError(
+                f"the model registry at {self._origin} answered HTTP {status} "
+                f"on {path}: {self._error_text(response)}",
+                hint="retried with backoff; the next reconcile tries again",
+            )
+        if status == 404 and missing_ok and self._error_code(response) == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        if status != 200:
+            raise self._bad_answer(path, f"HTTP {status}: {self._error_text(response)}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise self._bad_answer(path, "the answer is not JSON") from exc
+        if not isinstance(body, Mapping):
+            raise self._bad_answer(path, "the answer is not a JSON object")
+        return body
+
+    def _list(self, body: Mapping[str, Any] | None, key: str) -> Sequence[Mapping[str, Any]]:
+        value = (body or {}).get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise self._bad_answer(SEARCH_PATH, f"{key!r} is not a list of objects")
+        return value
+
+    def _field(self, body: Mapping[str, Any], key: str) -> str:
+        value = body.get(key)
+        if value is None or value == "":
+            raise self._bad_answer(SEARCH_PATH, f"a record lacks {key!r}")
+        return str(value)
+
+    def _bad_answer(self, path: str, what: str) -> RegistryError:
+        return RegistryError(
+            f"unexpected answer from {self._origin}{path}: {what}",
+            hint="check that registry.tracking_uri is the MLflow server's base URL "
+            "(no /api suffix) and that nothing in between rewrites the MLflow API",
+        )
+
+    @staticmethod
+    def _error_code(response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        return str(body.get("error_code") or "") if isinstance(body, Mapping) else ""
+
+    @staticmethod
+    def _error_text(response: requests.Response) -> str:
+        text = " ".join(response.text.split())
+        return text[:200] + ("…" if len(text) > 200 else "") if text else "(empty body)"

@@ -1,0 +1,104 @@
+"""Per-version deployment overrides read from model-version tags.
+
+Reviewers tune a deployment from the registry UI with tags such as
+``deploy.replicas=3`` (every stage) or ``deploy.production.replicas=6`` (one
+stage; wins over the general tag). Values are validated here: a typo or a
+hostile value fails that one deployment with a message, instead of reaching a
+manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+
+from watcher.core.names import describe
+from watcher.errors import InvalidOverrideError
+
+TAG_PREFIX = "deploy."
+#: Kubernetes resource.Quantity, without a sign.
+_QUANTITY = re.compile(
+    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+KNOWN_KEYS = ("replicas", "cpu", "memory", "cpu_limit", "memory_limit")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the tags change; ``None`` keeps the stage's setting."""
+
+    replicas: int | None = None
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: The tags that were applied, for provenance.
+    applied: tuple[tuple[str, str], ...] = ()
+
+
+def read_overrides(
+    tags: Mapping[str, str], stage: str, all_stages: Set[str], max_replicas: int
+) -> Overrides:
+    """Collect and check the ``deploy.*`` tags that apply to ``stage``."""
+    general: dict[str, tuple[str, str]] = {}
+    specific: dict[str, tuple[str, str]] = {}
+    for tag, value in sorted(tags.items()):
+        if not tag.startswith(TAG_PREFIX):
+            continue
+        parts = tag[len(TAG_PREFIX) :].split(".")
+        if len(parts) == 1:
+            target = general
+        elif len(parts) == 2 and parts[0] in all_stages:
+            if parts[0] != stage:
+                continue
+            target = specific
+        else:
+            raise InvalidOverrideError(
+                f"tag {describe(tag)} is not a known deployment tag",
+                hint=f"use deploy.<key> or deploy.<stage>.<key> with key one of {', '.join(KNOWN_KEYS)}",
+            )
+        key = parts[-1]
+        if key not in KNOWN_KEYS:
+            raise InvalidOverrideError(
+                f"tag {describe(tag)} names an unknown setting {describe(key)}",
+                hint=f"known settings: {', '.join(KNOWN_KEYS)}",
+            )
+        target[key] = (tag, value)
+    chosen = {**general, **specific}
+
+    replicas = None
+    resources: dict[str, dict[str, str]] = {}
+    for key, (tag, value) in sorted(chosen.items()):
+        if key == "replicas":
+            replicas = _replicas(tag, value, max_replicas)
+        else:
+            _check_quantity(tag, value)
+            resource, _, limit = key.partition("_")
+            section = "limits" if limit else "requests"
+            resources.setdefault(section, {})[resource] = value
+            if resource == "memory" and not limit:
+                # A memory request without a matching limit invites OOM kills of neighbours.
+                resources.setdefault("limits", {}).setdefault("memory", value)
+    applied = tuple(sorted((tag, value) for tag, value in chosen.values()))
+    return Overrides(replicas=replicas, resources=resources, applied=applied)
+
+
+def _replicas(tag: str, value: str, max_replicas: int) -> int:
+    text = value.strip()
+    if not text.isdigit() or not text.isascii():
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} must be a whole number, not {describe(value)}"
+        )
+    number = int(text)
+    if number > max_replicas:
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} asks for {number} replicas; this stage allows at most {max_replicas}",
+            hint="lower the tag, or raise max_replicas for the stage in the config",
+        )
+    return number
+
+
+def _check_quantity(tag: str, value: str) -> None:
+    if len(value) > 32 or not _QUANTITY.match(value):
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} must be a Kubernetes quantity such as 500m, 2 or 4Gi, "
+            f"not {describe(value)}"
+        )

@@ -1,0 +1,218 @@
+"""Render: one desired deployment becomes a folder of files (name -> bytes).
+
+Pure: templates arrive through a Jinja loader chosen by the caller, and the
+result is data. Every value reaches the output through the ``yaml`` filter;
+``finalize`` rejects a bare ``{{ value }}``, so no template can splice raw text
+into a manifest by accident. Output is normalised (no trailing spaces, one
+final newline) so equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import jinja2.sandbox
+
+from watcher import __version__
+from watcher.core.desired import DesiredDeployment, Failure
+from watcher.core.manifests import validate_folder
+from watcher.core.names import describe
+from watcher.core.yaml_text import YamlText, to_yaml
+from watcher.errors import PermanentError, TemplateError
+
+#: Template folder (inside a templates dir) for registry model deployments.
+MODEL_TEMPLATES = "model"
+KUSTOMIZATION = "kustomization.yaml"
+PROVENANCE = "promotion.json"
+MANAGED_BY = "gitops-watcher"
+ANNOTATION_PREFIX = "gitops-watcher.io"
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, YamlText) or value is None or isinstance(value, bool | int):
+        return value
+    raise TemplateError(
+        f"a template inserts the value {describe(str(value), 60)} without the yaml filter",
+        hint="write {{ value | yaml }} so the value is quoted and escaped",
+    )
+
+
+def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    """A sandboxed, strict Jinja environment: undefined names and unquoted values are errors."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["yaml"] = to_yaml
+    return env
+
+
+def version_url(ui_url: str, model_name: str, version: str) -> str:
+    if not ui_url:
+        return ""
+    return f"{ui_url}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
+
+
+def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
+    """Everything a template may use; documented in docs/templates.md."""
+    version = deployment.version
+    stage = deployment.stage
+    link = version_url(ui_url, version.name, version.version)
+    selector_labels = {
+        "app.kubernetes.io/name": deployment.slug,
+        "app.kubernetes.io/instance": f"{deployment.slug}-{stage.name}",
+    }
+    labels = {
+        **selector_labels,
+        "app.kubernetes.io/version": version.version,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": deployment.slug,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        f"{ANNOTATION_PREFIX}/stage": stage.name,
+    }
+    annotations = {
+        f"{ANNOTATION_PREFIX}/model-name": version.name,
+        f"{ANNOTATION_PREFIX}/model-version": version.version,
+        f"{ANNOTATION_PREFIX}/run-id": version.run_id,
+        f"{ANNOTATION_PREFIX}/source": version.source,
+        f"{ANNOTATION_PREFIX}/selected-by": deployment.selected_by,
+    }
+    if link:
+        annotations["link.argocd.argoproj.io/mlflow-model-version"] = link
+    return {
+        "model": {
+            "name": version.name,
+            "version": version.version,
+            "run_id": version.run_id,
+            "source": version.source,
+            "uri": f"models:/{version.name}/{version.version}",
+            "registry_stage": version.current_stage,
+            "tags": version.tag_map,
+            "url": link,
+        },
+        "deployment": {
+            "name": deployment.slug,
+            "stage": stage.name,
+            "namespace": stage.namespace,
+            "replicas": deployment.replicas,
+            "image": stage.image,
+            "resources": {k: dict(v) for k, v in deployment.resources.items()},
+            "env": [list(pair) for pair in stage.env],
+            "selected_by": deployment.selected_by,
+            "labels": labels,
+            "selector_labels": selector_labels,
+            "annotations": annotations,
+        },
+        "watcher": {"version": __version__},
+    }
+
+
+def provenance(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
+    """The content of promotion.json: what runs here and where it came from.
+
+    No timestamps: the file must not change unless the deployment does.
+    """
+    version = deployment.version
+    return {
+        "managed_by": MANAGED_BY,
+        "model": {
+            "name": version.name,
+            "version": version.version,
+            "run_id": version.run_id,
+            "source": version.source,
+            "registry_stage": version.current_stage,
+            "url": version_url(ui_url, version.name, version.version),
+        },
+        "stage": deployment.stage.name,
+        "namespace": deployment.stage.namespace,
+        "selected_by": deployment.selected_by,
+        "overrides": dict(deployment.overrides.applied),
+    }
+
+
+def dump_json(data: Mapping[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def render_deployment(
+    env: jinja2.Environment,
+    deployment: DesiredDeployment,
+    ui_url: str = "",
+    kubernetes_version: str | None = "1.33",
+) -> dict[str, bytes]:
+    """The folder for one deployment; validated when ``kubernetes_version`` is given."""
+    context = template_context(deployment, ui_url)
+    names = sorted(
+        name
+        for name in env.list_templates(extensions=["j2"])
+        if name.startswith(f"{MODEL_TEMPLATES}/") and name.count("/") == 1
+    )
+    files: dict[str, bytes] = {}
+    kustomization: str | None = None
+    for name in names:
+        output = name[len(MODEL_TEMPLATES) + 1 : -len(".j2")]
+        if output == KUSTOMIZATION:
+            kustomization = name
+            continue
+        if output == PROVENANCE:
+            raise TemplateError(f"template {name} would overwrite {PROVENANCE}, which the daemon owns")
+        text = _render(env, name, context)
+        if text:
+            files[output] = text.encode()
+    if kustomization is not None:
+        resources = sorted(f for f in files if f.endswith((".yaml", ".yml")))
+        text = _render(env, kustomization, {**context, "resources": resources})
+        if text:
+            files[KUSTOMIZATION] = text.encode()
+    if kubernetes_version:
+        validate_folder(files, kubernetes_version)
+    files[PROVENANCE] = dump_json(provenance(deployment, ui_url))
+    return files
+
+
+def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    try:
+        text = env.get_template(name).render(context)
+    except TemplateError as exc:
+        raise TemplateError(f"template {name}: {exc}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {name}, line {exc.lineno}: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"template {name}: {exc.message}", hint="see docs/templates.md for the variables"
+        ) from exc
+    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+        raise TemplateError(f"template {name}: {exc}") from exc
+    lines = [line.rstrip() for line in text.splitlines()]
+    normalised = "\n".join(lines).strip("\n")
+    return f"{normalised}\n" if normalised else ""
+
+
+def render_all(
+    env: jinja2.Environment,
+    deployments: Iterable[DesiredDeployment],
+    ui_url: str = "",
+    kubernetes_version: str | None = "1.33",
+) -> tuple[dict[str, dict[str, bytes]], list[Failure]]:
+    """Render every deployment; one that fails becomes a Failure and the rest go on."""
+    rendered: dict[str, dict[str, bytes]] = {}
+    failures: list[Failure] = []
+    for deployment in deployments:
+        try:
+            rendered[deployment.folder] = render_deployment(
+                env, deployment, ui_url, kubernetes_version
+            )
+        except PermanentError as exc:
+            failures.append(
+                Failure(deployment.model.name, deployment.stage.name, exc, deployment.folder)
+            )
+    return rendered, failures

@@ -1,0 +1,142 @@
+"""``gitops-watcher demo``: the whole idea in under a minute, with nothing to set up.
+
+A real MLflow registry (a SQLite file, driven by MlflowClient) and a real bare
+git repository as the remote, both in one folder. Each step changes the
+registry the way a reviewer would, then runs one reconcile and shows what
+landed in git.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import git
+
+from watcher.cli import EXIT_OK, print_result
+from watcher.config.settings import Credentials, GitSettings, RegistrySettings, Settings
+from watcher.errors import ConfigError
+from watcher.reconciler import Reconciler
+from watcher.wiring import build_reconciler
+
+MODEL_NAME = "fraud-detector"
+_MARKER = ".gitops-watcher-demo"
+
+
+def run_demo(directory: Path) -> int:
+    directory = _prepare(directory)
+    client = _registry_client(directory)
+    remote = directory / "gitops-remote.git"
+    git.Repo.init(remote, bare=True, initial_branch="main")
+    settings = Settings(
+        state_dir=str(directory / "state"),
+        registry=RegistrySettings(
+            tracking_uri=f"sqlite:///{directory / 'mlflow.db'}", ui_url="http://localhost:5000"
+        ),
+        git=GitSettings(repo_url=str(remote)),
+    )
+    reconciler = build_reconciler(settings, Credentials())
+    print(f"gitops-watcher demo in {directory}")
+    print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
+    print(f"  GitOps remote: {remote} (branch main)")
+    print("  stages: staging <- alias @staging or stage Staging; "
+          "production <- alias @champion or stage Production\n")
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("register versions 1 and 2 of 'fraud-detector' (nothing promoted yet)",
+         lambda: [_register_version(client, directory, n) for n in (1, 2)]),
+        ("set alias @staging -> v1",
+         lambda: client.set_registered_model_alias(MODEL_NAME, "staging", "1")),
+        ("set alias @champion -> v1 (production)",
+         lambda: client.set_registered_model_alias(MODEL_NAME, "champion", "1")),
+        ("nothing changed in the registry: reconcile again", lambda: None),
+        ("move @staging -> v2 and tag v2 with deploy.replicas=3", lambda: (
+            client.set_model_version_tag(MODEL_NAME, "2", "deploy.replicas", "3"),
+            client.set_registered_model_alias(MODEL_NAME, "staging", "2"),
+        )),
+        ("delete alias @champion (demote production)",
+         lambda: client.delete_registered_model_alias(MODEL_NAME, "champion")),
+    ]
+    for number, (title, action) in enumerate(steps, start=1):
+        print(f"== step {number}: {title}")
+        action()
+        _reconcile(reconciler)
+    _show_remote(remote, settings.git.path)
+    print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
+    return EXIT_OK
+
+
+def _prepare(directory: Path) -> Path:
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / _MARKER).exists():
+            raise ConfigError(
+                f"{directory} is not empty and was not made by the demo",
+                hint="pass a new folder: gitops-watcher demo DIR",
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / _MARKER).write_text("made by gitops-watcher demo; safe to delete\n")
+    return directory
+
+
+def _registry_client(directory: Path) -> Any:
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise ConfigError(
+            "the demo needs MLflow", hint="pip install 'gitops-watcher[demo]'"
+        ) from exc
+    warnings.filterwarnings("ignore", module="mlflow")
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_experiment("demo", artifact_location=(directory / "mlartifacts").as_uri())
+    return client
+
+
+def _register_version(client: Any, directory: Path, number: int) -> None:
+    """A small but real model folder logged to a run, then registered as a version."""
+    experiment = client.get_experiment_by_name("demo")
+    run = client.create_run(experiment.experiment_id, run_name=f"train-{number}")
+    client.log_metric(run.info.run_id, "auc", 0.90 + number / 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp)
+        (model / "MLmodel").write_text(
+            f"artifact_path: model\nflavors:\n  python_function:\n    loader_module: demo\n"
+            f"run_id: {run.info.run_id}\n"
+        )
+        (model / "requirements.txt").write_text("scikit-learn==1.5.2\n")
+        (model / "model.txt").write_text(f"demo model, version {number}\n")
+        client.log_artifacts(run.info.run_id, str(model), "model")
+    client.set_terminated(run.info.run_id)
+    if number == 1:
+        client.create_registered_model(MODEL_NAME)
+    client.create_model_version(
+        MODEL_NAME, f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
+
+
+def _reconcile(reconciler: Reconciler) -> None:
+    result = reconciler.reconcile()
+    print_result(result)
+    print()
+
+
+def _show_remote(remote: Path, path: str) -> None:
+    repo = git.Repo(remote)
+    print("== what the remote holds now")
+    print(repo.git.log("--format=%h %s", "main"))
+    print()
+    print(repo.git.ls_tree("-r", "--name-only", "main"))
+    deployment = f"{path}/{MODEL_NAME}/staging/deployment.yaml"
+    print(f"\n== {deployment} (first lines)")
+    print("\n".join(repo.git.show(f"main:{deployment}").splitlines()[:24]))

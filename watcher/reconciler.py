@@ -1,0 +1,223 @@
+"""One reconcile: observe the registry, decide, render, plan against git, act.
+
+Level-triggered: every run compares the whole desired state with what is in
+git, so a run after a missed event heals it and a second run changes nothing.
+Order of effects: commits (one per changed folder), then one push, then the
+ledger. A registry read that fails stops the run before anything is planned,
+so a partial read can never remove a deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import jinja2
+
+from watcher.config.settings import Settings
+from watcher.core.desired import DesiredState, Failure, decide
+from watcher.core.model import RegistrySnapshot
+from watcher.core.names import describe
+from watcher.core.plan import Change, Plan, make_plan
+from watcher.core.render import render_all
+from watcher.adapters.state_store import PromotionRecord
+from watcher.errors import PushRejectedError, TemporaryError, WatcherError
+
+log = logging.getLogger(__name__)
+
+
+class RegistryReader(Protocol):
+    def snapshot(self) -> RegistrySnapshot: ...
+
+
+class Ledger(Protocol):
+    def record(self, reconcile_id: str, records: Iterable[PromotionRecord]) -> None: ...
+
+
+class GitOpsTarget(Protocol):
+    def sync(self) -> str | None: ...
+    def read_tree(self, prefix: str) -> dict[str, bytes]: ...
+    def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None: ...
+    def push(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A change that became a commit."""
+
+    change: Change
+    commit: str
+
+
+@dataclass
+class ReconcileResult:
+    """What one reconcile did; ``ok`` is False when any (model, stage) failed."""
+
+    reconcile_id: str
+    dry_run: bool = False
+    planned: tuple[Change, ...] = ()
+    applied: list[Applied] = field(default_factory=list)
+    unchanged: tuple[str, ...] = ()
+    failures: list[tuple[str, str, WatcherError]] = field(default_factory=list)
+    pushed: bool = False
+    push_attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def counts(self) -> dict[str, int]:
+        removed = sum(1 for a in self.applied if a.change.kind == "remove")
+        return {
+            "planned": len(self.planned),
+            "applied": len(self.applied),
+            "removed": removed,
+            "unchanged": len(self.unchanged),
+            "failed": len(self.failures),
+        }
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: RegistryReader,
+        target: GitOpsTarget,
+        templates: jinja2.Environment,
+        ledger: Ledger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._target = target
+        self._templates = templates
+        self._ledger = ledger
+        self._sleep = sleep
+
+    def desired(self) -> tuple[DesiredState, dict[str, dict[str, bytes]], list[Failure]]:
+        """Observe and decide: the folders that should exist, and the pairs that failed."""
+        snapshot = self._registry.snapshot()
+        state = decide(snapshot, self._settings.stages, self._settings.registry.models)
+        kubernetes_version = (
+            self._settings.render.kubernetes_version
+            if self._settings.render.validate_manifests
+            else None
+        )
+        rendered, render_failures = render_all(
+            self._templates, state.deployments, snapshot.ui_url, kubernetes_version
+        )
+        return state, rendered, [*state.failures, *render_failures]
+
+    def reconcile(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> ReconcileResult:
+        result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
+        _state, rendered, failures = self.desired()
+        for failure in failures:
+            log.error(
+                "cannot deploy model %s to stage '%s': %s",
+                describe(failure.model_name),
+                failure.stage,
+                failure.error,
+            )
+            result.failures.append((failure.model_name, failure.stage, failure.error))
+        keep = {f.folder for f in failures if f.folder}
+
+        git = self._settings.git
+        delay = git.push_backoff_seconds
+        for attempt in range(1, git.push_attempts + 1):
+            result.push_attempts = attempt
+            self._target.sync()
+            current = _relative(self._target.read_tree(git.path), git.path)
+            plan = make_plan(
+                current,
+                rendered,
+                keep=keep,
+                max_delete_fraction=self._settings.safety.max_delete_fraction,
+                allow_mass_delete=allow_mass_delete,
+            )
+            self._note_plan_problems(plan, result)
+            result.planned, result.unchanged = plan.changes, plan.unchanged
+            if dry_run or not plan.changes:
+                break
+            result.applied = self._commit(plan)
+            if not result.applied:
+                break
+            try:
+                self._target.push()
+            except PushRejectedError:
+                if attempt == git.push_attempts:
+                    raise
+                log.warning(
+                    "push rejected (attempt %d of %d): the branch moved; re-planning on the new head",
+                    attempt,
+                    git.push_attempts,
+                )
+                self._sleep(delay)
+                delay *= 2
+                continue
+            result.pushed = True
+            break
+        self._record(result)
+        return result
+
+    def _commit(self, plan: Plan) -> list[Applied]:
+        applied = []
+        for change in plan.changes:
+            folder = f"{self._settings.git.path}/{change.folder}"
+            commit = self._target.apply_folder(folder, change.files, change.message)
+            if commit:
+                log.info("committed %s: %s", commit[:10], change.subject)
+                applied.append(Applied(change, commit))
+        return applied
+
+    @staticmethod
+    def _note_plan_problems(plan: Plan, result: ReconcileResult) -> None:
+        # Re-planning after a rejected push recomputes these; keep only the latest.
+        result.failures = [f for f in result.failures if f[1] != "*"]
+        for folder, error in plan.conflicts:
+            log.error("%s", error)
+            result.failures.append((folder, "*", error))
+        if plan.blocked is not None:
+            log.error("%s", plan.blocked)
+            result.failures.append(("(removals)", "*", plan.blocked))
+
+    def _record(self, result: ReconcileResult) -> None:
+        if self._ledger is None or result.dry_run:
+            return
+        records = [
+            PromotionRecord(
+                folder=a.change.folder,
+                model_name=str((a.change.info or {}).get("model", {}).get("name", "")),
+                stage=str((a.change.info or {}).get("stage", "")),
+                version=str((a.change.info or {}).get("model", {}).get("version", "")),
+                action=a.change.kind,
+                outcome="applied" if result.pushed else "failed",
+                commit=a.commit,
+            )
+            for a in result.applied
+        ]
+        records += [
+            PromotionRecord(
+                folder="",
+                model_name=model,
+                stage=stage,
+                version="",
+                action="deploy",
+                outcome="failed",
+                error=str(error),
+            )
+            for model, stage, error in result.failures
+        ]
+        try:
+            self._ledger.record(result.reconcile_id, records)
+        except TemporaryError as exc:
+            # The ledger is a record, not the truth: git already holds the outcome.
+            log.error("could not record reconcile %s in the ledger: %s", result.reconcile_id, exc)
+
+
+def _relative(tree: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:
+    start = f"{prefix}/"
+    return {path[len(start) :]: data for path, data in tree.items() if path.startswith(start)}
