@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 pytest_plugins = [
     "tests.servers.mlflow_fixtures",
     "tests.servers.postgres_fixtures",
     "tests.servers.sshd_fixtures",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite golden folders from the current output"
+    )

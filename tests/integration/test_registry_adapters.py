@@ -126,9 +126,7 @@ def test_paging_filters_and_prompts(
     for label in ("a-1", "a-2", "a-3", "a-skip", "b-1"):
         register_version(client, unique_model_name(label))
     # MLflow 3 keeps prompts as registered models; its search API hides them, so must we.
-    client.create_registered_model(
-        unique_model_name("a-prompt"), tags={"mlflow.prompt.is_prompt": "true"}
-    )
+    client.register_prompt(unique_model_name("a-prompt"), "Answer as a {{style}} assistant.")
     pattern = f"{unique_model_name.prefix}-a-*"
     expected = [unique_model_name(x) for x in ("a-1", "a-2", "a-3")]
     one_per_page = rest_snapshot(mlflow_server.url, pattern, page_size=1, exclude=("*-skip",))
@@ -247,8 +245,8 @@ def test_sqlite_errors(tmp_path: Path) -> None:
 
 # The registry tables as MLflow 2.0 created them: no aliases table, no workspace column.
 MLFLOW_2_0_SCHEMA = """
-CREATE TABLE registered_models (name VARCHAR(256) PRIMARY KEY, creation_time BIGINT,
-    last_updated_time BIGINT, description VARCHAR(5000));
+CREATE TABLE registered_models (name VARCHAR(256), creation_time BIGINT,
+    last_updated_time BIGINT, description VARCHAR(5000), PRIMARY KEY (name));
 CREATE TABLE registered_model_tags (key VARCHAR(250), value VARCHAR(5000), name VARCHAR(256),
     PRIMARY KEY (key, name));
 CREATE TABLE model_versions (name VARCHAR(256), version INTEGER, creation_time BIGINT,
@@ -271,6 +269,7 @@ def make_registry_db(path: Path, *, workspaces: bool = False) -> None:
     if workspaces:
         schema = schema.replace("(name VARCHAR(256)", "(workspace VARCHAR(63), name VARCHAR(256)")
         schema = schema.replace("(key VARCHAR(250)", "(workspace VARCHAR(63), key VARCHAR(250)")
+        schema = schema.replace("PRIMARY KEY (", "PRIMARY KEY (workspace, ")
     versions = [  # (workspace, version, stage, run_id); v4 is deleted and must not show.
         ("default", 1, "Production", "r1"),
         ("default", 2, "Production", None),

@@ -195,7 +195,8 @@ class GitOpsRepo:
         try:
             self._git("push", "--porcelain", "origin", f"{ref}:{ref}", network="push")
         except GitError as exc:
-            text = str(exc)
+            cause = exc.__cause__
+            text = f"{cause.stdout} {cause.stderr}" if isinstance(cause, CommandError) else ""
             if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
                 raise PushRejectedError(
                     f"push of '{self._branch}' was rejected: the remote has commits we do not "
@@ -204,7 +205,7 @@ class GitOpsRepo:
                 ) from exc.__cause__
             if "[remote rejected]" in text:
                 hint = "the server refused the update: a protected branch or a hook?"
-                raise GitError(text, hint=hint) from exc.__cause__
+                raise GitError(str(exc), hint=hint) from exc.__cause__
             raise
         log.info("pushed %s to '%s'", head[:12], self._branch)
 
@@ -390,7 +391,9 @@ class GitOpsRepo:
                         stdout_as_string=False,
                     )
         except CommandError as exc:
-            raise wrap_command_error(exc, args[0], network, self._secrets) from exc
+            raise wrap_command_error(
+                exc, args[0], network, self._settings.repo_url, self._secrets
+            ) from exc
         return out.decode("utf-8", "replace").strip()
 
 

@@ -49,9 +49,30 @@ _AUTH_MARKERS = (
     "the requested url returned error: 403",
 )
 
-AUTH_HINT = (
-    "check GIT_SSH_KEY_FILE and GIT_KNOWN_HOSTS_FILE for ssh remotes (the host key must be "
-    "in known_hosts: checking is strict), GIT_TOKEN and GIT_USERNAME for https remotes"
+_SSH_AUTH_HINT = (
+    "check GIT_SSH_KEY_FILE (its public key must be authorized on the server) and "
+    "GIT_KNOWN_HOSTS_FILE (it must hold the server's host key: checking is strict)"
+)
+_HTTP_AUTH_HINT = "check GIT_TOKEN (and GIT_USERNAME) and the token's access to the repository"
+#: Lines git and ssh print around the real reason, which say nothing on their own.
+_NOISE = (
+    "hint:",
+    "done",
+    "to ",
+    "fatal: could not read from remote repository",
+    "please make sure you have the correct access rights",
+    "and the repository exists",
+    "@@@",
+    "@ ",
+    "it is possible that someone",
+    "someone could be eavesdropping",
+    "it is also possible that a host key",
+    "the fingerprint for",
+    "sha256:",
+    "please contact your system administrator",
+    "add correct host key",
+    "remove with:",
+    "ssh-keygen -f",
 )
 NETWORK_HINT = "check GIT_REPO_URL and that the git server is reachable; will retry"
 
@@ -65,6 +86,15 @@ def is_ssh_url(url: str) -> bool:
         return False
     head, sep, _ = url.partition(":")
     return bool(sep) and bool(head) and "/" not in head
+
+
+def auth_hint(url: str) -> str:
+    """What to check when the remote refuses us: depends on the transport."""
+    if is_ssh_url(url):
+        return _SSH_AUTH_HINT
+    if is_http_url(url):
+        return _HTTP_AUTH_HINT
+    return "check that this user may read and write the repository at GIT_REPO_URL"
 
 
 def is_http_url(url: str) -> bool:
@@ -129,7 +159,7 @@ def check_transport_files(settings: GitSettings) -> None:
         ("known_hosts file", settings.known_hosts_file),
     ):
         if value and not Path(value).expanduser().is_file():
-            raise GitAuthError(f"{what} {value!r} does not exist", hint=AUTH_HINT)
+            raise GitAuthError(f"{what} {value!r} does not exist", hint=_SSH_AUTH_HINT)
 
 
 def secrets_of(settings: GitSettings, credentials: Credentials) -> list[str]:
@@ -156,18 +186,18 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
-def classify(operation: str, detail: str) -> GitError:
-    """Turn a failed network command's (already redacted) stderr into our error family."""
-    lowered = detail.lower()
-    summary = " ".join(line.strip() for line in detail.strip().splitlines()[-6:] if line.strip())
-    message = f"git {operation} failed: {summary or 'no output'}"
-    if any(marker in lowered for marker in _AUTH_MARKERS):
-        return GitAuthError(message, hint=AUTH_HINT)
+def classify(operation: str, detail: str, url: str) -> GitError:
+    """Turn a failed network command's (already redacted) output into our error family."""
+    lines = [line.strip() for line in detail.splitlines()]
+    lines = [line for line in lines if line and not line.lower().startswith(_NOISE)]
+    message = f"git {operation} failed: {' '.join(lines[-4:]) or 'no output'}"
+    if any(marker in detail.lower() for marker in _AUTH_MARKERS):
+        return GitAuthError(message, hint=auth_hint(url))
     return GitUnavailableError(message, hint=NETWORK_HINT)
 
 
 def wrap_command_error(
-    exc: CommandError, operation: str, network: str | None, secrets: Iterable[str]
+    exc: CommandError, operation: str, network: str | None, url: str, secrets: Iterable[str]
 ) -> GitError:
     """Our error for a failed git command. Redacts ``exc`` in place, as it travels on as
     the cause of ours (tracebacks print it)."""
@@ -183,5 +213,5 @@ def wrap_command_error(
     stdout = exc.stdout.replace("\n  stdout: '", "", 1).removesuffix("'")
     detail = "\n".join(part for part in (stdout, stderr) if part.strip())
     if network:
-        return classify(network, detail)
+        return classify(network, detail, url)
     return GitError(f"git {operation} failed: {detail.strip() or exc.status}")

@@ -55,6 +55,7 @@ def load_settings(
     path = config_path or env.get(CONFIG_ENV, "")
     raw = _read_file(Path(path)) if path else {}
     _refuse_secrets(raw)
+    _resolve_relative_to(raw, Path(path).parent if path else Path.cwd())
     for variable, keys in ENV_SETTINGS.items():
         value = env.get(variable)
         if value:
@@ -85,6 +86,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings at the top level")
     return data
+
+
+def _resolve_relative_to(raw: dict[str, Any], base: Path) -> None:
+    """A templates folder named in the config file is relative to that file, not to the cwd."""
+    render = raw.get("render")
+    if isinstance(render, dict) and isinstance(render.get("templates_dir"), str):
+        folder = Path(render["templates_dir"])
+        if render["templates_dir"] and not folder.is_absolute():
+            render["templates_dir"] = str(base / folder)
 
 
 def _set(tree: dict[str, Any], keys: tuple[str, ...], value: str) -> None:

@@ -59,7 +59,7 @@ def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
 def version_url(ui_url: str, model_name: str, version: str) -> str:
     if not ui_url:
         return ""
-    return f"{ui_url}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
+    return f"{ui_url.rstrip('/')}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
 
 
 def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
