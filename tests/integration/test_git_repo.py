@@ -362,6 +362,17 @@ def test_unsafe_file_names_are_refused(repo: GitOpsRepo, name: str) -> None:
     assert repo.head() is None
 
 
+def test_a_file_where_a_folder_must_go_is_refused(repo: GitOpsRepo) -> None:
+    repo.sync()
+    sha = repo.apply_folder("deployments/fraud", {"notes": b"a file\n"}, "a file")
+    with pytest.raises(GitError, match="would change 'deployments/fraud/notes'"):
+        repo.apply_folder("deployments/fraud/notes/staging", {"a.yaml": b"a\n"}, "evil")
+    with pytest.raises(GitError, match="also a folder"):
+        repo.apply_folder(FOLDER, {"a": b"1", "a/b": b"2"}, "file and folder")
+    assert repo.head() == sha
+    assert repo.read_tree("") == {"deployments/fraud/notes": b"a file\n"}
+
+
 def test_paths_through_symlinks_are_refused(bare_remote: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -138,34 +139,45 @@ def test_paging_filters_and_prompts(
     )
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    """Answers from a script; stands in for an auth proxy or a failing server in front of MLflow."""
+@dataclass
+class Scripted:
+    """A tiny HTTP server answering from a script, recording what it was sent.
 
-    script: dict[str, list[tuple[int, str]]]
-    seen: list[tuple[str, str]]
+    It stands in for what a plain MLflow server cannot be made to do: an auth
+    proxy that answers 401/403, a server that fails mid-paging, a wrong URL.
+    """
 
-    def do_GET(self) -> None:
-        self.seen.append((self.path, self.headers.get("Authorization", "")))
-        answers = self.script[self.path.split("?")[0]]
-        status, body = answers.pop(0) if len(answers) > 1 else answers[0]
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    url: str = ""
+    script: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    seen: list[tuple[str, str]] = field(default_factory=list)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def answer(self, path: str, authorization: str) -> tuple[int, str]:
+        self.seen.append((path, authorization))
+        answers = self.script[path.split("?")[0]]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
 
 
 @pytest.fixture
-def scripted() -> Iterator[tuple[str, _Scripted]]:
-    handler = type("Handler", (_Scripted,), {"script": {}, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def scripted() -> Iterator[Scripted]:
+    state = Scripted()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = state.answer(self.path, self.headers.get("Authorization", ""))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler  # type: ignore[misc]
+        yield state
     finally:
         server.shutdown()
         server.server_close()
@@ -176,8 +188,8 @@ PAGE_1 = json.dumps({"registered_models": [{"name": "m1"}], "next_page_token": "
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials(scripted: tuple[str, Any], status: int) -> None:
-    url, handler = scripted
+def test_refused_credentials(scripted: Scripted, status: int) -> None:
+    url, handler = scripted.url, scripted
     handler.script[SEARCH] = [(status, '{"error_code": "UNAUTHENTICATED"}')]
     token = Credentials(mlflow_token="s3cret-token")
     with pytest.raises(RegistryAuthError) as err:
@@ -192,12 +204,12 @@ def test_refused_credentials(scripted: tuple[str, Any], status: int) -> None:
     assert "pw-42" not in str(err.value) and handler.seen[1][1].startswith("Basic ")
 
 
-def test_unreachable_and_failing_servers(scripted: tuple[str, Any]) -> None:
+def test_unreachable_and_failing_servers(scripted: Scripted) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RegistryUnavailableError, match="cannot reach"):
         RestRegistry(RegistrySettings(tracking_uri=closed), Credentials(), retries=1).snapshot()
-    url, handler = scripted
-    settings = RegistrySettings(tracking_uri=url)
+    handler = scripted
+    settings = RegistrySettings(tracking_uri=scripted.url)
     # A failure on page 2 loses the whole read: never a partial snapshot.
     handler.script[SEARCH] = [(200, PAGE_1), (503, "busy")]
     with pytest.raises(RegistryUnavailableError, match="503"):
@@ -222,9 +234,9 @@ def test_postgres_errors(postgres_server: PostgresServer) -> None:
         db_snapshot(url.replace(PASSWORD, "wrong-pass"))
     assert "wrong-pass" not in str(err.value)
     closed = url.replace(f":{postgres_server.port}/", f":{free_port()}/")
-    with pytest.raises(RegistryUnavailableError, match=r"127\.0\.0\.1") as err:
+    with pytest.raises(RegistryUnavailableError, match=r"127\.0\.0\.1") as down:
         db_snapshot(closed)
-    assert PASSWORD not in str(err.value)
+    assert PASSWORD not in str(down.value)
 
 
 def test_sqlite_errors(tmp_path: Path) -> None:
@@ -298,19 +310,28 @@ def make_registry_db(path: Path, *, workspaces: bool = False) -> None:
 
 
 def test_mlflow_2_0_schema_without_aliases(tmp_path: Path) -> None:
-    make_registry_db(tmp_path / "old.db")
-    (model,) = db_snapshot(f"sqlite:///{tmp_path / 'old.db'}").models
+    path = tmp_path / "old.db"
+    make_registry_db(path)
+    (model,) = db_snapshot(f"sqlite:///{path}").models
     assert shape(model) == {
         "aliases": {},
         "tags": {},
         "versions": {"2": ("Production", {"k": ""}), "3": ("Staging", {})},
     }
     v2 = model.version("2")
-    assert v2 is not None and (v2.run_id, v2.creation_timestamp, v2.last_updated_timestamp) == (
-        "",
-        1002,
-        0,
-    )
+    assert v2 is not None
+    assert (v2.run_id, v2.creation_timestamp, v2.last_updated_timestamp) == ("", 1002, 0)
+    # A commit still only in the WAL file (a writer holds it open) is read too.
+    writer = sqlite3.connect(path)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        insert(writer, "model_versions", {"name": "iris", "version": 5, "current_stage": "Staging"})
+        writer.commit()
+        assert Path(f"{path}-wal").stat().st_size > 0
+        (model,) = db_snapshot(f"sqlite:///{path}").models
+        assert [v.version for v in model.versions] == ["2", "5"]
+    finally:
+        writer.close()
 
 
 def test_workspace_column_filters(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ privilege-separation folder sshd insists on when started as root).
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import shlex
 import signal
 import socket
@@ -94,7 +94,7 @@ def start_sshd(root: Path) -> SshGitServer:
     key_file = root / "client_key"
     (root / "authorized_keys").write_text(_keygen(key_file, "test-client") + "\n")
     other_pub = _keygen(root / "other_host_key", "other-host")
-    user = getpass.getuser()
+    user = pwd.getpwuid(os.geteuid()).pw_name
     is_root = os.geteuid() == 0
     if is_root:
         Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)

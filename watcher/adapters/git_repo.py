@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
@@ -136,6 +137,9 @@ class GitOpsRepo:
         wanted = {f"{folder}/{_safe_relpath(name)}": data for name, data in files.items()}
         for path in (folder, *wanted):
             self._check_no_symlink(path)
+            parents = path.split("/")
+            if any("/".join(parents[:depth]) in wanted for depth in range(1, len(parents))):
+                raise GitError(f"unsafe path {path!r}: a file of that name is also a folder")
         head = self.head()
         if head is None and not wanted:
             return None
@@ -160,9 +164,15 @@ class GitOpsRepo:
             tree = self._git("write-tree", env=env)
         finally:
             index.unlink(missing_ok=True)
-        if head is not None and tree == self._git("rev-parse", f"{head}^{{tree}}"):
-            log.debug("'%s' is unchanged; no commit", folder)
-            return None
+        if head is not None:
+            if tree == self._git("rev-parse", f"{head}^{{tree}}"):
+                log.debug("'%s' is unchanged; no commit", folder)
+                return None
+            # git replaces a file that stands where a folder must go: never outside ours.
+            changed = self._git("diff-tree", "-r", "--no-renames", "--name-only", "-z", head, tree)
+            outside = [p for p in changed.split("\0") if p and not p.startswith(folder + "/")]
+            if outside:
+                raise GitError(f"writing {folder!r} would change {outside[0]!r}: refused")
         parents = ["-p", head] if head is not None else []
         author = {
             "GIT_AUTHOR_NAME": self._settings.author_name,
@@ -375,21 +385,17 @@ class GitOpsRepo:
         timeout = self._settings.timeout_seconds if network else None
         runner = self._require_repo().git
         try:
-            if stdin is None:
-                out = runner.execute(
-                    command, env=full_env, kill_after_timeout=timeout, stdout_as_string=False
-                )
-            else:
-                with tempfile.TemporaryFile() as handle:
+            with tempfile.TemporaryFile() if stdin is not None else nullcontext() as handle:
+                if handle is not None and stdin is not None:
                     handle.write(stdin)
                     handle.seek(0)
-                    out = runner.execute(
-                        command,
-                        istream=handle,
-                        env=full_env,
-                        kill_after_timeout=timeout,
-                        stdout_as_string=False,
-                    )
+                out = runner.execute(
+                    command,
+                    istream=handle,
+                    env=full_env,
+                    kill_after_timeout=timeout,
+                    stdout_as_string=False,
+                )
         except CommandError as exc:
             raise wrap_command_error(
                 exc, args[0], network, self._settings.repo_url, self._secrets

@@ -249,7 +249,9 @@ class DatabaseRegistry:
         if isinstance(exc, OperationalError | InterfaceError):
             return RegistryUnavailableError(
                 f"cannot read the registry database {where}: {text}",
-                hint="check that the database is up and reachable (or the file not locked)",
+                hint="a locked SQLite file or a database that is down; the next reconcile retries"
+                if self._sqlite_path
+                else "check that the database server is up and reachable from here",
             )
         return RegistryError(
             f"unexpected error reading the registry database {where}: {text}",

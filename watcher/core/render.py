@@ -95,7 +95,6 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
             "run_id": version.run_id,
             "source": version.source,
             "uri": f"models:/{version.name}/{version.version}",
-            "registry_stage": version.current_stage,
             "tags": version.tag_map,
             "url": link,
         },
@@ -119,7 +118,8 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
 def provenance(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
     """The content of promotion.json: what runs here and where it came from.
 
-    No timestamps: the file must not change unless the deployment does.
+    No timestamps and no registry stage of the version: the file must change only
+    when what this folder deploys changes, not when the version moves elsewhere.
     """
     version = deployment.version
     return {
@@ -129,7 +129,6 @@ def provenance(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
             "version": version.version,
             "run_id": version.run_id,
             "source": version.source,
-            "registry_stage": version.current_stage,
             "url": version_url(ui_url, version.name, version.version),
         },
         "stage": deployment.stage.name,
