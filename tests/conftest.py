@@ -13,5 +13,7 @@ pytest_plugins = [
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--update-golden", action="store_true", help="rewrite golden folders from the current output"
+        "--update-golden",
+        action="store_true",
+        help="rewrite golden folders from the current output",
     )

@@ -27,7 +27,11 @@ def assert_same_tree(actual: Path, expected: Path, update: bool) -> None:
             diff = difflib.unified_diff(
                 want[name].decode(errors="replace").splitlines(),
                 got[name].decode(errors="replace").splitlines(),
-                f"expected/{name}", f"actual/{name}", lineterm="",
+                f"expected/{name}",
+                f"actual/{name}",
+                lineterm="",
             )
             problems.append("\n".join(diff))
-    assert not problems, "rendered tree differs (pytest --update-golden to accept):\n" + "\n".join(problems)
+    assert not problems, "rendered tree differs (pytest --update-golden to accept):\n" + "\n".join(
+        problems
+    )

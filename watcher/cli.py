@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="promote a sample model through a local registry into a local git repo"
     )
     demo.add_argument(
-        "dir", nargs="?", type=Path, default=Path("gitops-watcher-demo"),
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("gitops-watcher-demo"),
         help="working folder (default: ./gitops-watcher-demo; replaced if it holds a demo)",
     )
     return parser
@@ -116,12 +119,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         for entry in StateStore(settings.state_database_url).history(args.limit):
             when = entry.recorded_at.isoformat(timespec="seconds") if entry.recorded_at else ""
             detail = entry.commit[:10] if entry.commit else entry.error
-            print(f"{when} {entry.outcome:8} {entry.action:7} {entry.folder or entry.model_name} "
-                  f"v{entry.version} {detail}")
+            print(
+                f"{when} {entry.outcome:8} {entry.action:7} {entry.folder or entry.model_name} "
+                f"v{entry.version} {detail}"
+            )
         return EXIT_OK
     if args.command == "snapshot":
-        data = json.dumps(wiring.build_registry(settings, credentials).snapshot().to_dict(),
-                          indent=2, sort_keys=True, ensure_ascii=False)
+        data = json.dumps(
+            wiring.build_registry(settings, credentials).snapshot().to_dict(),
+            indent=2,
+            sort_keys=True,
+            ensure_ascii=False,
+        )
         if args.out:
             args.out.write_text(data + "\n", encoding="utf-8")
         else:
@@ -184,8 +193,10 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         summary = f"dry run: {counts['planned']} change(s) planned, nothing committed"
     else:
         summary = "no changes"
-    print(f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed",
-          file=out)
+    print(
+        f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed",
+        file=out,
+    )
 
 
 def _settings_yaml(settings: Settings, credentials: Credentials) -> str:

@@ -44,23 +44,36 @@ def run_demo(directory: Path) -> int:
     print(f"gitops-watcher demo in {directory}")
     print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
     print(f"  GitOps remote: {remote} (branch main)")
-    print("  stages: staging <- alias @staging or stage Staging; "
-          "production <- alias @champion or stage Production\n")
+    print(
+        "  stages: staging <- alias @staging or stage Staging; "
+        "production <- alias @champion or stage Production\n"
+    )
 
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("register versions 1 and 2 of 'fraud-detector' (nothing promoted yet)",
-         lambda: [_register_version(client, directory, n) for n in (1, 2)]),
-        ("set alias @staging -> v1",
-         lambda: client.set_registered_model_alias(MODEL_NAME, "staging", "1")),
-        ("set alias @champion -> v1 (production)",
-         lambda: client.set_registered_model_alias(MODEL_NAME, "champion", "1")),
+        (
+            "register versions 1 and 2 of 'fraud-detector' (nothing promoted yet)",
+            lambda: [_register_version(client, directory, n) for n in (1, 2)],
+        ),
+        (
+            "set alias @staging -> v1",
+            lambda: client.set_registered_model_alias(MODEL_NAME, "staging", "1"),
+        ),
+        (
+            "set alias @champion -> v1 (production)",
+            lambda: client.set_registered_model_alias(MODEL_NAME, "champion", "1"),
+        ),
         ("nothing changed in the registry: reconcile again", lambda: None),
-        ("move @staging -> v2 and tag v2 with deploy.replicas=3", lambda: (
-            client.set_model_version_tag(MODEL_NAME, "2", "deploy.replicas", "3"),
-            client.set_registered_model_alias(MODEL_NAME, "staging", "2"),
-        )),
-        ("delete alias @champion (demote production)",
-         lambda: client.delete_registered_model_alias(MODEL_NAME, "champion")),
+        (
+            "move @staging -> v2 and tag v2 with deploy.replicas=3",
+            lambda: (
+                client.set_model_version_tag(MODEL_NAME, "2", "deploy.replicas", "3"),
+                client.set_registered_model_alias(MODEL_NAME, "staging", "2"),
+            ),
+        ),
+        (
+            "delete alias @champion (demote production)",
+            lambda: client.delete_registered_model_alias(MODEL_NAME, "champion"),
+        ),
     ]
     for number, (title, action) in enumerate(steps, start=1):
         print(f"== step {number}: {title}")
@@ -103,7 +116,7 @@ def _registry_client(directory: Path) -> Any:
     return client
 
 
-def _register_version(client: Any, directory: Path, number: int) -> None:
+def _register_version(client: Any, directory: Path, number: int) -> str:
     """A small but real model folder logged to a run, then registered as a version."""
     experiment = client.get_experiment_by_name("demo")
     run = client.create_run(experiment.experiment_id, run_name=f"train-{number}")
@@ -120,9 +133,10 @@ def _register_version(client: Any, directory: Path, number: int) -> None:
     client.set_terminated(run.info.run_id)
     if number == 1:
         client.create_registered_model(MODEL_NAME)
-    client.create_model_version(
+    version = client.create_model_version(
         MODEL_NAME, f"{run.info.artifact_uri}/model", run_id=run.info.run_id
     )
+    return str(version.version)
 
 
 def _reconcile(reconciler: Reconciler) -> None:

@@ -18,13 +18,13 @@ from typing import Protocol
 
 import jinja2
 
+from watcher.adapters.state_store import PromotionRecord
 from watcher.config.settings import Settings
 from watcher.core.desired import DesiredState, Failure, decide
 from watcher.core.model import RegistrySnapshot
 from watcher.core.names import describe
 from watcher.core.plan import Change, Plan, make_plan
 from watcher.core.render import render_all
-from watcher.adapters.state_store import PromotionRecord
 from watcher.errors import PushRejectedError, TemporaryError, WatcherError
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ class Reconciler:
         )
         return state, rendered, [*state.failures, *render_failures]
 
-    def reconcile(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> ReconcileResult:
+    def reconcile(
+        self, *, dry_run: bool = False, allow_mass_delete: bool = False
+    ) -> ReconcileResult:
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
         _state, rendered, failures = self.desired()
         for failure in failures:
@@ -151,7 +153,7 @@ class Reconciler:
                 if attempt == git.push_attempts:
                     raise
                 log.warning(
-                    "push rejected (attempt %d of %d): the branch moved; re-planning on the new head",
+                    "push rejected (attempt %d of %d): the branch moved; re-planning on the new head",  # noqa: E501
                     attempt,
                     git.push_attempts,
                 )

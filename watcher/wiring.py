@@ -29,7 +29,9 @@ def build_registry(settings: Settings, credentials: Credentials) -> RegistryRead
 
 def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
     if not settings.git.repo_url:
-        raise ConfigError("no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url")
+        raise ConfigError(
+            "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
+        )
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     return Reconciler(
         settings,

@@ -25,13 +25,23 @@ CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input").is_dir())
 def render_case(case: str, out: Path) -> int:
     source = TESTDATA / case / "input"
     return main(
-        ["-q", "--config", str(source / "config.yaml"), "render",
-         "--snapshot", str(source / "snapshot.json"), "--out", str(out)]
+        [
+            "-q",
+            "--config",
+            str(source / "config.yaml"),
+            "render",
+            "--snapshot",
+            str(source / "snapshot.json"),
+            "--out",
+            str(out),
+        ]
     )
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_tree_matches_golden(case: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_rendered_tree_matches_golden(
+    case: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     out = tmp_path / "out"
     assert render_case(case, out) == 0
     assert_same_tree(out, TESTDATA / case / "expected", request.config.getoption("--update-golden"))
@@ -40,8 +50,16 @@ def test_rendered_tree_matches_golden(case: str, tmp_path: Path, request: pytest
 def test_rendering_twice_is_byte_identical(tmp_path: Path) -> None:
     for run in ("a", "b"):
         assert render_case("stages-and-overrides", tmp_path / run) == 0
-    first = sorted((p.relative_to(tmp_path / "a"), p.read_bytes()) for p in (tmp_path / "a").rglob("*") if p.is_file())
-    second = sorted((p.relative_to(tmp_path / "b"), p.read_bytes()) for p in (tmp_path / "b").rglob("*") if p.is_file())
+    first = sorted(
+        (p.relative_to(tmp_path / "a"), p.read_bytes())
+        for p in (tmp_path / "a").rglob("*")
+        if p.is_file()
+    )
+    second = sorted(
+        (p.relative_to(tmp_path / "b"), p.read_bytes())
+        for p in (tmp_path / "b").rglob("*")
+        if p.is_file()
+    )
     assert first == second
 
 

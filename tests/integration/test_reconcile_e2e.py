@@ -28,14 +28,18 @@ pytestmark = pytest.mark.slow
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def make_settings(server: MlflowServer, remote: Path, state: Path, prefix: str, **extra: Any) -> Settings:
+def make_settings(
+    server: MlflowServer, remote: Path, state: Path, prefix: str, **extra: Any
+) -> Settings:
     data: dict[str, Any] = {
         "state_dir": str(state),
         "registry": {"tracking_uri": server.url, "models": {"include": [f"{prefix}*"]}},
         "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
     }
     for key, value in extra.items():
-        data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.update({key: value})
+        data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.update(
+            {key: value}
+        )
     return Settings.model_validate(data)
 
 
@@ -62,7 +66,9 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
 ) -> None:
     client = mlflow_server.client()
     name = unique_model_name("fraud")
-    settings = make_settings(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
+    settings = make_settings(
+        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix
+    )
     reconciler = build_reconciler(settings, Credentials())
     register_version(client, name)
     register_version(client, name)
@@ -74,7 +80,11 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
     first = reconciler.reconcile()
     assert first.pushed and first.counts()["applied"] == 1
     assert reconciler.reconcile().counts() == {
-        "planned": 0, "applied": 0, "removed": 0, "unchanged": 1, "failed": 0,
+        "planned": 0,
+        "applied": 0,
+        "removed": 0,
+        "unchanged": 1,
+        "failed": 0,
     }
 
     client.transition_model_version_stage(name, "1", "Production")
@@ -138,10 +148,23 @@ class RacingTarget:
             (other / "README.md").write_text("written by someone else\n")
             subprocess.run(["git", "-C", str(other), "add", "README.md"], check=True)
             subprocess.run(
-                ["git", "-C", str(other), "-c", "user.name=o", "-c", "user.email=o@x",
-                 "commit", "-qm", "unrelated change"], check=True,
+                [
+                    "git",
+                    "-C",
+                    str(other),
+                    "-c",
+                    "user.name=o",
+                    "-c",
+                    "user.email=o@x",
+                    "commit",
+                    "-qm",
+                    "unrelated change",
+                ],
+                check=True,
             )
-            subprocess.run(["git", "-C", str(other), "push", "-q", "origin", "HEAD:main"], check=True)
+            subprocess.run(
+                ["git", "-C", str(other), "push", "-q", "origin", "HEAD:main"], check=True
+            )
         self.repo.push()
 
 
@@ -152,7 +175,9 @@ def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
     name = unique_model_name("race")
     register_version(client, name)
     client.set_registered_model_alias(name, "staging", "1")
-    settings = make_settings(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
+    settings = make_settings(
+        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix
+    )
     seed = build_reconciler(settings, Credentials())
     seed.reconcile()  # the branch exists now
     client.set_registered_model_alias(name, "champion", "1")
@@ -173,8 +198,12 @@ def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
 
 
 def test_cli_reconcile_once_twice_commits_then_reports_no_changes(
-    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    mlflow_server: MlflowServer,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from watcher.cli import main
 
@@ -183,7 +212,9 @@ def test_cli_reconcile_once_twice_commits_then_reports_no_changes(
     register_version(client, name)
     client.set_registered_model_alias(name, "champion", "1")
     config = tmp_path / "watcher.yaml"
-    config.write_text(yaml.safe_dump({"registry": {"models": {"include": [f"{unique_model_name.prefix}*"]}}}))
+    config.write_text(
+        yaml.safe_dump({"registry": {"models": {"include": [f"{unique_model_name.prefix}*"]}}})
+    )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     monkeypatch.setenv("GIT_REPO_URL", str(bare_remote))
     monkeypatch.setenv("GITOPS_WATCHER_STATE_DIR", str(tmp_path / "state"))
@@ -215,7 +246,9 @@ def test_bad_input_fails_only_its_deployment_and_deletes_nothing(
     for model in (good, tuned, hostile):
         register_version(client, model)
         client.set_registered_model_alias(model, "staging", "1")
-    settings = make_settings(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
+    settings = make_settings(
+        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix
+    )
     reconciler = build_reconciler(settings, Credentials())
     assert reconciler.reconcile().ok
     deployed = remote_files(bare_remote)
@@ -235,7 +268,12 @@ def test_bad_input_fails_only_its_deployment_and_deletes_nothing(
     assert (model, stage) == (tuned, "staging") and "whole number" in str(error)
     assert subjects(bare_remote)[-1] == f"promote {good} v2 to staging (was v1)"
     still = remote_files(bare_remote)
-    assert json.loads(still[f"deployments/{model_slug(tuned)}/staging/promotion.json"])["model"]["version"] == "1"
+    assert (
+        json.loads(still[f"deployments/{model_slug(tuned)}/staging/promotion.json"])["model"][
+            "version"
+        ]
+        == "1"
+    )
 
 
 def test_database_adapter_drives_the_same_reconcile(
@@ -246,7 +284,10 @@ def test_database_adapter_drives_the_same_reconcile(
     register_version(client, name)
     client.transition_model_version_stage(name, "1", "Staging")
     settings = make_settings(
-        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix,
+        mlflow_server,
+        bare_remote,
+        tmp_path / "state",
+        unique_model_name.prefix,
         registry={"tracking_uri": mlflow_server.db_uri, "ui_url": mlflow_server.url},
     )
     assert settings.registry.resolved_kind == "database"
@@ -255,7 +296,10 @@ def test_database_adapter_drives_the_same_reconcile(
 
 
 def test_reconcile_pushes_over_ssh_with_strict_host_keys(
-    mlflow_server: MlflowServer, ssh_git_server: Any, bare_remote: Path, tmp_path: Path,
+    mlflow_server: MlflowServer,
+    ssh_git_server: Any,
+    bare_remote: Path,
+    tmp_path: Path,
     unique_model_name: Any,
 ) -> None:
     client = mlflow_server.client()
@@ -263,7 +307,10 @@ def test_reconcile_pushes_over_ssh_with_strict_host_keys(
     register_version(client, name)
     client.set_registered_model_alias(name, "champion", "1")
     settings = make_settings(
-        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix,
+        mlflow_server,
+        bare_remote,
+        tmp_path / "state",
+        unique_model_name.prefix,
         git={
             "repo_url": ssh_git_server.url_for(bare_remote),
             "ssh_key_file": str(ssh_git_server.key_file),

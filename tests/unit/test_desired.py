@@ -15,7 +15,11 @@ def _decided(*models, **config):  # type: ignore[no-untyped-def]
 def test_alias_wins_over_stage_and_stage_picks_the_newest() -> None:
     fraud = model(
         "fraud",
-        [version("fraud", 1, "Production"), version("fraud", 2, "Staging"), version("fraud", 3, "Staging")],
+        [
+            version("fraud", 1, "Production"),
+            version("fraud", 2, "Staging"),
+            version("fraud", 3, "Staging"),
+        ],
         aliases={"champion": 2},
     )
     state = _decided(fraud)
@@ -30,7 +34,9 @@ def test_versions_that_are_not_ready_are_not_deployed() -> None:
 
 
 def test_include_and_exclude_filters() -> None:
-    models = [model(n, [version(n, 1)], aliases={"staging": 1}) for n in ("team-a-x", "team-a-y", "b")]
+    models = [
+        model(n, [version(n, 1)], aliases={"staging": 1}) for n in ("team-a-x", "team-a-y", "b")
+    ]
     state = _decided(*models, registry={"models": {"include": ["team-a-*"], "exclude": ["*-y"]}})
     assert [d.folder for d in state.deployments] == ["team-a-x/staging"]
 
@@ -38,11 +44,19 @@ def test_include_and_exclude_filters() -> None:
 def test_a_bad_tag_fails_only_its_pair() -> None:
     good = model("good", [version("good", 1)], aliases={"staging": 1, "champion": 1})
     bad = model(
-        "bad", [version("bad", 1, **{"deploy.staging.replicas": "lots"})], aliases={"staging": 1, "champion": 1}
+        "bad",
+        [version("bad", 1, **{"deploy.staging.replicas": "lots"})],
+        aliases={"staging": 1, "champion": 1},
     )
     state = _decided(good, bad)
-    assert sorted(d.folder for d in state.deployments) == ["bad/production", "good/production", "good/staging"]
-    assert [(f.model_name, f.stage, f.folder) for f in state.failures] == [("bad", "staging", "bad/staging")]
+    assert sorted(d.folder for d in state.deployments) == [
+        "bad/production",
+        "good/production",
+        "good/staging",
+    ]
+    assert [(f.model_name, f.stage, f.folder) for f in state.failures] == [
+        ("bad", "staging", "bad/staging")
+    ]
 
 
 def test_an_unusable_model_name_is_a_failure_not_a_crash() -> None:
@@ -55,14 +69,23 @@ def test_an_unusable_model_name_is_a_failure_not_a_crash() -> None:
 def test_custom_stages_and_overrides() -> None:
     config = {
         "stages": [
-            {"name": "canary", "select": [{"alias": "canary"}], "replicas": 1,
-             "resources": {"requests": {"cpu": "100m"}}},
+            {
+                "name": "canary",
+                "select": [{"alias": "canary"}],
+                "replicas": 1,
+                "resources": {"requests": {"cpu": "100m"}},
+            },
         ]
     }
-    m = model("m", [version("m", 4, **{"deploy.canary.replicas": "2", "deploy.memory": "256Mi"})],
-              aliases={"canary": 4})
+    m = model(
+        "m",
+        [version("m", 4, **{"deploy.canary.replicas": "2", "deploy.memory": "256Mi"})],
+        aliases={"canary": 4},
+    )
     (deployment,) = _decided(m, **config).deployments
     assert deployment.folder == "m/canary"
     assert deployment.replicas == 2
-    assert deployment.resources == {"requests": {"cpu": "100m", "memory": "256Mi"},
-                                    "limits": {"memory": "256Mi"}}
+    assert deployment.resources == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "256Mi"},
+    }

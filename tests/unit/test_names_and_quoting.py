@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +10,6 @@ from hypothesis import strategies as st
 from watcher.core.names import MAX_SLUG_LENGTH, check_path_segment, is_dns_label, model_slug
 from watcher.core.yaml_text import quote_string, to_yaml
 from watcher.errors import InvalidNameError
-
-import pytest
 
 
 @pytest.mark.parametrize("name", ["fraud", "churn-model", "a1"])
@@ -20,7 +19,16 @@ def test_valid_names_are_kept_as_they_are(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["Fraud_Model", "../../etc/passwd", "a\nb", 'x"y', "{{ config }}", "---\nkind: Secret", "x" * 10_000, "7up"],
+    [
+        "Fraud_Model",
+        "../../etc/passwd",
+        "a\nb",
+        'x"y',
+        "{{ config }}",
+        "---\nkind: Secret",
+        "x" * 10_000,
+        "7up",
+    ],
 )
 def test_other_names_fold_to_a_hashed_dns_label(name: str) -> None:
     slug = model_slug(name)

@@ -17,7 +17,9 @@ def test_stage_specific_tag_wins_over_general_one() -> None:
 
 
 def test_resources_and_memory_limit_follow_request() -> None:
-    overrides = read_overrides({"deploy.cpu": "500m", "deploy.memory": "1Gi"}, "staging", STAGES, 20)
+    overrides = read_overrides(
+        {"deploy.cpu": "500m", "deploy.memory": "1Gi"}, "staging", STAGES, 20
+    )
     assert overrides.resources == {
         "requests": {"cpu": "500m", "memory": "1Gi"},
         "limits": {"memory": "1Gi"},
@@ -47,4 +49,6 @@ def test_bad_tags_give_a_clear_error(tags: dict[str, str], message: str) -> None
 
 
 def test_tags_for_other_stages_are_ignored() -> None:
-    assert read_overrides({"deploy.production.replicas": "x"}, "staging", STAGES, 20).replicas is None
+    assert (
+        read_overrides({"deploy.production.replicas": "x"}, "staging", STAGES, 20).replicas is None
+    )

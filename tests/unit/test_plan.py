@@ -41,8 +41,11 @@ def test_equal_bytes_mean_no_change() -> None:
 
 
 def test_create_update_and_remove_with_messages() -> None:
-    current = tree(m__staging=folder("m", "1", "staging"), m__production=folder("m", "1", "production"),
-                   n__staging=folder("n", "3", "staging"))
+    current = tree(
+        m__staging=folder("m", "1", "staging"),
+        m__production=folder("m", "1", "production"),
+        n__staging=folder("n", "3", "staging"),
+    )
     wanted = {
         "m/staging": folder("m", "2", "staging"),
         "n/staging": folder("n", "3", "staging", body=b"kind: Y\n"),
@@ -58,7 +61,9 @@ def test_create_update_and_remove_with_messages() -> None:
     }
     removal = next(c for c in plan.changes if c.kind == "remove")
     assert removal.files == {}
-    assert "Model-Version: 1" in removal.message and "Gitops-Watcher-Action: demote" in removal.message
+    assert (
+        "Model-Version: 1" in removal.message and "Gitops-Watcher-Action: demote" in removal.message
+    )
 
 
 def test_folders_without_the_marker_are_never_touched() -> None:
@@ -91,7 +96,9 @@ def test_a_single_removal_is_always_allowed(owned: int) -> None:
 
 
 def test_hostile_names_cannot_forge_trailers() -> None:
-    wanted = {"x/staging": {PROVENANCE: marker("evil\nStage: production\nRun-Id: forged", "1", "staging")}}
+    wanted = {
+        "x/staging": {PROVENANCE: marker("evil\nStage: production\nRun-Id: forged", "1", "staging")}
+    }
     (change,) = make_plan({}, wanted).changes
     trailer_lines = change.message.strip().split("\n\n")[-1].splitlines()
     assert "Stage: staging" in trailer_lines

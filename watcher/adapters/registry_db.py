@@ -10,7 +10,6 @@ registry: the versions an alias points at plus the newest version per stage.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import sqlite3
 from collections import defaultdict
@@ -29,7 +28,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
-from watcher.config.settings import ModelFilter, RegistrySettings
+from watcher.config.settings import RegistrySettings
+from watcher.core.desired import is_managed
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
 
@@ -46,12 +46,6 @@ _AUTH_MARKERS = (
     "access denied for user",
     "authentication failed",
 )
-
-
-def name_selected(name: str, models: ModelFilter) -> bool:
-    """Include/exclude globs, case-sensitive as MLflow model names are (as in the REST adapter)."""
-    included = any(fnmatch.fnmatchcase(name, pattern) for pattern in models.include)
-    return included and not any(fnmatch.fnmatchcase(name, pattern) for pattern in models.exclude)
 
 
 class DatabaseRegistry:
@@ -173,7 +167,7 @@ class DatabaseRegistry:
         names = [
             name
             for (name,) in conn.execute(self._in_workspace(sa.select(rm.c.name), rm))
-            if name_selected(name, self._settings.models)
+            if is_managed(name, self._settings.models)
             and dict(model_tags[name]).get(PROMPT_TAG, "").lower() != "true"
         ]
 

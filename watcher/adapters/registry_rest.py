@@ -7,7 +7,6 @@ paging, retries, timeouts and how each failure is translated into our errors.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -17,7 +16,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from watcher.config.settings import Credentials, ModelFilter, RegistrySettings
+from watcher.config.settings import Credentials, RegistrySettings
+from watcher.core.desired import is_managed
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
 
@@ -42,12 +42,6 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def name_selected(name: str, models: ModelFilter) -> bool:
-    """Include/exclude globs, case-sensitive as MLflow model names are."""
-    included = any(fnmatch.fnmatchcase(name, pattern) for pattern in models.include)
-    return included and not any(fnmatch.fnmatchcase(name, pattern) for pattern in models.exclude)
 
 
 def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:
@@ -132,7 +126,7 @@ class RestRegistry:
                         hint="the next reconcile reads it again",
                     )
                 seen.add(name)
-                if name_selected(name, self._settings.models):
+                if is_managed(name, self._settings.models):
                     yield raw
             token = str(page.get("next_page_token") or "")
             if not token:

@@ -133,4 +133,5 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 def _short(exc: SQLAlchemyError) -> str:
     # SQLAlchemy messages embed the statement and parameters; the first line is the cause.
-    return str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+    cause = getattr(exc, "orig", None)
+    return str(cause if cause is not None else exc).splitlines()[0]

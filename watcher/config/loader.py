@@ -116,7 +116,8 @@ def _refuse_secrets(tree: Mapping[str, Any], prefix: str = "") -> None:
             _refuse_secrets(value, f"{dotted}.")
         elif any(word in str(key).lower() for word in _SECRET_WORDS):
             raise ConfigError(
-                f"config key {dotted!r} looks like a secret; secrets are read from the environment only",
+                f"config key {dotted!r} looks like a secret; "
+                "secrets are read from the environment only",
                 hint="see 'Credentials' in docs/configuration.md",
             )
 

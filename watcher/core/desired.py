@@ -55,7 +55,9 @@ class DesiredState:
 
 
 def describe_selector(selector: Selector) -> str:
-    return f"alias '{selector.alias}'" if selector.alias is not None else f"stage '{selector.stage}'"
+    return (
+        f"alias '{selector.alias}'" if selector.alias is not None else f"stage '{selector.stage}'"
+    )
 
 
 def select_version(model: RegisteredModel, stage: StageSettings) -> tuple[ModelVersion, str] | None:

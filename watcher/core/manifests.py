@@ -53,15 +53,22 @@ def _check_object(where: str, document: dict[str, Any], kubernetes_version: str)
             raise ManifestValidationError(f"{where} has no {key}")
     name = str((document.get("metadata") or {}).get("name", ""))
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        raise ManifestValidationError(f"{where}: metadata.name {name!r} is not a valid Kubernetes name")
+        raise ManifestValidationError(
+            f"{where}: metadata.name {name!r} is not a valid Kubernetes name"
+        )
     try:
         kubernetes_validate.validate(document, kubernetes_version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
-        log.debug("no bundled schema for %s %s; shape checked only", document["apiVersion"], document["kind"])
+        log.debug(
+            "no bundled schema for %s %s; shape checked only",
+            document["apiVersion"],
+            document["kind"],
+        )
     except kubernetes_validate.ValidationError as exc:
         path = ".".join(str(p) for p in exc.path) or "(top level)"
         raise ManifestValidationError(
-            f"{where} ({document['kind']}) is invalid for Kubernetes {kubernetes_version} at {path}: "
+            f"{where} ({document['kind']}) is invalid for Kubernetes {kubernetes_version} "
+            f"at {path}: "
             f"{exc.message}"
         ) from exc
 

@@ -19,7 +19,9 @@ REGISTRY_STAGES = ("None", "Staging", "Production", "Archived")
 READY_STATUS = "READY"
 
 
-def _sorted_pairs(items: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def _sorted_pairs(
+    items: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
     pairs = items.items() if isinstance(items, Mapping) else items
     return tuple(sorted((str(k), str(v)) for k, v in pairs))
 

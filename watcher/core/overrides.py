@@ -53,7 +53,8 @@ def read_overrides(
         else:
             raise InvalidOverrideError(
                 f"tag {describe(tag)} is not a known deployment tag",
-                hint=f"use deploy.<key> or deploy.<stage>.<key> with key one of {', '.join(KNOWN_KEYS)}",
+                hint="use deploy.<key> or deploy.<stage>.<key> with key one of "
+                f"{', '.join(KNOWN_KEYS)}",
             )
         key = parts[-1]
         if key not in KNOWN_KEYS:
@@ -90,7 +91,8 @@ def _replicas(tag: str, value: str, max_replicas: int) -> int:
     number = int(text)
     if number > max_replicas:
         raise InvalidOverrideError(
-            f"tag {describe(tag)} asks for {number} replicas; this stage allows at most {max_replicas}",
+            f"tag {describe(tag)} asks for {number} replicas; "
+            f"this stage allows at most {max_replicas}",
             hint="lower the tag, or raise max_replicas for the stage in the config",
         )
     return number

@@ -99,7 +99,8 @@ def make_plan(
                     folder,
                     OwnershipError(
                         f"folder {folder} exists but has no gitops-watcher {PROVENANCE} marker",
-                        hint="move it away or delete it; the daemon never overwrites what it did not write",
+                        hint="move it away or delete it; the daemon never overwrites "
+                        "what it did not write",
                     ),
                 )
             )
@@ -126,7 +127,8 @@ def make_plan(
             f"this reconcile would remove {len(removals)} of {len(owned)} deployments "
             f"(limit {limit}); nothing was removed",
             hint="check the registry and the stage selectors; if the removals are right, run "
-            "'gitops-watcher reconcile --once --allow-mass-delete' or raise safety.max_delete_fraction",
+            "'gitops-watcher reconcile --once --allow-mass-delete' "
+            "or raise safety.max_delete_fraction",
         )
         removals = []
     return Plan(tuple(changes + removals), tuple(unchanged), tuple(conflicts), blocked, held_back)

@@ -59,7 +59,8 @@ def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
 def version_url(ui_url: str, model_name: str, version: str) -> str:
     if not ui_url:
         return ""
-    return f"{ui_url.rstrip('/')}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
+    base = ui_url.rstrip("/")
+    return f"{base}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
 
 
 def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
@@ -163,7 +164,9 @@ def render_deployment(
             kustomization = name
             continue
         if output == PROVENANCE:
-            raise TemplateError(f"template {name} would overwrite {PROVENANCE}, which the daemon owns")
+            raise TemplateError(
+                f"template {name} would overwrite {PROVENANCE}, which the daemon owns"
+            )
         text = _render(env, name, context)
         if text:
             files[output] = text.encode()
