@@ -28,6 +28,7 @@ def build_registry(settings: Settings, credentials: Credentials) -> RegistryRead
 
 
 def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
+    registry = build_registry(settings, credentials)
     if not settings.git.repo_url:
         raise ConfigError(
             "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
@@ -35,7 +36,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     return Reconciler(
         settings,
-        registry=build_registry(settings, credentials),
+        registry=registry,
         target=GitOpsRepo(settings.git, settings.checkout_path, credentials),
         templates=make_environment(template_loader(settings.render.templates_dir)),
         ledger=StateStore(settings.state_database_url),

@@ -1,0 +1,93 @@
+"""The commands a newcomer runs first: the demo, and the clear errors of a bad setup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watcher.cli import main
+
+
+@pytest.mark.slow
+def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "demo"
+    assert main(["demo", str(target)]) == 0
+    out = capsys.readouterr().out
+    log = subprocess.run(
+        ["git", "-C", str(target / "gitops-remote.git"), "log", "--reverse", "--format=%s", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert log == [
+        "promote fraud-detector v1 to staging",
+        "promote fraud-detector v1 to production",
+        "promote fraud-detector v2 to staging (was v1)",
+        "demote fraud-detector v1 from production",
+    ]
+    assert "no changes; 2 deployment(s) unchanged" in out
+    # Running it again (a new process, as a user would) starts over in the same folder.
+    again = subprocess.run(
+        [sys.executable, "-m", "watcher", "demo", str(target)], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("committed ") == 4
+    # A folder the demo did not make is refused and left as it was.
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert main(["demo", str(foreign)]) == 2
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_missing_settings_exit_2_with_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("MLFLOW_TRACKING_URI", "GIT_REPO_URL", "GITOPS_WATCHER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reconcile", "--once"]) == 2
+    assert "MLFLOW_TRACKING_URI" in capsys.readouterr().err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert main(["reconcile", "--once"]) == 2
+    assert "GIT_REPO_URL" in capsys.readouterr().err
+
+
+def test_config_command_prints_settings_without_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "very-secret-token")
+    monkeypatch.setenv("GIT_REPO_URL", "ssh://git@example.com/gitops.git")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "very-secret-token" not in out
+    data = yaml.safe_load(out)
+    assert data["git"]["repo_url"] == "ssh://git@example.com/gitops.git"
+    assert data["credentials_from_environment"] == ["mlflow_token"]
+
+
+def test_render_refuses_a_non_empty_folder_and_a_broken_snapshot(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("x")
+    bad = tmp_path / "snapshot.json"
+    bad.write_text("{not json")
+    assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(bad)]) == 2
+    assert main(["render", "--out", str(tmp_path / "new"), "--snapshot", str(bad)]) == 2
+
+
+def test_python_dash_m_watcher_works() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "reconcile" in done.stdout
+
+
+def test_reconcile_requires_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["reconcile"])
+    assert info.value.code == 2
+    assert "--once" in capsys.readouterr().err
