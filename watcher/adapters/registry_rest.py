@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.desired import is_managed
-from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
 
 log = logging.getLogger(__name__)
@@ -159,17 +159,8 @@ class RestRegistry:
         if not isinstance(raw, Mapping):
             raise self._bad_answer(VERSION_PATH, "no 'model_version' in the answer")
         try:
-            return ModelVersion(
-                name=str(raw["name"]),
-                version=str(raw["version"]),
-                current_stage=str(raw.get("current_stage") or "None"),
-                status=str(raw.get("status") or READY_STATUS),
-                source=str(raw.get("source") or ""),
-                run_id=str(raw.get("run_id") or ""),
-                creation_timestamp=int(raw.get("creation_timestamp") or 0),
-                last_updated_timestamp=int(raw.get("last_updated_timestamp") or 0),
-                tags=_tag_pairs(raw.get("tags")),
-            )
+            # The API's field names are the snapshot's; only tags come as [{key, value}].
+            return ModelVersion.from_dict({**raw, "tags": _tag_pairs(raw.get("tags"))})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise self._bad_answer(
                 VERSION_PATH, f"malformed record of {name!r} version {version}: {exc!r}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
@@ -73,19 +73,8 @@ class StateStore:
     def record(self, reconcile_id: str, records: Iterable[PromotionRecord]) -> None:
         now = datetime.now(UTC)
         rows = [
-            PromotionRow(
-                recorded_at=now,
-                reconcile_id=reconcile_id,
-                folder=r.folder,
-                model_name=r.model_name,
-                stage=r.stage,
-                version=r.version,
-                action=r.action,
-                outcome=r.outcome,
-                commit=r.commit,
-                error=r.error,
-            )
-            for r in records
+            PromotionRow(**{**asdict(record), "recorded_at": now, "reconcile_id": reconcile_id})
+            for record in records
         ]
         if not rows:
             return
@@ -104,21 +93,8 @@ class StateStore:
                 ).all()
         except SQLAlchemyError as exc:
             raise StateStoreError(f"cannot read the state database: {_short(exc)}") from exc
-        return [
-            PromotionRecord(
-                folder=row.folder,
-                model_name=row.model_name,
-                stage=row.stage,
-                version=row.version,
-                action=row.action,
-                outcome=row.outcome,
-                commit=row.commit,
-                error=row.error,
-                recorded_at=row.recorded_at,
-                reconcile_id=row.reconcile_id,
-            )
-            for row in rows
-        ]
+        names = [f.name for f in fields(PromotionRecord)]
+        return [PromotionRecord(**{name: getattr(row, name) for name in names}) for row in rows]
 
     def close(self) -> None:
         self._engine.dispose()
