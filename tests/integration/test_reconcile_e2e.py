@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,11 @@ from watcher.core.names import model_slug
 from watcher.reconciler import Reconciler
 from watcher.wiring import build_reconciler
 
-pytestmark = pytest.mark.slow
-warnings.filterwarnings("ignore", category=FutureWarning)
+pytestmark = [
+    pytest.mark.slow,
+    # Registry stages are deprecated in MLflow but still used; we test them on purpose.
+    pytest.mark.filterwarnings("ignore:.*transition_model_version_stage:FutureWarning"),
+]
 
 
 def make_settings(
