@@ -147,8 +147,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
 def _render(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     from watcher import wiring
     from watcher.adapters.templates import template_loader
-    from watcher.core.desired import decide
-    from watcher.core.render import make_environment, render_all
+    from watcher.core.render import make_environment
+    from watcher.reconciler import desired_folders
 
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
@@ -160,19 +160,17 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
             raise ConfigError(f"cannot read snapshot {args.snapshot}: {exc}") from exc
     else:
         snapshot = wiring.build_registry(settings, credentials).snapshot()
-    state = decide(snapshot, settings.stages, settings.registry.models)
     env = make_environment(template_loader(settings.render.templates_dir))
-    version = settings.render.kubernetes_version if settings.render.validate_manifests else None
-    rendered, failures = render_all(env, state.deployments, snapshot.ui_url, version)
+    rendered, failures = desired_folders(settings, env, snapshot)
     for folder, files in sorted(rendered.items()):
         for name, data in sorted(files.items()):
             path = out / settings.git.path / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         print(f"rendered {settings.git.path}/{folder}/")
-    for failure in [*state.failures, *failures]:
+    for failure in failures:
         print(f"FAILED {failure.model_name!r} in {failure.stage}: {failure.error}", file=sys.stderr)
-    return EXIT_OK if not (state.failures or failures) else EXIT_PARTIAL
+    return EXIT_OK if not failures else EXIT_PARTIAL
 
 
 def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
@@ -184,8 +182,9 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
     for applied in result.applied:
         print(f"committed {applied.commit[:10]} {applied.change.subject}", file=out)
     for model, stage, error in result.failures:
-        where = model if stage == "*" else f"{model!r} in {stage}"
-        print(f"FAILED {where}: {error}", file=out)
+        print(f"FAILED {model!r} in {stage}: {error}", file=out)
+    for problem in result.plan_problems:
+        print(f"FAILED {problem}", file=out)
     counts = result.counts()
     if result.pushed:
         summary = f"pushed {counts['applied']} commit(s)"

@@ -20,7 +20,7 @@ import jinja2
 
 from watcher.adapters.state_store import PromotionRecord
 from watcher.config.settings import Settings
-from watcher.core.desired import DesiredState, Failure, decide
+from watcher.core.desired import Failure, decide
 from watcher.core.model import RegistrySnapshot
 from watcher.core.names import describe
 from watcher.core.plan import Change, Plan, make_plan
@@ -63,12 +63,14 @@ class ReconcileResult:
     applied: list[Applied] = field(default_factory=list)
     unchanged: tuple[str, ...] = ()
     failures: list[tuple[str, str, WatcherError]] = field(default_factory=list)
+    #: Problems of the plan itself: folders we do not own, removals held back.
+    plan_problems: tuple[WatcherError, ...] = ()
     pushed: bool = False
     push_attempts: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.plan_problems
 
     def counts(self) -> dict[str, int]:
         removed = sum(1 for a in self.applied if a.change.kind == "remove")
@@ -77,7 +79,7 @@ class ReconcileResult:
             "applied": len(self.applied),
             "removed": removed,
             "unchanged": len(self.unchanged),
-            "failed": len(self.failures),
+            "failed": len(self.failures) + len(self.plan_problems),
         }
 
 
@@ -98,25 +100,13 @@ class Reconciler:
         self._ledger = ledger
         self._sleep = sleep
 
-    def desired(self) -> tuple[DesiredState, dict[str, dict[str, bytes]], list[Failure]]:
-        """Observe and decide: the folders that should exist, and the pairs that failed."""
-        snapshot = self._registry.snapshot()
-        state = decide(snapshot, self._settings.stages, self._settings.registry.models)
-        kubernetes_version = (
-            self._settings.render.kubernetes_version
-            if self._settings.render.validate_manifests
-            else None
-        )
-        rendered, render_failures = render_all(
-            self._templates, state.deployments, snapshot.ui_url, kubernetes_version
-        )
-        return state, rendered, [*state.failures, *render_failures]
-
     def reconcile(
         self, *, dry_run: bool = False, allow_mass_delete: bool = False
     ) -> ReconcileResult:
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
-        _state, rendered, failures = self.desired()
+        rendered, failures = desired_folders(
+            self._settings, self._templates, self._registry.snapshot()
+        )
         for failure in failures:
             log.error(
                 "cannot deploy model %s to stage '%s': %s",
@@ -140,7 +130,11 @@ class Reconciler:
                 max_delete_fraction=self._settings.safety.max_delete_fraction,
                 allow_mass_delete=allow_mass_delete,
             )
-            self._note_plan_problems(plan, result)
+            problems: list[WatcherError] = [error for _folder, error in plan.conflicts]
+            problems += [plan.blocked] if plan.blocked is not None else []
+            for problem in problems:
+                log.error("%s", problem)
+            result.plan_problems = tuple(problems)
             result.planned, result.unchanged = plan.changes, plan.unchanged
             if dry_run or not plan.changes:
                 break
@@ -153,7 +147,7 @@ class Reconciler:
                 if attempt == git.push_attempts:
                     raise
                 log.warning(
-                    "push rejected (attempt %d of %d): the branch moved; re-planning on the new head",  # noqa: E501
+                    "push rejected (attempt %d of %d): re-planning on the new head",
                     attempt,
                     git.push_attempts,
                 )
@@ -175,32 +169,10 @@ class Reconciler:
                 applied.append(Applied(change, commit))
         return applied
 
-    @staticmethod
-    def _note_plan_problems(plan: Plan, result: ReconcileResult) -> None:
-        # Re-planning after a rejected push recomputes these; keep only the latest.
-        result.failures = [f for f in result.failures if f[1] != "*"]
-        for folder, error in plan.conflicts:
-            log.error("%s", error)
-            result.failures.append((folder, "*", error))
-        if plan.blocked is not None:
-            log.error("%s", plan.blocked)
-            result.failures.append(("(removals)", "*", plan.blocked))
-
     def _record(self, result: ReconcileResult) -> None:
         if self._ledger is None or result.dry_run:
             return
-        records = [
-            PromotionRecord(
-                folder=a.change.folder,
-                model_name=str((a.change.info or {}).get("model", {}).get("name", "")),
-                stage=str((a.change.info or {}).get("stage", "")),
-                version=str((a.change.info or {}).get("model", {}).get("version", "")),
-                action=a.change.kind,
-                outcome="applied" if result.pushed else "failed",
-                commit=a.commit,
-            )
-            for a in result.applied
-        ]
+        records = [_applied_record(a) for a in result.applied]
         records += [
             PromotionRecord(
                 folder="",
@@ -213,11 +185,49 @@ class Reconciler:
             )
             for model, stage, error in result.failures
         ]
+        records += [
+            PromotionRecord(
+                folder="",
+                model_name="",
+                stage="",
+                version="",
+                action="plan",
+                outcome="failed",
+                error=str(problem),
+            )
+            for problem in result.plan_problems
+        ]
         try:
             self._ledger.record(result.reconcile_id, records)
         except TemporaryError as exc:
             # The ledger is a record, not the truth: git already holds the outcome.
             log.error("could not record reconcile %s in the ledger: %s", result.reconcile_id, exc)
+
+
+def desired_folders(
+    settings: Settings, templates: jinja2.Environment, snapshot: RegistrySnapshot
+) -> tuple[dict[str, dict[str, bytes]], list[Failure]]:
+    """Decide and render: the folders that should exist, and the pairs that failed."""
+    state = decide(snapshot, settings.stages, settings.registry.models)
+    render = settings.render
+    version = render.kubernetes_version if render.validate_manifests else None
+    rendered, render_failures = render_all(templates, state.deployments, snapshot.ui_url, version)
+    return rendered, [*state.failures, *render_failures]
+
+
+def _applied_record(applied: Applied) -> PromotionRecord:
+    """Applied records are written only after the push succeeded."""
+    info = applied.change.info or {}
+    model = info.get("model", {})
+    return PromotionRecord(
+        folder=applied.change.folder,
+        model_name=str(model.get("name", "")),
+        stage=str(info.get("stage", "")),
+        version=str(model.get("version", "")),
+        action=applied.change.kind,
+        outcome="applied",
+        commit=applied.commit,
+    )
 
 
 def _relative(tree: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:

@@ -321,3 +321,52 @@ def test_reconcile_pushes_over_ssh_with_strict_host_keys(
     )
     result = build_reconciler(settings, Credentials()).reconcile()
     assert result.pushed and subjects(bare_remote) == [f"promote {name} v1 to production"]
+
+
+def test_a_hand_made_folder_in_the_way_is_reported_and_left_alone(
+    mlflow_server: MlflowServer,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from watcher.cli import print_result
+
+    client = mlflow_server.client()
+    name = unique_model_name("handmade")
+    register_version(client, name)
+    client.set_registered_model_alias(name, "staging", "1")
+    work = tmp_path / "human"
+    subprocess.run(["git", "clone", "-q", str(bare_remote), str(work)], check=True)
+    folder = work / "deployments" / model_slug(name) / "staging"
+    folder.mkdir(parents=True)
+    (folder / "deployment.yaml").write_text("# written by a person\n")
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(work),
+            "-c",
+            "user.name=p",
+            "-c",
+            "user.email=p@x",
+            "commit",
+            "-qm",
+            "by hand",
+        ],
+        check=True,
+    )
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True)
+
+    settings = make_settings(
+        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix
+    )
+    result = build_reconciler(settings, Credentials()).reconcile()
+
+    assert not result.ok and result.applied == []
+    (problem,) = result.plan_problems
+    assert "no gitops-watcher promotion.json marker" in str(problem)
+    print_result(result)
+    assert "FAILED folder" in capsys.readouterr().out
+    assert subjects(bare_remote) == ["by hand"]
