@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--snapshot",
         type=Path,
-        help="render from a snapshot file (from 'gitops-watcher snapshot') instead of the registry",
+        help="render from a snapshot file (from 'gitops-watcher snapshot') instead of the "
+        "registry; offline, so manifests name models:/ URIs instead of artifact copies",
     )
 
     snapshot = commands.add_parser("snapshot", help="print the registry snapshot as JSON")
@@ -153,15 +154,20 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty", hint="render into a new or empty folder")
+    artifacts = None
     if args.snapshot:
+        # Offline: no registry to locate files with, so manifests name models:/ URIs.
         try:
             snapshot = RegistrySnapshot.from_dict(json.loads(args.snapshot.read_text("utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"cannot read snapshot {args.snapshot}: {exc}") from exc
     else:
-        snapshot = wiring.build_registry(settings, credentials).snapshot()
+        registry = wiring.build_registry(settings, credentials)
+        snapshot = registry.snapshot()
+        artifacts = wiring.build_artifacts(settings, credentials, registry)
     env = make_environment(template_loader(settings.render.templates_dir))
-    rendered, failures = desired_folders(settings, env, snapshot)
+    # dry_run: the digest of a version not yet copied is computed from its source; nothing is sent.
+    rendered, failures, _stats = desired_folders(settings, env, snapshot, artifacts, dry_run=True)
     for folder, files in sorted(rendered.items()):
         for name, data in sorted(files.items()):
             path = out / settings.git.path / folder / name
@@ -192,8 +198,15 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         summary = f"dry run: {counts['planned']} change(s) planned, nothing committed"
     else:
         summary = "no changes"
+    copied = ""
+    if counts["artifact_files_sent"]:
+        copied = (
+            f"; artifacts: {counts['artifact_files_sent']} file(s), "
+            f"{counts['artifact_bytes_sent']} bytes sent"
+        )
     print(
-        f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed",
+        f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
+        f"{copied}",
         file=out,
     )
 

@@ -19,7 +19,14 @@ from typing import Any
 import git
 
 from watcher.cli import EXIT_OK, print_result
-from watcher.config.settings import Credentials, GitSettings, RegistrySettings, Settings
+from watcher.config.settings import (
+    ArtifactSettings,
+    Credentials,
+    GitSettings,
+    RegistrySettings,
+    Settings,
+    SourceSettings,
+)
 from watcher.errors import ConfigError
 from watcher.reconciler import Reconciler
 from watcher.wiring import build_reconciler
@@ -39,11 +46,18 @@ def run_demo(directory: Path) -> int:
             tracking_uri=f"sqlite:///{directory / 'mlflow.db'}", ui_url="http://localhost:5000"
         ),
         git=GitSettings(repo_url=str(remote)),
+        # Embedded defaults: artifacts are copied to a local folder, not to S3.
+        artifacts=ArtifactSettings(
+            store="local",
+            local_dir=str(directory / "artifact-store"),
+            sources=SourceSettings(local_roots=(str(directory / "mlartifacts"),)),
+        ),
     )
     reconciler = build_reconciler(settings, Credentials())
     print(f"gitops-watcher demo in {directory}")
     print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
     print(f"  GitOps remote: {remote} (branch main)")
+    print(f"  artifact store: {settings.artifact_dir} (a local folder; S3 when BUCKET_NAME is set)")
     print(
         "  stages: staging <- alias @staging or stage Staging; "
         "production <- alias @champion or stage Production\n"
@@ -80,6 +94,10 @@ def run_demo(directory: Path) -> int:
         action()
         _reconcile(reconciler)
     _show_remote(remote, settings.git.path)
+    print(f"\n== verified model copies in {settings.artifact_dir}")
+    for path in sorted(settings.artifact_dir.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(settings.artifact_dir)}")
     print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
     return EXIT_OK
 

@@ -97,3 +97,27 @@ class OwnershipError(PermanentError):
 
 class StateStoreError(TemporaryError):
     """The daemon's own state database failed."""
+
+
+class ArtifactError(WatcherError):
+    """Copying a model version's files to the artifact store failed."""
+
+
+class ArtifactSourceError(ArtifactError, PermanentError):
+    """A version's files cannot be read from where its source points (scheme, path, policy)."""
+
+
+class ArtifactUnavailableError(ArtifactError, TemporaryError):
+    """The artifact store or the source could not be reached, or a transfer broke off."""
+
+
+class ArtifactAuthError(ArtifactError, PermanentError):
+    """The artifact store or the source refused our credentials."""
+
+
+class ArtifactStoreConfigError(ArtifactError, PermanentError):
+    """The artifact store is misconfigured: a missing bucket, a bad endpoint or region."""
+
+
+class ArtifactVerificationError(ArtifactError, TemporaryError):
+    """A copied object does not match the source (size or checksum); it is copied again."""

@@ -1,10 +1,12 @@
-"""One reconcile: observe the registry, decide, render, plan against git, act.
+"""One reconcile: observe the registry, decide, copy artifacts, render, plan against git, act.
 
 Level-triggered: every run compares the whole desired state with what is in
 git, so a run after a missed event heals it and a second run changes nothing.
-Order of effects: commits (one per changed folder), then one push, then the
-ledger. A registry read that fails stops the run before anything is planned,
-so a partial read can never remove a deployment.
+Order of effects: artifacts copied and verified, then commits (one per changed
+folder), then one push, then the ledger. Manifests are rendered only from
+verified copies, so no commit can reference a partial artifact; a version whose
+copy fails keeps its folder as it is. A registry read that fails stops the run
+before anything is planned, so a partial read can never remove a deployment.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Protocol
 import jinja2
 
 from watcher.adapters.state_store import PromotionRecord
+from watcher.artifact_sync import CopyStats
 from watcher.config.settings import Settings
-from watcher.core.desired import Failure, decide
-from watcher.core.model import RegistrySnapshot
+from watcher.core.artifacts import ArtifactRef
+from watcher.core.desired import DesiredDeployment, Failure, decide
+from watcher.core.model import ModelVersion, RegistrySnapshot
 from watcher.core.names import describe
 from watcher.core.plan import Change, Plan, make_plan
-from watcher.core.render import render_all
+from watcher.core.render import artifact_key, render_all
 from watcher.errors import PushRejectedError, TemporaryError, WatcherError
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,14 @@ class RegistryReader(Protocol):
 
 class Ledger(Protocol):
     def record(self, reconcile_id: str, records: Iterable[PromotionRecord]) -> None: ...
+
+
+class ArtifactCopier(Protocol):
+    def describe(self) -> str: ...
+    def check(self) -> None: ...
+    def ensure(
+        self, version: ModelVersion, slug: str, *, dry_run: bool = False
+    ) -> tuple[ArtifactRef, CopyStats]: ...
 
 
 class GitOpsTarget(Protocol):
@@ -67,6 +79,7 @@ class ReconcileResult:
     plan_problems: tuple[WatcherError, ...] = ()
     pushed: bool = False
     push_attempts: int = 0
+    artifacts: CopyStats = field(default_factory=CopyStats)
 
     @property
     def ok(self) -> bool:
@@ -80,6 +93,8 @@ class ReconcileResult:
             "removed": removed,
             "unchanged": len(self.unchanged),
             "failed": len(self.failures) + len(self.plan_problems),
+            "artifact_files_sent": self.artifacts.files_sent,
+            "artifact_bytes_sent": self.artifacts.bytes_sent,
         }
 
 
@@ -92,7 +107,9 @@ class Reconciler:
         templates: jinja2.Environment,
         ledger: Ledger | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        artifacts: ArtifactCopier | None = None,
     ) -> None:
+        self._artifacts = artifacts
         self._settings = settings
         self._registry = registry
         self._target = target
@@ -104,8 +121,12 @@ class Reconciler:
         self, *, dry_run: bool = False, allow_mass_delete: bool = False
     ) -> ReconcileResult:
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
-        rendered, failures = desired_folders(
-            self._settings, self._templates, self._registry.snapshot()
+        rendered, failures, result.artifacts = desired_folders(
+            self._settings,
+            self._templates,
+            self._registry.snapshot(),
+            self._artifacts,
+            dry_run=dry_run,
         )
         for failure in failures:
             log.error(
@@ -205,14 +226,73 @@ class Reconciler:
 
 
 def desired_folders(
-    settings: Settings, templates: jinja2.Environment, snapshot: RegistrySnapshot
-) -> tuple[dict[str, dict[str, bytes]], list[Failure]]:
-    """Decide and render: the folders that should exist, and the pairs that failed."""
+    settings: Settings,
+    templates: jinja2.Environment,
+    snapshot: RegistrySnapshot,
+    artifacts: ArtifactCopier | None = None,
+    *,
+    dry_run: bool = False,
+) -> tuple[dict[str, dict[str, bytes]], list[Failure], CopyStats]:
+    """Decide, copy and render: the folders that should exist, and the pairs that failed.
+
+    Without ``artifacts`` manifests serve the registry's ``models:/`` URIs.
+    """
     state = decide(snapshot, settings.stages, settings.registry.models)
     render = settings.render
     version = render.kubernetes_version if render.validate_manifests else None
-    rendered, render_failures = render_all(templates, state.deployments, snapshot.ui_url, version)
-    return rendered, [*state.failures, *render_failures]
+    refs: dict[tuple[str, str], ArtifactRef] | None = None
+    copy_failures: list[Failure] = []
+    stats = CopyStats()
+    if artifacts is not None:
+        refs, copy_failures, stats = copy_artifacts(artifacts, state.deployments, dry_run=dry_run)
+    rendered, render_failures = render_all(
+        templates, state.deployments, snapshot.ui_url, version, refs
+    )
+    return rendered, [*state.failures, *copy_failures, *render_failures], stats
+
+
+def copy_artifacts(
+    artifacts: ArtifactCopier, deployments: Iterable[DesiredDeployment], *, dry_run: bool
+) -> tuple[dict[tuple[str, str], ArtifactRef], list[Failure], CopyStats]:
+    """One verified copy per deployed version; a failure stops only the pairs of that version.
+
+    The store is checked once first: when it is unreachable or refuses us,
+    every pair fails with that one clear error instead of one timeout each.
+    """
+    deployments = list(deployments)
+    refs: dict[tuple[str, str], ArtifactRef] = {}
+    errors: dict[tuple[str, str], WatcherError] = {}
+    stats = CopyStats()
+    if deployments:
+        try:
+            artifacts.check()
+        except WatcherError as exc:
+            log.error("artifact store %s cannot be used: %s", artifacts.describe(), exc)
+            errors = {artifact_key(d): exc for d in deployments}
+    for deployment in deployments:
+        key = artifact_key(deployment)
+        if key in refs or key in errors:
+            continue
+        try:
+            refs[key], copied = artifacts.ensure(
+                deployment.version, deployment.slug, dry_run=dry_run
+            )
+            stats.add(copied)
+        except WatcherError as exc:
+            log.debug(
+                "cannot copy model %s version %s to %s: %s",
+                describe(deployment.version.name),
+                deployment.version.version,
+                artifacts.describe(),
+                exc,
+            )
+            errors[key] = exc
+    failures = [
+        Failure(d.model.name, d.stage.name, errors[artifact_key(d)], d.folder)
+        for d in deployments
+        if artifact_key(d) in errors
+    ]
+    return refs, failures, stats
 
 
 def _applied_record(applied: Applied) -> PromotionRecord:

@@ -37,6 +37,8 @@ def make_settings(
         "state_dir": str(state),
         "registry": {"tracking_uri": server.url, "models": {"include": [f"{prefix}*"]}},
         "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
+        # The server keeps artifacts in a local folder (the seed's /mlflow/mlruns volume).
+        "artifacts": {"sources": {"local_roots": [str(server.artifact_root)]}},
     }
     for key, value in extra.items():
         data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.update(
@@ -87,6 +89,8 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         "removed": 0,
         "unchanged": 1,
         "failed": 0,
+        "artifact_files_sent": 0,
+        "artifact_bytes_sent": 0,
     }
 
     client.transition_model_version_stage(name, "1", "Production")
@@ -187,7 +191,9 @@ def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
     racing = RacingTarget(
         GitOpsRepo(settings.git, settings.checkout_path, Credentials()), bare_remote, tmp_path
     )
-    reconciler = Reconciler(settings, base._registry, racing, base._templates, None)
+    reconciler = Reconciler(
+        settings, base._registry, racing, base._templates, None, artifacts=base._artifacts
+    )
 
     result = reconciler.reconcile()
 
@@ -215,7 +221,12 @@ def test_cli_reconcile_once_twice_commits_then_reports_no_changes(
     client.set_registered_model_alias(name, "champion", "1")
     config = tmp_path / "watcher.yaml"
     config.write_text(
-        yaml.safe_dump({"registry": {"models": {"include": [f"{unique_model_name.prefix}*"]}}})
+        yaml.safe_dump(
+            {
+                "registry": {"models": {"include": [f"{unique_model_name.prefix}*"]}},
+                "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
+            }
+        )
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     monkeypatch.setenv("GIT_REPO_URL", str(bare_remote))

@@ -31,7 +31,12 @@ from sqlalchemy.pool import NullPool
 from watcher.config.settings import RegistrySettings
 from watcher.core.desired import is_managed
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
-from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+from watcher.errors import (
+    ArtifactSourceError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,44 @@ class DatabaseRegistry:
         return RegistrySnapshot(
             models=tuple(models), ui_url=self._settings.resolved_ui_url, origin=self._origin
         )
+
+    # -- artifact lookups: where a version's files are --
+
+    def run_artifact_uri(self, run_id: str) -> str:
+        """The artifact root of a run, for ``runs:/<id>/…`` sources."""
+        return self._lookup("runs", "run_uuid", run_id, "artifact_uri", f"run {run_id!r}")
+
+    def logged_model_artifact_uri(self, model_id: str) -> str:
+        """Where an MLflow 3 logged model keeps its files, for ``models:/m-…`` sources."""
+        return self._lookup(
+            "logged_models", "model_id", model_id, "artifact_location", f"logged model {model_id!r}"
+        )
+
+    def _lookup(self, table_name: str, key: str, value: str, column: str, what: str) -> str:
+        engine = self._get_engine()
+        try:
+            with engine.connect() as conn:
+                if table_name not in sa.inspect(conn).get_table_names():
+                    raise ArtifactSourceError(
+                        f"the registry database {self._origin} has no {table_name!r} table",
+                        hint="this MLflow version cannot resolve such sources",
+                    )
+                table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
+                found = conn.execute(
+                    sa.select(table.c[column]).where(table.c[key] == value)
+                ).scalar_one_or_none()
+        except DBAPIError as exc:
+            raise self._translate(exc) from exc
+        except SQLAlchemyError as exc:
+            raise RegistryError(
+                f"reading {what} from {self._origin} failed: {self._scrub(exc)}"
+            ) from exc
+        if not found:
+            raise ArtifactSourceError(
+                f"{what} is not in the registry database {self._origin}",
+                hint="the version's source names something that was deleted",
+            )
+        return str(found)
 
     def _get_engine(self) -> Engine:
         if self._engine is not None:

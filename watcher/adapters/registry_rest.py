@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -19,12 +19,22 @@ from urllib3.util.retry import Retry
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.desired import is_managed
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
-from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+from watcher.errors import (
+    ArtifactAuthError,
+    ArtifactSourceError,
+    ArtifactUnavailableError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
 SEARCH_PATH = "/api/2.0/mlflow/registered-models/search"
 VERSION_PATH = "/api/2.0/mlflow/model-versions/get"
+RUN_PATH = "/api/2.0/mlflow/runs/get"
+LOGGED_MODEL_PATH = "/api/2.0/mlflow/logged-models/"
+ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 AUTH_HINT = (
     "check MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
@@ -165,6 +175,77 @@ class RestRegistry:
             raise self._bad_answer(
                 VERSION_PATH, f"malformed record of {name!r} version {version}: {exc!r}"
             ) from exc
+
+    # -- artifact lookups: where a version's files are, and the server's artifact proxy --
+
+    def run_artifact_uri(self, run_id: str) -> str:
+        """The artifact root of a run, for ``runs:/<id>/…`` sources."""
+        answer = self._get(RUN_PATH, {"run_id": run_id}, missing_ok=True)
+        info = ((answer or {}).get("run") or {}).get("info") or {}
+        uri = info.get("artifact_uri") if isinstance(info, Mapping) else None
+        if not uri:
+            raise ArtifactSourceError(
+                f"run {run_id!r} is not known to the MLflow server at {self._origin}",
+                hint="the version's source names a run that was deleted",
+            )
+        return str(uri)
+
+    def logged_model_artifact_uri(self, model_id: str) -> str:
+        """Where an MLflow 3 logged model keeps its files, for ``models:/m-…`` sources."""
+        answer = self._get(LOGGED_MODEL_PATH + quote(model_id, safe=""), {}, missing_ok=True)
+        info = ((answer or {}).get("model") or {}).get("info") or {}
+        uri = info.get("artifact_uri") if isinstance(info, Mapping) else None
+        if not uri:
+            raise ArtifactSourceError(
+                f"logged model {model_id!r} is not known to the MLflow server at {self._origin}",
+                hint="the version's source names a logged model that was deleted",
+            )
+        return str(uri)
+
+    def list_artifacts(self, path: str) -> list[tuple[str, bool, int]]:
+        """One level of the server's artifact proxy: (path, is_dir, size) per entry."""
+        answer = self._get(ARTIFACTS_PATH, {"path": path}, missing_ok=True) or {}
+        entries = []
+        for raw in self._list(answer, "files"):
+            entries.append(
+                (
+                    str(raw.get("path") or ""),
+                    bool(raw.get("is_dir")),
+                    int(raw.get("file_size") or 0),
+                )
+            )
+        return entries
+
+    def open_artifact(self, path: str) -> requests.Response:
+        """A streaming download of one file through the server's artifact proxy."""
+        url = f"{self._base}{ARTIFACTS_PATH}/{quote(path)}"
+        try:
+            response = self._session.get(url, stream=True, timeout=self._settings.timeout_seconds)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ArtifactUnavailableError(
+                f"cannot download {path!r} from the MLflow server at {self._origin}: "
+                f"{type(exc).__name__}",
+                hint="the next reconcile tries again",
+            ) from exc
+        if response.status_code == 200:
+            return response
+        response.close()
+        if response.status_code in (401, 403):
+            raise ArtifactAuthError(
+                f"the MLflow server at {self._origin} refused to serve artifact {path!r} "
+                f"(HTTP {response.status_code})",
+                hint=AUTH_HINT,
+            )
+        if response.status_code in RETRY_STATUSES:
+            raise ArtifactUnavailableError(
+                f"the MLflow server at {self._origin} answered HTTP {response.status_code} "
+                f"for artifact {path!r}"
+            )
+        raise ArtifactSourceError(
+            f"the MLflow server at {self._origin} has no artifact {path!r} "
+            f"(HTTP {response.status_code})",
+            hint="check that the server runs with artifact serving (--serve-artifacts)",
+        )
 
     def _get(
         self, path: str, params: Mapping[str, str], *, missing_ok: bool = False

@@ -33,6 +33,16 @@ ENV_SETTINGS: dict[str, tuple[str, ...]] = {
     "GITOPS_WATCHER_STATE_DIR": ("state_dir",),
     "GITOPS_WATCHER_STATE_DB_URL": ("state", "database_url"),
     "GITOPS_WATCHER_TEMPLATES_DIR": ("render", "templates_dir"),
+    "BUCKET_NAME": ("artifacts", "s3", "bucket"),
+    # Both name the endpoint; MLflow's variable comes later and so wins when both are set.
+    "AWS_ENDPOINT_URL_S3": ("artifacts", "s3", "endpoint_url"),
+    "MLFLOW_S3_ENDPOINT_URL": ("artifacts", "s3", "endpoint_url"),
+    "GITOPS_WATCHER_ARTIFACT_STORE": ("artifacts", "store"),
+}
+
+#: Environment variables whose "true" turns a setting off (MLflow's spelling).
+ENV_INVERTED_FLAGS: dict[str, tuple[str, ...]] = {
+    "MLFLOW_S3_IGNORE_TLS": ("artifacts", "s3", "verify_tls"),
 }
 
 #: Environment variable -> Credentials field.
@@ -60,6 +70,10 @@ def load_settings(
         value = env.get(variable)
         if value:
             _set(raw, keys, value)
+    for variable, keys in ENV_INVERTED_FLAGS.items():
+        value = env.get(variable, "").strip().lower()
+        if value:
+            _set(raw, keys, "false" if value in ("1", "true", "yes", "on") else "true")
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:

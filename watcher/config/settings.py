@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def _check_dns_label(value: str, what: str) -> str:
@@ -139,6 +141,11 @@ class StageSettings(_Frozen):
     env: tuple[tuple[str, str], ...] = Field(
         (), description="Extra, non-secret environment variables for the serving container."
     )
+    env_from: tuple[str, ...] = Field(
+        (),
+        description="Names of Kubernetes Secrets whose keys the serving container gets as "
+        "environment variables (e.g. the S3 credentials); only the names go to git.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -150,6 +157,14 @@ class StageSettings(_Frozen):
     def _env_from_mapping(cls, value: object) -> object:
         if isinstance(value, dict):
             return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+        return value
+
+    @field_validator("env_from")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+                raise ValueError(f"env_from entry {name!r} is not a valid Kubernetes object name")
         return value
 
     @field_validator("select")
@@ -221,6 +236,119 @@ class RenderSettings(_Frozen):
     validate_manifests: bool = Field(True, description="Validate manifests (strict) before commit.")
 
 
+class S3Settings(_Frozen):
+    """The bucket that receives model artifacts; any S3 endpoint (AWS, MinIO, SeaweedFS, Ceph).
+
+    Credentials come from the standard AWS chain (environment, profile, web identity,
+    instance role), never from this file.
+    """
+
+    bucket: str = Field("", description="Destination bucket (env BUCKET_NAME).")
+    prefix: str = Field("models", description="Key prefix under which model versions are copied.")
+    endpoint_url: str = Field(
+        "",
+        description="S3 endpoint for MinIO and other stores (env MLFLOW_S3_ENDPOINT_URL or "
+        "AWS_ENDPOINT_URL_S3); empty means AWS.",
+    )
+    region: str = Field(
+        "", description="Region (default: the AWS chain, e.g. AWS_REGION; else us-east-1)."
+    )
+    profile: str = Field("", description="AWS profile for the destination (default: the chain).")
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="'path' for most MinIO and SeaweedFS set-ups; 'auto' picks for AWS."
+    )
+    verify_tls: bool = Field(
+        True,
+        description="Verify the endpoint's TLS certificate (env MLFLOW_S3_IGNORE_TLS=true "
+        "turns it off).",
+    )
+    ca_bundle: str = Field("", description="CA bundle file for the endpoint (env AWS_CA_BUNDLE).")
+    create_bucket: bool = Field(False, description="Create the bucket when it does not exist.")
+    multipart_threshold_mb: int = Field(
+        64, ge=5, le=5120, description="Files at least this large are uploaded in parts."
+    )
+    multipart_chunk_mb: int = Field(
+        16, ge=5, le=5120, description="Part size of multipart uploads (ETags depend on it)."
+    )
+    max_concurrency: int = Field(8, ge=1, le=64, description="Parallel part/file transfers.")
+    verify_etag: bool = Field(
+        True,
+        description="Check each object's ETag against the MD5 computed locally; turn off only "
+        "for stores whose ETag is not an MD5 (e.g. SSE-KMS); size and SHA-256 stay checked.",
+    )
+    timeout_seconds: float = Field(60.0, gt=0, description="Connect/read timeout of one request.")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if value and (not _BUCKET_NAME.match(value) or ".." in value):
+            raise ValueError(
+                f"bucket {value!r} is not a valid S3 bucket name: 3-63 lowercase letters, "
+                "digits, '.' and '-'"
+            )
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        parts = [p for p in value.split("/") if p]
+        if any(p in (".", "..") for p in parts) or "\\" in value:
+            raise ValueError(f"prefix {value!r} must be a plain key prefix without '.' or '..'")
+        return "/".join(parts)
+
+
+class SourceSettings(_Frozen):
+    """Where the daemon may read a version's files from, besides the MLflow server."""
+
+    local_roots: tuple[str, ...] = Field(
+        (),
+        description="Folders that local-path sources may lie in (e.g. /mlflow/mlruns); a local "
+        "source anywhere else is refused, so a registry entry cannot exfiltrate host files.",
+    )
+    s3_buckets: tuple[str, ...] = Field(
+        ("*",), description="Glob patterns of buckets that s3:// sources may be read from."
+    )
+    s3_endpoint_url: str = Field(
+        "", description="Endpoint of s3:// sources (default: the destination's endpoint)."
+    )
+    s3_profile: str = Field(
+        "", description="AWS profile for s3:// sources (default: the destination's)."
+    )
+
+
+class ArtifactSettings(_Frozen):
+    """Copying each deployed version's files to a store the cluster can read."""
+
+    store: Literal["auto", "s3", "local", "none"] = Field(
+        "auto",
+        description="'s3', 'local' (a folder; for the demo and single hosts), 'none' (serve "
+        "models:/ URIs straight from the registry) or 'auto': 's3' when a bucket is set, "
+        "else 'local'.",
+    )
+    local_dir: str = Field(
+        "", description="Folder of the 'local' store (default <state_dir>/artifacts)."
+    )
+    staging_dir: str = Field(
+        "",
+        description="Scratch folder for files downloaded before upload (default "
+        "<state_dir>/staging); needs room for the largest model.",
+    )
+    s3: S3Settings = Field(default_factory=S3Settings)
+    sources: SourceSettings = Field(default_factory=SourceSettings)
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> ArtifactSettings:
+        if self.store == "s3" and not self.s3.bucket:
+            raise ValueError("store 's3' needs a bucket: set BUCKET_NAME or artifacts.s3.bucket")
+        return self
+
+    @property
+    def resolved_store(self) -> Literal["s3", "local", "none"]:
+        if self.store != "auto":
+            return self.store
+        return "s3" if self.s3.bucket else "local"
+
+
 class StateSettings(_Frozen):
     database_url: str = Field(
         "", description="SQLAlchemy URL of the daemon's ledger (default: sqlite in state_dir)."
@@ -247,6 +375,7 @@ class Settings(_Frozen):
     stages: tuple[StageSettings, ...] = Field(default_factory=default_stages)
     git: GitSettings = Field(default_factory=GitSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
 
@@ -262,6 +391,14 @@ class Settings(_Frozen):
     @property
     def checkout_path(self) -> Path:
         return Path(self.git.checkout_dir or Path(self.state_dir) / "checkout")
+
+    @property
+    def artifact_dir(self) -> Path:
+        return Path(self.artifacts.local_dir or Path(self.state_dir) / "artifacts")
+
+    @property
+    def staging_path(self) -> Path:
+        return Path(self.artifacts.staging_dir or Path(self.state_dir) / "staging")
 
     @property
     def state_database_url(self) -> str:

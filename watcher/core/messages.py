@@ -37,6 +37,12 @@ def promotion_message(info: Mapping[str, Any], previous_version: str | None) -> 
         f"now runs in stage {stage} (namespace {info['namespace']}), "
         f"selected by {info['selected_by']}.",
     ]
+    artifact = info.get("artifact")
+    if artifact:
+        body.append(
+            f"Serves the verified copy {one_line(artifact['uri'])} "
+            f"({artifact['files']} files, {artifact['bytes']} bytes)."
+        )
     if previous_version == version:
         body.append("Same version as before: its manifests were rendered anew.")
     return _compose(subject, body, _trailers(info, "promote"))
@@ -67,6 +73,8 @@ def _trailers(info: Mapping[str, Any], action: str) -> list[tuple[str, str]]:
         ("Run-Id", model.get("run_id", "")),
         ("Source", model.get("source", "")),
         ("Registry-Url", model.get("url", "")),
+        ("Artifact-Uri", (info.get("artifact") or {}).get("uri", "")),
+        ("Artifact-Digest", (info.get("artifact") or {}).get("digest", "")),
     ]
     return [(key, value) for key, value in pairs if value]
 

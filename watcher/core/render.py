@@ -18,6 +18,7 @@ import jinja2
 import jinja2.sandbox
 
 from watcher import __version__
+from watcher.core.artifacts import ArtifactRef
 from watcher.core.desired import DesiredDeployment, Failure
 from watcher.core.manifests import validate_folder
 from watcher.core.names import describe
@@ -63,7 +64,18 @@ def version_url(ui_url: str, model_name: str, version: str) -> str:
     return f"{base}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
 
 
-def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
+def artifact_key(deployment: DesiredDeployment) -> tuple[str, str]:
+    """Deployments of the same version share one copy."""
+    return (deployment.version.name, deployment.version.version)
+
+
+def registry_uri(deployment: DesiredDeployment) -> str:
+    return f"models:/{deployment.version.name}/{deployment.version.version}"
+
+
+def template_context(
+    deployment: DesiredDeployment, ui_url: str, artifact: ArtifactRef | None = None
+) -> dict[str, Any]:
     """Everything a template may use; documented in docs/templates.md."""
     version = deployment.version
     stage = deployment.stage
@@ -87,6 +99,9 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
         f"{ANNOTATION_PREFIX}/source": version.source,
         f"{ANNOTATION_PREFIX}/selected-by": deployment.selected_by,
     }
+    if artifact is not None:
+        annotations[f"{ANNOTATION_PREFIX}/artifact-uri"] = artifact.uri
+        annotations[f"{ANNOTATION_PREFIX}/artifact-digest"] = artifact.digest
     if link:
         annotations["link.argocd.argoproj.io/mlflow-model-version"] = link
     return {
@@ -95,10 +110,14 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
             "version": version.version,
             "run_id": version.run_id,
             "source": version.source,
-            "uri": f"models:/{version.name}/{version.version}",
+            # The verified copy when artifacts are copied; the registry URI otherwise.
+            "uri": artifact.uri if artifact else registry_uri(deployment),
+            "registry_uri": registry_uri(deployment),
+            "digest": artifact.digest if artifact else "",
             "tags": version.tag_map,
             "url": link,
         },
+        "artifact": artifact.to_dict() if artifact else None,
         "deployment": {
             "name": deployment.slug,
             "stage": stage.name,
@@ -107,6 +126,7 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
             "image": stage.image,
             "resources": {k: dict(v) for k, v in deployment.resources.items()},
             "env": [list(pair) for pair in stage.env],
+            "env_from": list(stage.env_from),
             "selected_by": deployment.selected_by,
             "labels": labels,
             "selector_labels": selector_labels,
@@ -116,14 +136,18 @@ def template_context(deployment: DesiredDeployment, ui_url: str) -> dict[str, An
     }
 
 
-def provenance(deployment: DesiredDeployment, ui_url: str) -> dict[str, Any]:
+def provenance(
+    deployment: DesiredDeployment, ui_url: str, artifact: ArtifactRef | None = None
+) -> dict[str, Any]:
     """The content of promotion.json: what runs here and where it came from.
 
     No timestamps and no registry stage of the version: the file must change only
     when what this folder deploys changes, not when the version moves elsewhere.
     """
     version = deployment.version
+    extra = {"artifact": artifact.to_dict()} if artifact is not None else {}
     return {
+        **extra,
         "managed_by": MANAGED_BY,
         "model": {
             "name": version.name,
@@ -148,9 +172,10 @@ def render_deployment(
     deployment: DesiredDeployment,
     ui_url: str = "",
     kubernetes_version: str | None = "1.33",
+    artifact: ArtifactRef | None = None,
 ) -> dict[str, bytes]:
     """The folder for one deployment; validated when ``kubernetes_version`` is given."""
-    context = template_context(deployment, ui_url)
+    context = template_context(deployment, ui_url, artifact)
     names = sorted(
         name
         for name in env.list_templates(extensions=["j2"])
@@ -177,7 +202,7 @@ def render_deployment(
             files[KUSTOMIZATION] = text.encode()
     if kubernetes_version:
         validate_folder(files, kubernetes_version)
-    files[PROVENANCE] = dump_json(provenance(deployment, ui_url))
+    files[PROVENANCE] = dump_json(provenance(deployment, ui_url, artifact))
     return files
 
 
@@ -204,14 +229,24 @@ def render_all(
     deployments: Iterable[DesiredDeployment],
     ui_url: str = "",
     kubernetes_version: str | None = "1.33",
+    artifacts: Mapping[tuple[str, str], ArtifactRef] | None = None,
 ) -> tuple[dict[str, dict[str, bytes]], list[Failure]]:
-    """Render every deployment; one that fails becomes a Failure and the rest go on."""
+    """Render every deployment; one that fails becomes a Failure and the rest go on.
+
+    With ``artifacts`` given, a deployment whose version has no verified copy in
+    it is skipped: its failure was reported when the copy failed.
+    """
     rendered: dict[str, dict[str, bytes]] = {}
     failures: list[Failure] = []
     for deployment in deployments:
+        artifact = None
+        if artifacts is not None:
+            artifact = artifacts.get(artifact_key(deployment))
+            if artifact is None:
+                continue
         try:
             rendered[deployment.folder] = render_deployment(
-                env, deployment, ui_url, kubernetes_version
+                env, deployment, ui_url, kubernetes_version, artifact
             )
         except PermanentError as exc:
             failures.append(

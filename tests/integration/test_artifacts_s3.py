@@ -1,0 +1,408 @@
+"""Artifacts through a real S3 store: SeaweedFS on 127.0.0.1 with credentials enforced.
+
+A real MLflow server (local artifact root, like the seed's /mlflow/mlruns volume)
+holds the versions; real bare git remotes receive the commits. The reconciler
+must copy and verify a version's files before the commit that references them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.test_reconcile_e2e import remote_files, subjects
+from tests.servers.mlflow_server import MlflowServer
+from tests.servers.seaweedfs import S3Server
+from watcher.config.settings import Credentials, Settings
+from watcher.core.names import model_slug
+from watcher.errors import ArtifactAuthError, ArtifactUnavailableError
+from watcher.wiring import build_reconciler
+
+pytestmark = pytest.mark.slow
+
+MB = 1024 * 1024
+
+
+def write_model(folder: Path, sizes: dict[str, int]) -> dict[str, bytes]:
+    """An MLflow model folder: MLmodel plus files of the given sizes (random bytes)."""
+    folder.mkdir(parents=True)
+    files = {"MLmodel": b"artifact_path: model\nflavors:\n  python_function: {}\n"}
+    for name, size in sizes.items():
+        files[name] = os.urandom(size)
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+def register(server: MlflowServer, name: str, files_folder: Path) -> str:
+    """Log the folder as a run's 'model' artifacts and register it; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    client = server.client()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    run = client.create_run(experiment_id="0")
+    client.log_artifacts(run.info.run_id, str(files_folder), artifact_path="model")
+    client.set_terminated(run.info.run_id)
+    version = client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
+    return str(version.version)
+
+
+def s3_settings(
+    server: MlflowServer,
+    s3: S3Server,
+    bucket: str,
+    remote: Path,
+    state: Path,
+    prefix: str,
+    **s3_extra: Any,
+) -> dict[str, Any]:
+    return {
+        "state_dir": str(state),
+        "registry": {"tracking_uri": server.url, "models": {"include": [f"{prefix}*"]}},
+        "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
+        "artifacts": {
+            "s3": {
+                "bucket": bucket,
+                "endpoint_url": s3.endpoint_url,
+                "addressing_style": "path",
+                **s3_extra,
+            },
+            "sources": {"local_roots": [str(server.artifact_root)]},
+        },
+    }
+
+
+def objects(s3: S3Server, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Key -> {size, etag, modified} of every object under ``prefix``."""
+    found = {}
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for item in page.get("Contents", []):
+            found[item["Key"]] = {
+                "size": item["Size"],
+                "etag": item["ETag"].strip('"'),
+                "modified": item["LastModified"],
+            }
+    return found
+
+
+def digest_of(files: dict[str, bytes]) -> str:
+    lines = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {len(data)}  {path}\n"
+        for path, data in sorted(files.items())
+    )
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
+
+
+def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    name = unique_model_name("big")
+    files = write_model(
+        tmp_path / "model",
+        {"model.bin": 150 * MB, "weights/extra.bin": 40 * MB, "tokenizer.json": 10 * MB},
+    )
+    version = register(mlflow_server, name, tmp_path / "model")
+    client = mlflow_server.client()
+    client.set_registered_model_alias(name, "champion", version)
+    data = s3_settings(
+        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix,
+    )  # fmt: skip
+    reconciler = build_reconciler(Settings.model_validate(data), Credentials())
+
+    first = reconciler.reconcile()
+
+    assert first.ok and first.pushed, first.failures
+    total = sum(len(b) for b in files.values())
+    assert first.artifacts.bytes_sent == total
+    base = f"models/{model_slug(name)}/{version}"
+    stored = objects(s3_server, s3_bucket, base)
+    assert set(stored) == {f"{base}/model/{p}" for p in files} | {
+        f"{base}/gitops-watcher-manifest.json"
+    }
+    s3 = s3_server.client()
+    for path, content in files.items():
+        body = s3.get_object(Bucket=s3_bucket, Key=f"{base}/model/{path}")["Body"].read()
+        assert hashlib.sha256(body).digest() == hashlib.sha256(content).digest(), path
+    # The 150 MB file went up in 16 MB parts: its ETag is the multipart form.
+    assert stored[f"{base}/model/model.bin"]["etag"].endswith("-10")
+    # What git references is exactly the verified copy.
+    tree = remote_files(bare_remote)
+    promotion = json.loads(tree[f"deployments/{model_slug(name)}/production/promotion.json"])
+    uri = f"s3://{s3_bucket}/{base}/model"
+    assert promotion["artifact"] == {
+        "uri": uri,
+        "digest": digest_of(files),
+        "files": len(files),
+        "bytes": total,
+    }
+    deployment = yaml.safe_load(tree[f"deployments/{model_slug(name)}/production/deployment.yaml"])
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "MODEL_URI", "value": uri} in env
+    manifest = json.loads(
+        s3.get_object(Bucket=s3_bucket, Key=f"{base}/gitops-watcher-manifest.json")["Body"].read()
+    )
+    assert manifest["digest"] == digest_of(files)
+
+    # Re-promotion of the same version to another stage copies nothing.
+    client.set_registered_model_alias(name, "staging", version)
+    again = reconciler.reconcile()
+    assert again.ok and [a.change.subject for a in again.applied] == [
+        f"promote {name} v{version} to staging"
+    ]
+    assert again.artifacts.bytes_sent == 0 and again.artifacts.files_sent == 0
+    assert again.artifacts.files_already_there == len(files)
+    assert objects(s3_server, s3_bucket, base) == stored  # nothing rewritten (same LastModified)
+
+
+def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    name = unique_model_name("killed")
+    files = write_model(tmp_path / "model", {f"part-{n}.bin": 30 * MB for n in range(6)})
+    version = register(mlflow_server, name, tmp_path / "model")
+    mlflow_server.client().set_registered_model_alias(name, "champion", version)
+    data = s3_settings(
+        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix, max_concurrency=1,
+    )  # fmt: skip
+    config = tmp_path / "watcher.yaml"
+    config.write_text(yaml.safe_dump(data))
+    base = f"models/{model_slug(name)}/{version}"
+
+    # A real daemon process, killed with SIGKILL once some files are in the bucket.
+    env = {**os.environ, "GITOPS_WATCHER_CONFIG": str(config)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "reconcile", "--once"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if objects(s3_server, s3_bucket, base):
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the reconcile finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+
+    left = objects(s3_server, s3_bucket, base)
+    assert f"{base}/gitops-watcher-manifest.json" not in left
+    assert len(left) < len(files)
+    assert not any(name in s for s in subjects(bare_remote))
+
+    result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+
+    assert result.ok and result.pushed
+    done = {key.rsplit("/model/", 1)[1] for key in left}
+    assert result.artifacts.bytes_sent == sum(len(b) for p, b in files.items() if p not in done)
+    assert result.artifacts.files_already_there == len(done)
+    assert f"{base}/gitops-watcher-manifest.json" in objects(s3_server, s3_bucket, base)
+    promotion = json.loads(
+        remote_files(bare_remote)[f"deployments/{model_slug(name)}/production/promotion.json"]
+    )
+    assert promotion["artifact"]["digest"] == digest_of(files)
+
+
+def _one_deployed_and_one_new(
+    mlflow_server: MlflowServer,
+    data: dict[str, Any],
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> tuple[str, str, list[str]]:
+    """Deploy model 'a' with working settings, then register and promote model 'b'."""
+    client = mlflow_server.client()
+    deployed, new = unique_model_name("a"), unique_model_name("b")
+    write_model(tmp_path / "a", {"model.pkl": 1000})
+    write_model(tmp_path / "b", {"model.pkl": 2000})
+    client.set_registered_model_alias(
+        deployed, "champion", register(mlflow_server, deployed, tmp_path / "a")
+    )
+    first = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+    assert first.ok and first.pushed, first.failures
+    client.set_registered_model_alias(new, "champion", register(mlflow_server, new, tmp_path / "b"))
+    return deployed, new, subjects(data_remote(data))
+
+
+def data_remote(data: dict[str, Any]) -> Path:
+    return Path(data["git"]["repo_url"])
+
+
+@pytest.mark.parametrize("identity", ["wrong-secret", "read-only"])
+def test_refused_credentials_fail_clearly_and_leave_git_untouched(
+    identity: str,
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = s3_settings(
+        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix,
+    )  # fmt: skip
+    deployed, new, before = _one_deployed_and_one_new(
+        mlflow_server, data, tmp_path, unique_model_name
+    )
+    tree_before = remote_files(bare_remote)
+    if identity == "wrong-secret":
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    else:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.readonly_access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.readonly_secret_key)
+
+    result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+
+    assert not result.ok
+    failed = {(model, stage): error for model, stage, error in result.failures}
+    error = failed[(new, "production")]
+    assert isinstance(error, ArtifactAuthError)
+    assert "refused our credentials" in str(error) and "AWS_ACCESS_KEY_ID" in str(error)
+    assert "not-the-secret" not in str(error) and s3_server.readonly_secret_key not in str(error)
+    # The deployed model is neither removed nor rewritten; nothing was committed.
+    assert subjects(bare_remote) == before
+    assert remote_files(bare_remote) == tree_before
+    assert deployed in json.dumps(tree_before)
+
+
+def test_a_missing_bucket_is_reported_and_can_be_created_when_allowed(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from watcher.cli import main
+
+    name = unique_model_name("nobucket")
+    write_model(tmp_path / "m", {"model.pkl": 100})
+    mlflow_server.client().set_registered_model_alias(
+        name, "champion", register(mlflow_server, name, tmp_path / "m")
+    )
+    bucket = f"missing-{os.urandom(6).hex()}"
+    data = s3_settings(
+        mlflow_server, s3_server, bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix,
+    )  # fmt: skip
+    config = tmp_path / "watcher.yaml"
+    config.write_text(yaml.safe_dump(data))
+
+    assert main(["--config", str(config), "reconcile", "--once"]) == 1
+    out = capsys.readouterr().out
+    assert f"bucket s3://{bucket}" in out and "does not exist" in out
+    assert "artifacts.s3.create_bucket" in out
+    assert subjects(bare_remote) == []
+    assert bucket not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+
+    data["artifacts"]["s3"]["create_bucket"] = True
+    config.write_text(yaml.safe_dump(data))
+    assert main(["--config", str(config), "reconcile", "--once"]) == 0
+    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert objects(s3_server, bucket)
+
+
+def test_an_unreachable_store_fails_every_copy_once_and_deletes_nothing(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    data = s3_settings(
+        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix,
+    )  # fmt: skip
+    deployed, new, before = _one_deployed_and_one_new(
+        mlflow_server, data, tmp_path, unique_model_name
+    )
+    tree_before = remote_files(bare_remote)
+    data["artifacts"]["s3"].update(endpoint_url="http://127.0.0.1:9", timeout_seconds=2)
+
+    result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+
+    errors = {(model, stage): error for model, stage, error in result.failures}
+    assert set(errors) == {(deployed, "production"), (new, "production")}
+    assert all(isinstance(e, ArtifactUnavailableError) for e in errors.values())
+    assert "cannot reach the S3 endpoint" in str(errors[(new, "production")])
+    assert subjects(bare_remote) == before and remote_files(bare_remote) == tree_before
+
+
+def test_a_broken_version_fails_alone_while_the_others_are_copied(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    client = mlflow_server.client()
+    good, broken = unique_model_name("good"), unique_model_name("broken")
+    write_model(tmp_path / "good", {"model.pkl": 100})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "weights.bin").write_bytes(b"no MLmodel beside me")
+    client.set_registered_model_alias(
+        good, "champion", register(mlflow_server, good, tmp_path / "good")
+    )
+    client.set_registered_model_alias(
+        broken, "champion", register(mlflow_server, broken, tmp_path / "broken")
+    )
+    data = s3_settings(
+        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
+        unique_model_name.prefix,
+    )  # fmt: skip
+
+    result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+
+    assert [(m, s) for m, s, _ in result.failures] == [(broken, "production")]
+    assert "holds no MLmodel file" in str(result.failures[0][2])
+    assert subjects(bare_remote) == [f"promote {good} v1 to production"]
+    assert not objects(s3_server, s3_bucket, f"models/{model_slug(broken)}/")
+
+
+def test_a_bad_bucket_setting_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="not a valid S3 bucket name"):
+        Settings.model_validate({"artifacts": {"s3": {"bucket": "Bad_Bucket"}}})
+    with pytest.raises(ValueError, match="needs a bucket"):
+        Settings.model_validate({"artifacts": {"store": "s3"}})

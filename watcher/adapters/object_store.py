@@ -1,0 +1,173 @@
+"""What the artifact copy needs from a store, and the local-folder store of the embedded defaults.
+
+Both stores (S3 and a local folder) answer the same small set of calls, so the
+copy logic in ``watcher.artifact_sync`` is written once. The local store writes
+through a temporary file and a rename and checks the SHA-256 of what it wrote,
+so it is as exact as the S3 store, only simpler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from watcher.core.artifacts import ContentHash, check_relative_path
+from watcher.errors import (
+    ArtifactStoreConfigError,
+    ArtifactUnavailableError,
+    ArtifactVerificationError,
+)
+
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store says about a stored object; ``None`` fields are unknown to it."""
+
+    size: int
+    etag: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to put at ``key``; ``content`` is what it hashed to when it was read."""
+
+    key: str
+    path: Path
+    content: ContentHash
+
+
+class ObjectStore(Protocol):
+    def describe(self) -> str: ...
+
+    def check(self) -> None: ...
+
+    def uri(self, key: str) -> str: ...
+
+    def part_size(self, size: int) -> int: ...
+
+    def is_multipart(self, size: int) -> bool: ...
+
+    @property
+    def checks_etag(self) -> bool: ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def read_small(self, key: str) -> bytes | None: ...
+
+    def write_small(self, key: str, data: bytes) -> None: ...
+
+    def upload(self, uploads: Sequence[Upload]) -> None: ...
+
+    def copy(
+        self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
+    ) -> None: ...
+
+
+class LocalFolderStore:
+    """Artifacts in a folder: the embedded default, and fine for a single host."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+        self._hash_cache: dict[tuple[str, int, int], str] = {}
+
+    @property
+    def checks_etag(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return str(self._root)
+
+    def check(self) -> None:
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactStoreConfigError(
+                f"cannot create the artifact folder {self._root}: {exc.strerror}",
+                hint="set artifacts.local_dir to a writable folder",
+            ) from exc
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def part_size(self, size: int) -> int:
+        return max(size, 1)
+
+    def is_multipart(self, size: int) -> bool:
+        return False
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        cache_key = (str(path), stat.st_size, stat.st_mtime_ns)
+        digest = self._hash_cache.get(cache_key)
+        if digest is None:
+            digest = _sha256_of(path)
+            self._hash_cache[cache_key] = digest
+        return ObjectInfo(size=stat.st_size, sha256=digest)
+
+    def read_small(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_small(self, key: str, data: bytes) -> None:
+        self._write(self._path(key), [data], hashlib.sha256(data).hexdigest())
+
+    def upload(self, uploads: Sequence[Upload]) -> None:
+        for upload in uploads:
+            with upload.path.open("rb") as source:
+                chunks = iter(lambda: source.read(_READ_CHUNK), b"")
+                self._write(self._path(upload.key), chunks, upload.content.sha256)
+
+    def copy(
+        self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
+    ) -> None:
+        raise ArtifactStoreConfigError("the local artifact store cannot copy from S3 server-side")
+
+    def _path(self, key: str) -> Path:
+        return self._root / check_relative_path(key)
+
+    def _write(self, target: Path, chunks: object, sha256: str) -> None:
+        """Write to a temporary file beside the target, check its hash, then rename."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:  # type: ignore[attr-defined]
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                raise ArtifactVerificationError(
+                    f"{target} changed while it was copied (SHA-256 differs)",
+                    hint="the next reconcile copies it again",
+                )
+            Path(temp_name).replace(target)
+        except OSError as exc:
+            raise ArtifactUnavailableError(f"cannot write {target}: {exc.strerror}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                Path(temp_name).unlink()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for chunk in iter(lambda: source.read(_READ_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,280 @@
+"""Copy one model version's files to the artifact store, exactly once, verified.
+
+The copy of a version lives under a deterministic prefix,
+``<prefix>/<model-slug>/<version>/model/…``, with a manifest beside it that is
+written only after every file was checked (size, and the ETag the store reports
+against the MD5 we computed; or the SHA-256 for the local store). So:
+
+* a manifest that names the same source, and files that still match it, mean
+  "already copied": nothing is read or sent;
+* a copy that broke off has no manifest; the next run re-reads the source and
+  sends only the files whose stored checksum differs;
+* a manifest file that references a copy exists only once the copy is verified,
+  and the reconciler renders manifests only from refs this module returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from watcher.adapters.artifact_sources import (
+    MAX_SERVER_SIDE_COPY,
+    ArtifactSource,
+    LocalSource,
+    SourceFile,
+    SourceResolver,
+)
+from watcher.adapters.object_store import ObjectInfo, ObjectStore, Upload
+from watcher.core.artifacts import (
+    FILES_FOLDER,
+    MANIFEST_NAME,
+    ArtifactManifest,
+    ArtifactRef,
+    ContentHash,
+    ContentHasher,
+    FileEntry,
+    version_prefix,
+)
+from watcher.core.model import ModelVersion
+from watcher.core.names import describe
+from watcher.errors import ArtifactSourceError, ArtifactUnavailableError, ArtifactVerificationError
+
+log = logging.getLogger(__name__)
+
+_READ_CHUNK = 1024 * 1024
+#: A model folder without this file is not an MLflow model; serving it would fail.
+MLMODEL = "MLmodel"
+
+
+@dataclass
+class CopyStats:
+    """What one copy moved; ``bytes_sent`` is 0 when everything was already there."""
+
+    files_sent: int = 0
+    bytes_sent: int = 0
+    files_copied_in_store: int = 0
+    files_already_there: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        self.files_sent += other.files_sent
+        self.bytes_sent += other.bytes_sent
+        self.files_copied_in_store += other.files_copied_in_store
+        self.files_already_there += other.files_already_there
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A source file after one pass over its bytes."""
+
+    file: SourceFile
+    key: str
+    content: ContentHash
+    local_path: Path | None
+    server_copy: tuple[str, str] | None
+    source_etag: str
+
+
+class ArtifactSync:
+    """The artifact step of a reconcile: ``ensure`` returns a verified ref or raises."""
+
+    def __init__(
+        self, store: ObjectStore, sources: SourceResolver, *, prefix: str, staging_dir: Path
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._prefix = prefix
+        self._staging_dir = staging_dir
+
+    def describe(self) -> str:
+        return self._store.describe()
+
+    def check(self) -> None:
+        """Once per reconcile: the store is reachable and writable, before any copy starts."""
+        self._store.check()
+
+    def ensure(
+        self, version: ModelVersion, slug: str, *, dry_run: bool = False
+    ) -> tuple[ArtifactRef, CopyStats]:
+        """The verified copy of ``version``; in a dry run, what it would be, copying nothing."""
+        base = version_prefix(self._prefix, slug, version.version)
+        files_key = f"{base}/{FILES_FOLDER}"
+        manifest_key = f"{base}/{MANIFEST_NAME}"
+        uri = self._store.uri(files_key)
+        existing = self._complete_copy(manifest_key, version, uri)
+        if existing is not None:
+            stats = CopyStats(files_already_there=len(existing.files))
+            return existing.ref, stats
+
+        what = f"model {describe(version.name)} version {version.version}"
+        source = self._sources.open(version)
+        listing = source.list_files()
+        if not any(f.path == MLMODEL for f in listing):
+            raise ArtifactSourceError(
+                f"{what}: {describe(source.location)} holds no {MLMODEL} file"
+                + (f" ({len(listing)} other files)" if listing else " (it is empty)"),
+                hint="register the folder that contains MLmodel (e.g. …/artifacts/model)",
+            )
+        self._staging_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._staging_dir, prefix="copy-") as tmp:
+            reads = [
+                self._read(source, f, f"{files_key}/{f.path}", Path(tmp) / f"{index}.part")
+                for index, f in enumerate(listing)
+            ]
+            if dry_run:
+                entries = [
+                    r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
+                ]
+                return ArtifactManifest(
+                    version.source, source.location, uri, tuple(entries)
+                ).ref, CopyStats()
+            entries, stats = self._transfer(reads)
+        manifest = ArtifactManifest(version.source, source.location, uri, tuple(entries))
+        data = manifest.to_bytes()
+        self._store.write_small(manifest_key, data)
+        if self._store.read_small(manifest_key) != data:
+            raise ArtifactVerificationError(
+                f"{what}: the manifest at {manifest_key} did not read back"
+            )
+        log.info(
+            "copied %s to %s: %d file(s) sent (%d bytes), %d copied in the store, %d already there",
+            what,
+            uri,
+            stats.files_sent,
+            stats.bytes_sent,
+            stats.files_copied_in_store,
+            stats.files_already_there,
+        )
+        return manifest.ref, stats
+
+    def _complete_copy(
+        self, manifest_key: str, version: ModelVersion, uri: str
+    ) -> ArtifactManifest | None:
+        raw = self._store.read_small(manifest_key)
+        manifest = ArtifactManifest.from_bytes(raw) if raw is not None else None
+        if manifest is None:
+            return None
+        if manifest.source != version.source or manifest.uri != uri:
+            log.warning(
+                "the copy at %s was made from %s, not %s: copying again",
+                uri,
+                describe(manifest.source),
+                describe(version.source),
+            )
+            return None
+        files_key = f"{manifest_key.rsplit('/', 1)[0]}/{FILES_FOLDER}"
+        for entry in manifest.files:
+            info = self._store.head(f"{files_key}/{entry.path}")
+            if not self._entry_intact(info, entry):
+                log.warning(
+                    "%s/%s changed or vanished in the store: copying again", uri, entry.path
+                )
+                return None
+        return manifest
+
+    def _entry_intact(self, info: ObjectInfo | None, entry: FileEntry) -> bool:
+        if info is None or info.size != entry.size:
+            return False
+        if info.sha256 is not None and info.sha256 != entry.sha256:
+            return False
+        if self._store.checks_etag and entry.etag:
+            return info.etag == entry.etag
+        return info.sha256 == entry.sha256
+
+    def _read(self, source: ArtifactSource, file: SourceFile, key: str, scratch: Path) -> _Read:
+        """One pass over a file: hash it, and keep a local copy unless it is local already."""
+        hasher = ContentHasher(self._store.part_size(file.size))
+        server_copy = source.s3_object(file.path)
+        if server_copy is not None and file.size > MAX_SERVER_SIDE_COPY:
+            server_copy = None
+        local_path: Path | None = None
+        try:
+            if isinstance(source, LocalSource):
+                local_path = source.local_path(file.path)
+                self._hash_stream(source, file.path, hasher, None)
+            elif server_copy is not None:
+                self._hash_stream(source, file.path, hasher, None)
+            else:
+                local_path = scratch
+                self._hash_stream(source, file.path, hasher, local_path)
+        except OSError as exc:
+            raise ArtifactUnavailableError(
+                f"reading {describe(source.location)}/{file.path} failed: {exc}",
+                hint="the next reconcile tries again",
+            ) from exc
+        content = hasher.result()
+        if content.size != file.size:
+            raise ArtifactVerificationError(
+                f"{describe(source.location)}/{file.path} is {content.size} bytes, "
+                f"but the source listed {file.size}: it changed while it was read",
+                hint="the next reconcile tries again",
+            )
+        etag = getattr(source, "etags", {}).get(file.path, "")
+        return _Read(file, key, content, local_path, server_copy, etag)
+
+    @staticmethod
+    def _hash_stream(
+        source: ArtifactSource, path: str, hasher: ContentHasher, keep: Path | None
+    ) -> None:
+        with source.open(path) as stream:
+            if keep is None:
+                for chunk in iter(lambda: stream.read(_READ_CHUNK), b""):
+                    hasher.update(chunk)
+                return
+            with keep.open("wb") as out:
+                for chunk in iter(lambda: stream.read(_READ_CHUNK), b""):
+                    hasher.update(chunk)
+                    out.write(chunk)
+
+    def _expected_etag(self, content: ContentHash) -> str:
+        if not self._store.checks_etag:
+            return ""
+        return content.expected_etag(self._store.is_multipart(content.size))
+
+    def _matches(self, info: ObjectInfo | None, read: _Read) -> bool:
+        if info is None or info.size != read.content.size:
+            return False
+        if info.sha256 is not None and info.sha256 != read.content.sha256:
+            return False
+        if not self._store.checks_etag:
+            return info.sha256 == read.content.sha256
+        accepted = {self._expected_etag(read.content), read.content.md5}
+        if read.server_copy is not None and read.source_etag:
+            accepted.add(read.source_etag.lower())
+        return info.etag in accepted
+
+    def _transfer(self, reads: list[_Read]) -> tuple[list[FileEntry], CopyStats]:
+        stats = CopyStats()
+        pending: list[_Read] = []
+        for read in reads:
+            if self._matches(self._store.head(read.key), read):
+                stats.files_already_there += 1
+            else:
+                pending.append(read)
+        uploads = [
+            Upload(r.key, r.local_path, r.content)
+            for r in pending
+            if r.local_path is not None and r.server_copy is None
+        ]
+        self._store.upload(uploads)
+        stats.files_sent = len(uploads)
+        stats.bytes_sent = sum(u.content.size for u in uploads)
+        for read in pending:
+            if read.server_copy is not None:
+                self._store.copy(read.key, read.server_copy, read.source_etag, read.content)
+                stats.files_copied_in_store += 1
+        entries = []
+        for read in reads:
+            info = self._store.head(read.key)
+            if not self._matches(info, read):
+                raise ArtifactVerificationError(
+                    f"{self._store.uri(read.key)} does not match its source after the copy "
+                    f"(stored: {info}; expected {read.content.size} bytes, "
+                    f"ETag {self._expected_etag(read.content) or 'n/a'})",
+                    hint="the next reconcile copies it again; if this repeats, the store may not "
+                    "report MD5 ETags (see artifacts.s3.verify_etag)",
+                )
+            entries.append(read.content.entry(read.file.path, (info.etag if info else None) or ""))
+        return entries, stats
