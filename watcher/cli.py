@@ -120,6 +120,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         for entry in StateStore(settings.state_database_url).history(args.limit):
             when = entry.recorded_at.isoformat(timespec="seconds") if entry.recorded_at else ""
             detail = entry.commit[:10] if entry.commit else entry.error
+            if entry.artifact_digest:
+                detail += f" {entry.artifact_digest[:19]}"
             print(
                 f"{when} {entry.outcome:8} {entry.action:7} {entry.folder or entry.model_name} "
                 f"v{entry.version} {detail}"

@@ -299,6 +299,7 @@ def _applied_record(applied: Applied) -> PromotionRecord:
     """Applied records are written only after the push succeeded."""
     info = applied.change.info or {}
     model = info.get("model", {})
+    artifact = info.get("artifact") or {} if applied.change.kind != "remove" else {}
     return PromotionRecord(
         folder=applied.change.folder,
         model_name=str(model.get("name", "")),
@@ -307,6 +308,8 @@ def _applied_record(applied: Applied) -> PromotionRecord:
         action=applied.change.kind,
         outcome="applied",
         commit=applied.commit,
+        artifact_uri=str(artifact.get("uri", "")),
+        artifact_digest=str(artifact.get("digest", "")),
     )
 
 

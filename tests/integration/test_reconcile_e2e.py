@@ -128,6 +128,13 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         ("update", "2", "applied"),
         ("remove", "1", "applied"),
     ]
+    # The copy that v2's manifests reference is what the ledger and the commit record.
+    newest_update = next(e for e in ledger if e.action == "update")
+    assert newest_update.artifact_digest == provenance["artifact"]["digest"]
+    assert newest_update.artifact_uri == provenance["artifact"]["uri"]
+    assert all(not e.artifact_digest for e in ledger if e.action == "remove")
+    update_body = git_out(bare_remote, "log", "-1", "--format=%B", "main~1")
+    assert f"Artifact-Digest: {provenance['artifact']['digest']}" in update_body
 
 
 class RacingTarget:

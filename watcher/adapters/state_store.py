@@ -11,7 +11,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -41,6 +51,8 @@ class PromotionRow(_Base):
     outcome: Mapped[str] = mapped_column(String(16))
     commit: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    artifact_uri: Mapped[str] = mapped_column(Text, default="")
+    artifact_digest: Mapped[str] = mapped_column(String(80), default="")
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class PromotionRecord:
     outcome: str
     commit: str = ""
     error: str = ""
+    artifact_uri: str = ""
+    artifact_digest: str = ""
     recorded_at: datetime | None = None
     reconcile_id: str = ""
 
@@ -67,6 +81,7 @@ class StateStore:
             if url.startswith("sqlite"):
                 event.listen(self._engine, "connect", _sqlite_pragmas)
             _Base.metadata.create_all(self._engine)
+            _add_missing_columns(self._engine)
         except SQLAlchemyError as exc:
             raise StateStoreError(f"cannot open the state database: {_short(exc)}") from exc
 
@@ -98,6 +113,20 @@ class StateStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Additive upgrade of a ledger made by an older version: new columns, empty for old rows."""
+    table = _Base.metadata.tables[PromotionRow.__tablename__]
+    present = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    with engine.begin() as conn:
+        for column in table.columns:
+            if column.name not in present:
+                log.info("adding column %s to the ledger table %s", column.name, table.name)
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(
+                    text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} DEFAULT ''")
+                )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
