@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,18 @@ from watcher.core.artifacts import (
 )
 from watcher.core.model import ModelVersion
 from watcher.core.names import describe
-from watcher.errors import ArtifactSourceError, ArtifactUnavailableError, ArtifactVerificationError
+from watcher.errors import (
+    ArtifactSourceError,
+    ArtifactUnavailableError,
+    ArtifactVerificationError,
+    WatcherError,
+)
 
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 1024 * 1024
+#: Parallel HEAD requests when checking a copy; boto3 clients are thread-safe.
+HEAD_CONCURRENCY = 8
 #: A model folder without this file is not an MLflow model; serving it would fail.
 MLMODEL = "MLmodel"
 
@@ -91,9 +99,12 @@ class ArtifactSync:
     def describe(self) -> str:
         return self._store.describe()
 
-    def check(self) -> None:
-        """Once per reconcile: the store is reachable and writable, before any copy starts."""
-        self._store.check()
+    def check(self, *, dry_run: bool = False) -> None:
+        """Once per reconcile: the store is reachable, before any copy starts.
+
+        A dry run does not create a missing bucket; it plans as if it were empty.
+        """
+        self._store.check(create=not dry_run)
 
     def ensure(
         self, version: ModelVersion, slug: str, *, dry_run: bool = False
@@ -130,6 +141,9 @@ class ArtifactSync:
                 return ArtifactManifest(
                     version.source, source.location, uri, tuple(entries)
                 ).ref, CopyStats()
+            discarded = self._store.discard_partial(files_key)
+            if discarded:
+                log.info("discarded %d unfinished upload(s) under %s", discarded, uri)
             entries, stats = self._transfer(reads)
         manifest = ArtifactManifest(version.source, source.location, uri, tuple(entries))
         data = manifest.to_bytes()
@@ -165,14 +179,21 @@ class ArtifactSync:
             )
             return None
         files_key = f"{manifest_key.rsplit('/', 1)[0]}/{FILES_FOLDER}"
-        for entry in manifest.files:
-            info = self._store.head(f"{files_key}/{entry.path}")
+        heads = self._head_all([f"{files_key}/{entry.path}" for entry in manifest.files])
+        for entry, info in zip(manifest.files, heads, strict=True):
             if not self._entry_intact(info, entry):
                 log.warning(
                     "%s/%s changed or vanished in the store: copying again", uri, entry.path
                 )
                 return None
         return manifest
+
+    def _head_all(self, keys: list[str]) -> list[ObjectInfo | None]:
+        """HEAD many objects at once: a model has several files and each HEAD is a round trip."""
+        if len(keys) <= 1:
+            return [self._store.head(key) for key in keys]
+        with ThreadPoolExecutor(max_workers=min(HEAD_CONCURRENCY, len(keys))) as pool:
+            return list(pool.map(self._store.head, keys))
 
     def _entry_intact(self, info: ObjectInfo | None, entry: FileEntry) -> bool:
         if info is None or info.size != entry.size:
@@ -199,9 +220,12 @@ class ArtifactSync:
             else:
                 local_path = scratch
                 self._hash_stream(source, file.path, hasher, local_path)
-        except OSError as exc:
+        except WatcherError:
+            raise
+        except Exception as exc:  # a dropped download: OSError, urllib3, botocore stream errors
             raise ArtifactUnavailableError(
-                f"reading {describe(source.location)}/{file.path} failed: {exc}",
+                f"reading {describe(source.location)}/{file.path} failed: "
+                f"{type(exc).__name__}: {exc}",
                 hint="the next reconcile tries again",
             ) from exc
         content = hasher.result()
@@ -248,8 +272,8 @@ class ArtifactSync:
     def _transfer(self, reads: list[_Read]) -> tuple[list[FileEntry], CopyStats]:
         stats = CopyStats()
         pending: list[_Read] = []
-        for read in reads:
-            if self._matches(self._store.head(read.key), read):
+        for read, info in zip(reads, self._head_all([r.key for r in reads]), strict=True):
+            if self._matches(info, read):
                 stats.files_already_there += 1
             else:
                 pending.append(read)
@@ -266,8 +290,7 @@ class ArtifactSync:
                 self._store.copy(read.key, read.server_copy, read.source_etag, read.content)
                 stats.files_copied_in_store += 1
         entries = []
-        for read in reads:
-            info = self._store.head(read.key)
+        for read, info in zip(reads, self._head_all([r.key for r in reads]), strict=True):
             if not self._matches(info, read):
                 raise ArtifactVerificationError(
                     f"{self._store.uri(read.key)} does not match its source after the copy "

@@ -57,7 +57,10 @@ def run_demo(directory: Path) -> int:
     print(f"gitops-watcher demo in {directory}")
     print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
     print(f"  GitOps remote: {remote} (branch main)")
-    print(f"  artifact store: {settings.artifact_dir} (a local folder; S3 when BUCKET_NAME is set)")
+    print(
+        f"  artifact store: {settings.artifact_dir} "
+        "(a local folder here; with a bucket configured, S3)"
+    )
     print(
         "  stages: staging <- alias @staging or stage Staging; "
         "production <- alias @champion or stage Production\n"

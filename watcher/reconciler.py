@@ -44,7 +44,7 @@ class Ledger(Protocol):
 
 class ArtifactCopier(Protocol):
     def describe(self) -> str: ...
-    def check(self) -> None: ...
+    def check(self, *, dry_run: bool = False) -> None: ...
     def ensure(
         self, version: ModelVersion, slug: str, *, dry_run: bool = False
     ) -> tuple[ArtifactRef, CopyStats]: ...
@@ -265,7 +265,7 @@ def copy_artifacts(
     stats = CopyStats()
     if deployments:
         try:
-            artifacts.check()
+            artifacts.check(dry_run=dry_run)
         except WatcherError as exc:
             log.error("artifact store %s cannot be used: %s", artifacts.describe(), exc)
             errors = {artifact_key(d): exc for d in deployments}

@@ -189,7 +189,12 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
     unique_model_name: Any,
 ) -> None:
     name = unique_model_name("killed")
-    files = write_model(tmp_path / "model", {f"part-{n}.bin": 30 * MB for n in range(6)})
+    # Small files go up whole; the 80 MB ones in parts (threshold 64 MB), one at a time.
+    sizes = {f"part-{n}.bin": 30 * MB for n in range(3)} | {
+        "big-0.bin": 80 * MB,
+        "big-1.bin": 80 * MB,
+    }
+    files = write_model(tmp_path / "model", sizes)
     version = register(mlflow_server, name, tmp_path / "model")
     mlflow_server.client().set_registered_model_alias(name, "champion", version)
     data = s3_settings(
@@ -208,12 +213,14 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    s3 = s3_server.client()
     deadline = time.monotonic() + 120
     try:
+        # Kill it in the middle of a multipart upload: some parts sent, the object not made.
         while time.monotonic() < deadline and process.poll() is None:
-            if objects(s3_server, s3_bucket, base):
+            if s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads"):
                 break
-            time.sleep(0.02)
+            time.sleep(0.01)
         assert process.poll() is None, "the reconcile finished before it could be killed"
         process.send_signal(signal.SIGKILL)
     finally:
@@ -223,6 +230,7 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
     left = objects(s3_server, s3_bucket, base)
     assert f"{base}/gitops-watcher-manifest.json" not in left
     assert len(left) < len(files)
+    assert s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads")
     assert not any(name in s for s in subjects(bare_remote))
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
@@ -232,6 +240,8 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
     assert result.artifacts.bytes_sent == sum(len(b) for p, b in files.items() if p not in done)
     assert result.artifacts.files_already_there == len(done)
     assert f"{base}/gitops-watcher-manifest.json" in objects(s3_server, s3_bucket, base)
+    # Parts of an upload the kill interrupted were discarded, not left to cost space.
+    assert not s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads")
     promotion = json.loads(
         remote_files(bare_remote)[f"deployments/{model_slug(name)}/production/promotion.json"]
     )
@@ -335,6 +345,10 @@ def test_a_missing_bucket_is_reported_and_can_be_created_when_allowed(
 
     data["artifacts"]["s3"]["create_bucket"] = True
     config.write_text(yaml.safe_dump(data))
+    # A dry run plans the promotion but creates nothing, not even the bucket.
+    assert main(["--config", str(config), "reconcile", "--once", "--dry-run"]) == 0
+    assert f"would commit: promote {name} v1 to production" in capsys.readouterr().out
+    assert bucket not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
     assert main(["--config", str(config), "reconcile", "--once"]) == 0
     assert subjects(bare_remote) == [f"promote {name} v1 to production"]
     assert objects(s3_server, bucket)

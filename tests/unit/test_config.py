@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from watcher.config.loader import ENV_CREDENTIALS, ENV_SETTINGS, load_settings
+from watcher.config.loader import (
+    CONFIG_ENV,
+    ENV_CREDENTIALS,
+    ENV_INVERTED_FLAGS,
+    ENV_SETTINGS,
+    load_settings,
+)
 from watcher.errors import ConfigError
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -72,22 +79,70 @@ def test_database_uris_select_the_database_adapter() -> None:
     assert settings.registry.resolved_ui_url == ""
 
 
+def _keys(model: type, prefix: str) -> list[str]:
+    """Dotted keys of a settings model as docs/configuration.md names them."""
+    found = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        sub = field.annotation
+        if isinstance(sub, type) and hasattr(sub, "model_fields") and name != "resources":
+            found += _keys(sub, f"{prefix}{name}.")
+        else:
+            found.append(f"{prefix}{name}")
+    return found
+
+
+def _all_keys() -> list[str]:
+    from watcher.config.settings import (
+        ArtifactSettings,
+        S3Settings,
+        Selector,
+        Settings,
+        SourceSettings,
+        StageSettings,
+    )
+
+    sections = [
+        (Settings, ""),
+        (StageSettings, "stages[]."),
+        (Selector, "stages[].select[]."),
+        # Named on their own too, so a section the walk above misses is still checked.
+        (ArtifactSettings, "artifacts."),
+        (S3Settings, "artifacts.s3."),
+        (SourceSettings, "artifacts.sources."),
+    ]
+    return [key for model, prefix in sections for key in _keys(model, prefix)]
+
+
 def test_every_variable_and_key_is_documented() -> None:
-    from watcher.config.settings import Settings, StageSettings
-
     doc = DOCS.read_text()
-    for variable in [*ENV_SETTINGS, *ENV_CREDENTIALS, "GITOPS_WATCHER_CONFIG"]:
+    for variable in [*ENV_SETTINGS, *ENV_INVERTED_FLAGS, *ENV_CREDENTIALS, CONFIG_ENV]:
         assert f"`{variable}`" in doc, variable
+    for key in _all_keys():
+        assert f"| `{key}` |" in doc, key
 
-    def keys(model: type, prefix: str) -> list[str]:
-        found = []
-        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
-            sub = field.annotation
-            if isinstance(sub, type) and hasattr(sub, "model_fields") and name != "resources":
-                found += keys(sub, f"{prefix}{name}.")
-            else:
-                found.append(f"{prefix}{name}")
-        return found
 
-    for key in keys(Settings, "") + keys(StageSettings, "stages[]."):
-        assert f"`{key}`" in doc, key
+def test_each_variable_is_documented_with_the_key_it_sets() -> None:
+    rows = [line for line in DOCS.read_text().splitlines() if line.startswith("| `")]
+    for variable, path in [*ENV_SETTINGS.items(), *ENV_INVERTED_FLAGS.items()]:
+        key = ".".join(path)
+        assert any(row.startswith(f"| `{variable}` |") and f"`{key}`" in row for row in rows), (
+            f"{variable} -> {key}"
+        )
+
+
+def test_no_documented_key_is_unknown() -> None:
+    known = set(_all_keys())
+    documented = re.findall(r"^\| `([a-z][a-z0-9_.\[\]]*)` \|", DOCS.read_text(), re.MULTILINE)
+    assert documented, "no key rows found in docs/configuration.md"
+    unknown = sorted(set(documented) - known)
+    assert unknown == [], f"documented but not settings keys: {unknown}"
+
+
+def test_the_yaml_examples_in_the_docs_load(tmp_path: Path) -> None:
+    root = DOCS.parents[1]
+    for name in ["README.md", "docs/configuration.md", "docs/artifacts.md"]:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", (root / name).read_text(), re.M | re.S)
+        assert blocks, name
+        for block in blocks:
+            settings, _ = load_settings(write(tmp_path, block), {})
+            assert settings.stages, f"{name}: {block}"

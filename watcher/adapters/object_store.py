@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from watcher.errors import (
 )
 
 _READ_CHUNK = 1024 * 1024
+#: A rewrite this soon after the last one may keep its mtime (coarse file clocks, FAT: 2 s).
+_RACY_NS = 2 * 10**9
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Upload:
 class ObjectStore(Protocol):
     def describe(self) -> str: ...
 
-    def check(self) -> None: ...
+    def check(self, *, create: bool = True) -> None: ...
 
     def uri(self, key: str) -> str: ...
 
@@ -66,6 +69,8 @@ class ObjectStore(Protocol):
     def write_small(self, key: str, data: bytes) -> None: ...
 
     def upload(self, uploads: Sequence[Upload]) -> None: ...
+
+    def discard_partial(self, prefix: str) -> int: ...
 
     def copy(
         self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
@@ -86,7 +91,9 @@ class LocalFolderStore:
     def describe(self) -> str:
         return str(self._root)
 
-    def check(self) -> None:
+    def check(self, *, create: bool = True) -> None:
+        if not create:
+            return
         try:
             self._root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -113,8 +120,12 @@ class LocalFolderStore:
         cache_key = (str(path), stat.st_size, stat.st_mtime_ns)
         digest = self._hash_cache.get(cache_key)
         if digest is None:
+            hashed_at = time.time_ns()
             digest = _sha256_of(path)
-            self._hash_cache[cache_key] = digest
+            # Reuse a hash only if the file was older than one clock tick when it was read:
+            # a later rewrite in that tick would keep size and mtime, and the stale hash.
+            if hashed_at - stat.st_mtime_ns > _RACY_NS:
+                self._hash_cache[cache_key] = digest
         return ObjectInfo(size=stat.st_size, sha256=digest)
 
     def read_small(self, key: str) -> bytes | None:
@@ -132,6 +143,16 @@ class LocalFolderStore:
                 chunks = iter(lambda: source.read(_READ_CHUNK), b"")
                 self._write(self._path(upload.key), chunks, upload.content.sha256)
 
+    def discard_partial(self, prefix: str) -> int:
+        """Temporary files a killed copy left under ``prefix``; returns how many were removed."""
+        removed = 0
+        folder = self._path(prefix)
+        for leftover in folder.rglob(".partial-*") if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                removed += 1
+        return removed
+
     def copy(
         self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
     ) -> None:
@@ -142,9 +163,12 @@ class LocalFolderStore:
 
     def _write(self, target: Path, chunks: object, sha256: str) -> None:
         """Write to a temporary file beside the target, check its hash, then rename."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:  # a read-only or full store fails here; an OSError would abort the whole reconcile
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        except OSError as exc:
+            raise ArtifactUnavailableError(f"cannot write {target}: {exc.strerror}") from exc
         digest = hashlib.sha256()
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:  # type: ignore[attr-defined]

@@ -82,7 +82,7 @@ def translate_s3_error(exc: BaseException, doing: str) -> ArtifactError:
         ):
             return ArtifactStoreConfigError(
                 f"{doing}: the bucket is in another region ({code})",
-                hint="set artifacts.s3.region (or AWS_REGION) to the bucket's region",
+                hint="set artifacts.s3.region (or AWS_DEFAULT_REGION) to the bucket's region",
             )
         return ArtifactUnavailableError(f"{doing}: the S3 store answered {code or status}")
     if isinstance(exc, BotoCoreError | OSError):

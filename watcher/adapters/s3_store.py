@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 SHA256_METADATA = "sha256"
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+# A missing bucket reads as empty: check() has already refused it unless this is a dry run.
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
 
 def make_s3_client(
@@ -92,7 +93,7 @@ class S3Store:
         where = f" at {self._settings.endpoint_url}" if self._settings.endpoint_url else ""
         return f"s3://{self._bucket}{where}"
 
-    def check(self) -> None:
+    def check(self, *, create: bool = True) -> None:
         """The bucket exists (or is created, if allowed) and our credentials may use it."""
         try:
             self._client.head_bucket(Bucket=self._bucket)
@@ -107,6 +108,9 @@ class S3Store:
                 f"bucket {self.describe()} does not exist",
                 hint="create it, fix BUCKET_NAME, or set artifacts.s3.create_bucket: true",
             )
+        if not create:
+            log.info("bucket %s does not exist; a real run would create it", self.describe())
+            return
         log.info("creating bucket %s", self.describe())
         try:
             region = self._client.meta.region_name
@@ -193,6 +197,31 @@ class S3Store:
             raise translate_s3_error(
                 first_error, f"uploading {self.uri(failed_key)}"
             ) from first_error
+
+    def discard_partial(self, prefix: str) -> int:
+        """Abort multipart uploads a killed copy left under ``prefix`` (their parts cost space).
+
+        Only the daemon writes below its prefix, so an unfinished upload there is ours.
+        """
+        doing = f"listing unfinished uploads in {self.uri(prefix)}"
+        aborted = 0
+        try:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=f"{prefix}/"
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []) or []:
+                    self._client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except ClientError as exc:
+            if error_code(exc) in ("NotImplemented", "501"):
+                return 0  # a store without this call; a lifecycle rule cleans up instead
+            raise translate_s3_error(exc, doing) from exc
+        except Exception as exc:
+            raise translate_s3_error(exc, doing) from exc
+        return aborted
 
     def copy(
         self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash

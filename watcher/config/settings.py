@@ -251,7 +251,7 @@ class S3Settings(_Frozen):
         "AWS_ENDPOINT_URL_S3); empty means AWS.",
     )
     region: str = Field(
-        "", description="Region (default: the AWS chain, e.g. AWS_REGION; else us-east-1)."
+        "", description="Region (default: the AWS chain, e.g. AWS_DEFAULT_REGION; else us-east-1)."
     )
     profile: str = Field("", description="AWS profile for the destination (default: the chain).")
     addressing_style: Literal["auto", "path", "virtual"] = Field(
