@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs  # noqa: E402
-from watcher.adapters.artifact_sources import SourceResolver  # noqa: E402
-from watcher.adapters.s3_store import S3Store  # noqa: E402
-from watcher.artifact_sync import ArtifactSync  # noqa: E402
-from watcher.config.settings import S3Settings, SourceSettings  # noqa: E402
-from watcher.core.model import ModelVersion  # noqa: E402
+from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
+from watcher.adapters.artifact_sources import SourceResolver
+from watcher.adapters.s3_store import S3Store
+from watcher.artifact_sync import ArtifactSync
+from watcher.config.settings import S3Settings, SourceSettings
+from watcher.core.model import ModelVersion
 
 
 class NoLookups:

@@ -6,8 +6,10 @@ import pytest
 
 pytest_plugins = [
     "tests.servers.mlflow_fixtures",
+    "tests.servers.mlflow_proxy_fixtures",
     "tests.servers.postgres_fixtures",
     "tests.servers.sshd_fixtures",
+    "tests.servers.seaweedfs_fixtures",
 ]
 
 

@@ -300,4 +300,8 @@ class ArtifactSync:
                     "report MD5 ETags (see artifacts.s3.verify_etag)",
                 )
             entries.append(read.content.entry(read.file.path, (info.etag if info else None) or ""))
+        files_key = reads[0].key[: -len(reads[0].file.path) - 1]
+        removed = self._store.remove_extra(files_key, {r.key for r in reads})
+        if removed:
+            log.warning("removed %d file(s) of an older copy under %s", removed, files_key)
         return entries, stats

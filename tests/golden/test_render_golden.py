@@ -1,7 +1,7 @@
 """Golden folders: `gitops-watcher render --snapshot` output is byte-for-byte reviewed.
 
-Each case under testdata/ has input/{snapshot.json,config.yaml[,templates/]} and
-expected/ (the rendered tree). Every rendered folder must also build with
+Each case under testdata/ has input/{snapshot.json,config.yaml[,templates/,artifacts.json]}
+and expected/ (the rendered tree). Every rendered folder must also build with
 `kubectl kustomize`, and every value must parse back to exactly the registry's text.
 """
 
@@ -16,7 +16,13 @@ import pytest
 import yaml
 
 from tests.tree_compare import assert_same_tree
+from watcher.adapters.templates import template_loader
 from watcher.cli import main
+from watcher.config.loader import load_settings
+from watcher.core.artifacts import ArtifactRef
+from watcher.core.desired import decide
+from watcher.core.model import RegistrySnapshot
+from watcher.core.render import make_environment, render_all
 
 TESTDATA = Path(__file__).parent / "testdata"
 CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input").is_dir())
@@ -24,6 +30,8 @@ CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input").is_dir())
 
 def render_case(case: str, out: Path) -> int:
     source = TESTDATA / case / "input"
+    if (source / "artifacts.json").is_file():
+        return render_with_artifacts(source, out)
     return main(
         [
             "-q",
@@ -36,6 +44,33 @@ def render_case(case: str, out: Path) -> int:
             str(out),
         ]
     )
+
+
+def render_with_artifacts(source: Path, out: Path) -> int:
+    """As `render --snapshot`, plus verified copies: the CLI renders offline and has none."""
+    settings, _ = load_settings(str(source / "config.yaml"), env={})
+    snapshot = RegistrySnapshot.from_dict(json.loads((source / "snapshot.json").read_text()))
+    refs = {
+        (item["model"], item["version"]): ArtifactRef(
+            item["uri"], item["digest"], item["files"], item["bytes"]
+        )
+        for item in json.loads((source / "artifacts.json").read_text())
+    }
+    state = decide(snapshot, settings.stages, settings.registry.models)
+    render = settings.render
+    rendered, failures = render_all(
+        make_environment(template_loader(render.templates_dir)),
+        state.deployments,
+        snapshot.ui_url,
+        render.kubernetes_version if render.validate_manifests else None,
+        refs,
+    )
+    for folder, files in rendered.items():
+        for name, data in files.items():
+            path = out / settings.git.path / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    return 1 if state.failures or failures else 0
 
 
 @pytest.mark.parametrize("case", CASES)

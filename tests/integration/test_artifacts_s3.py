@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import yaml
 
 from tests.integration.test_reconcile_e2e import remote_files, subjects
 from tests.servers.mlflow_server import MlflowServer
-from tests.servers.seaweedfs import S3Server
+from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactAuthError, ArtifactUnavailableError
@@ -420,3 +421,78 @@ def test_a_bad_bucket_setting_is_a_config_error() -> None:
         Settings.model_validate({"artifacts": {"s3": {"bucket": "Bad_Bucket"}}})
     with pytest.raises(ValueError, match="needs a bucket"):
         Settings.model_validate({"artifacts": {"store": "s3"}})
+
+
+@pytest.fixture(scope="module")
+def s3_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A second SeaweedFS that also speaks HTTPS, with a self-signed certificate."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs-tls"), tls=True)
+    try:
+        yield server
+    finally:
+        stop_seaweedfs(server)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_is_verified_against_the_configured_ca_or_skipped_only_when_asked(
+    mlflow_server: MlflowServer,
+    s3_tls_server: S3Server,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from watcher.cli import main
+
+    server = s3_tls_server
+    name = unique_model_name("tls")
+    write_model(tmp_path / "m", {"model.pkl": 100})
+    mlflow_server.client().set_registered_model_alias(
+        name, "champion", register(mlflow_server, name, tmp_path / "m")
+    )
+    server.client().create_bucket(Bucket="tls-models")
+    for key, value in {
+        **server.env(),
+        "MLFLOW_S3_ENDPOINT_URL": server.https_endpoint_url,
+        "BUCKET_NAME": "tls-models",
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "GIT_REPO_URL": str(bare_remote),
+        "GITOPS_WATCHER_STATE_DIR": str(tmp_path / "state"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    config = tmp_path / "watcher.yaml"
+    settings: dict[str, Any] = {
+        "registry": {"models": {"include": [f"{unique_model_name.prefix}*"]}},
+        "artifacts": {
+            "s3": {"addressing_style": "path"},
+            "sources": {"local_roots": [str(mlflow_server.artifact_root)]},
+        },
+    }
+    config.write_text(yaml.safe_dump(settings))
+    reconcile = ["--config", str(config), "reconcile", "--once"]
+
+    # The certificate is not signed by a CA this machine trusts: refused, nothing committed.
+    assert main(reconcile) == 1
+    out = capsys.readouterr().out
+    assert "TLS verification failed" in out and "artifacts.s3.ca_bundle" in out
+    assert subjects(bare_remote) == []
+
+    # The CA named in the config file: copied and committed.
+    settings["artifacts"]["s3"]["ca_bundle"] = str(server.ca_file)
+    config.write_text(yaml.safe_dump(settings))
+    assert main(reconcile) == 0
+    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert objects(server, "tls-models")
+
+    # The AWS chain's own variable works too, and so does MLflow's switch to skip checking.
+    del settings["artifacts"]["s3"]["ca_bundle"]
+    config.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(server.ca_file))
+    assert main(reconcile) == 0
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    assert main(reconcile) == 1
+    monkeypatch.setenv("MLFLOW_S3_IGNORE_TLS", "true")
+    assert main(reconcile) == 0
+    assert subjects(bare_remote) == [f"promote {name} v1 to production"]

@@ -74,8 +74,14 @@ class MlflowServer:
         return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
 
 
-def start_mlflow_server(workdir: Path, backend_uri: str | None = None) -> MlflowServer:
-    """Start ``mlflow server`` and wait for /health; raise with the log tail if it fails."""
+def start_mlflow_server(
+    workdir: Path, backend_uri: str | None = None, *, proxy_artifacts: bool = False
+) -> MlflowServer:
+    """Start ``mlflow server`` and wait for /health; raise with the log tail if it fails.
+
+    ``proxy_artifacts`` serves artifacts through the server (``--artifacts-destination``),
+    so runs get ``mlflow-artifacts:/`` URIs instead of local paths.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     db_path: Path | None = None
     if backend_uri is None:
@@ -91,7 +97,8 @@ def start_mlflow_server(workdir: Path, backend_uri: str | None = None) -> Mlflow
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", backend_uri,
-        "--default-artifact-root", str(artifact_root),
+        "--artifacts-destination" if proxy_artifacts else "--default-artifact-root",
+        str(artifact_root),
         "--host", "127.0.0.1",
         "--port", str(port),
         "--workers", "1",

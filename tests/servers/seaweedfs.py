@@ -9,6 +9,7 @@ Everything listens on 127.0.0.1 only. Stop it with SIGKILL: SIGTERM waits 15 s
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ START_TIMEOUT_SECONDS = 60.0
 
 
 def _free_ports(count: int) -> list[int]:
-    """Distinct free ports below 50000, so SeaweedFS's default '+10000' gRPC ports never overflow."""
+    """Distinct free ports below 50000: SeaweedFS's default gRPC port (+10000) must fit."""
     ports: list[int] = []
     sockets = []
     try:
@@ -59,6 +60,9 @@ class S3Server:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    #: With ``tls=True``: the same store over HTTPS, and the CA file that signed its certificate.
+    https_endpoint_url: str = ""
+    ca_file: Path | None = None
 
     def client(self, *, access_key: str | None = None, secret_key: str | None = None) -> Any:
         import boto3
@@ -100,8 +104,50 @@ def _identities(admin: tuple[str, str], readonly: tuple[str, str]) -> dict[str, 
     }
 
 
-def start_seaweedfs(workdir: Path) -> S3Server:
-    """Start ``weed server -s3`` on loopback; wait until S3 answers; raise with the log tail."""
+def write_self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (no network, no openssl binary)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gitops-watcher test S3")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "s3-cert.pem", folder / "s3-key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def start_seaweedfs(workdir: Path, *, tls: bool = False) -> S3Server:
+    """Start ``weed server -s3`` on loopback; wait until S3 answers; raise with the log tail.
+
+    With ``tls`` the S3 API is also served over HTTPS with a self-signed certificate.
+    """
     # Beside this interpreter first: pyenv shims may not know a script pip just installed.
     beside = Path(sys.executable).parent / "weed"
     weed = str(beside) if beside.is_file() else shutil.which("weed")
@@ -114,7 +160,17 @@ def start_seaweedfs(workdir: Path) -> S3Server:
     readonly = (f"RO{secrets.token_hex(8).upper()}", secrets.token_hex(20))
     config = workdir / "s3.json"
     config.write_text(json.dumps(_identities(admin, readonly)))
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
+    ports = _free_ports(9)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, https = ports
+    tls_flags: list[str] = []
+    cert_file: Path | None = None
+    if tls:
+        cert_file, key_file = write_self_signed_certificate(workdir)
+        tls_flags = [
+            f"-s3.port.https={https}",
+            f"-s3.cert.file={cert_file}",
+            f"-s3.key.file={key_file}",
+        ]
     log_path = workdir / "seaweedfs.log"
     command = [
         weed, "server",
@@ -123,11 +179,12 @@ def start_seaweedfs(workdir: Path) -> S3Server:
         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+        "-master.volumeSizeLimitMB=64", "-volume.max=0",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
         "-s3.allowDeleteBucketNotEmpty=false",
         f"-s3.config={config}",
+        *tls_flags,
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -142,6 +199,8 @@ def start_seaweedfs(workdir: Path) -> S3Server:
         data_dir=data_dir,
         log_path=log_path,
         process=process,
+        https_endpoint_url=f"https://127.0.0.1:{https}" if tls else "",
+        ca_file=cert_file,
     )
     _wait_until_ready(server)
     return server
@@ -161,7 +220,7 @@ def _wait_until_ready(server: S3Server) -> None:
             client.delete_object(Bucket="readiness-probe", Key="probe")
             client.delete_bucket(Bucket="readiness-probe")
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:  # any failure means "not yet"
             last_error = exc
             time.sleep(0.3)
     stop_seaweedfs(server)

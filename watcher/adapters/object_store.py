@@ -72,6 +72,8 @@ class ObjectStore(Protocol):
 
     def discard_partial(self, prefix: str) -> int: ...
 
+    def remove_extra(self, prefix: str, keep: set[str]) -> int: ...
+
     def copy(
         self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
     ) -> None: ...
@@ -139,9 +141,29 @@ class LocalFolderStore:
 
     def upload(self, uploads: Sequence[Upload]) -> None:
         for upload in uploads:
-            with upload.path.open("rb") as source:
-                chunks = iter(lambda: source.read(_READ_CHUNK), b"")
-                self._write(self._path(upload.key), chunks, upload.content.sha256)
+            try:
+                with upload.path.open("rb") as source:
+                    chunks = iter(lambda: source.read(_READ_CHUNK), b"")
+                    self._write(self._path(upload.key), chunks, upload.content.sha256)
+            except OSError as exc:
+                raise ArtifactUnavailableError(
+                    f"cannot read {upload.path} to copy it: {exc.strerror}",
+                    hint="the next reconcile tries again",
+                ) from exc
+
+    def remove_extra(self, prefix: str, keep: set[str]) -> int:
+        """Files under ``prefix`` that a copy does not list (left by an older copy there)."""
+        folder = self._path(prefix)
+        removed = 0
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+            key = path.relative_to(self._root).as_posix()
+            if path.is_file() and key not in keep:
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise ArtifactUnavailableError(f"cannot remove {path}: {exc.strerror}") from exc
+                removed += 1
+        return removed
 
     def discard_partial(self, prefix: str) -> int:
         """Temporary files a killed copy left under ``prefix``; returns how many were removed."""

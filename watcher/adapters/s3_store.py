@@ -27,7 +27,7 @@ from watcher.adapters.object_store import ObjectInfo, Upload
 from watcher.adapters.s3_errors import error_code, translate_s3_error
 from watcher.config.settings import S3Settings
 from watcher.core.artifacts import ContentHash, normalise_etag
-from watcher.errors import ArtifactStoreConfigError
+from watcher.errors import ArtifactStoreConfigError, ArtifactUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,32 @@ class S3Store:
             raise translate_s3_error(
                 first_error, f"uploading {self.uri(failed_key)}"
             ) from first_error
+
+    def remove_extra(self, prefix: str, keep: set[str]) -> int:
+        """Objects under ``prefix`` that a copy does not list (left by an older copy there)."""
+        doing = f"tidying {self.uri(prefix)}"
+        extra: list[str] = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=f"{prefix}/"
+            )
+            for page in pages:
+                extra += [str(i["Key"]) for i in page.get("Contents", []) if i["Key"] not in keep]
+            for start in range(0, len(extra), 1000):
+                batch = [{"Key": key} for key in extra[start : start + 1000]]
+                answer = self._client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise ArtifactUnavailableError(
+                        f"{doing}: cannot delete {first.get('Key')}: {first.get('Code')}"
+                    )
+        except ArtifactUnavailableError:
+            raise
+        except Exception as exc:
+            raise translate_s3_error(exc, doing) from exc
+        return len(extra)
 
     def discard_partial(self, prefix: str) -> int:
         """Abort multipart uploads a killed copy left under ``prefix`` (their parts cost space).

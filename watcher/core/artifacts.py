@@ -50,12 +50,12 @@ def parse_source(source: str) -> SourceRef:
         raise InvalidNameError(
             "the model version has no source", hint="register the version with a source"
         )
-    run = _RUN_SOURCE.match(source)
+    run = _RUN_SOURCE.fullmatch(source)
     if run:
         return SourceRef("run", run["run_id"], (run["path"] or "").strip("/"))
     if source.startswith("runs:"):
         raise InvalidNameError(f"source {describe(source)} is not a valid runs:/<run_id>/… URI")
-    model = _LOGGED_MODEL_SOURCE.match(source)
+    model = _LOGGED_MODEL_SOURCE.fullmatch(source)
     if model:
         return SourceRef("logged_model", model["model_id"])
     if source.startswith("models:"):
