@@ -9,17 +9,18 @@ here with hashlib, not with the code under test.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from tests.artifact_checks import expected_digest, write_files
 from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.seaweedfs import S3Server
@@ -54,10 +55,7 @@ def write_model_folder(folder: Path) -> dict[str, bytes]:
         "data/weights.bin": os.urandom(6 * MB),
         "data/nested/config.json": b'{"layers": 3}\n',
     }
-    for path, data in files.items():
-        target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    write_files(folder, files)
     return files
 
 
@@ -95,24 +93,35 @@ def registry_settings(server: MlflowServer, name: str, kind: RegistryKind) -> di
     return settings
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a test copies to: a fresh bucket on the shared S3 server, and a scratch folder."""
+
+    s3: S3Server
+    bucket: str
+    tmp: Path
+
+
+@pytest.fixture
+def target(s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str], tmp_path: Path) -> Target:
+    """``s3_env`` puts the server's keys in the AWS variables the daemon reads."""
+    return Target(s3_server, s3_bucket, tmp_path)
+
+
 def make_settings(
-    tmp_path: Path,
-    s3_server: S3Server,
-    bucket: str,
-    registry: dict[str, Any],
-    sources: dict[str, Any] | None = None,
+    target: Target, registry: dict[str, Any], sources: dict[str, Any] | None = None
 ) -> Settings:
     """Small multipart sizes, so the 6 MB file is sent in parts and its ETag checked as such."""
     return Settings.model_validate(
         {
-            "state_dir": str(tmp_path / "state"),
+            "state_dir": str(target.tmp / "state"),
             "registry": registry,
             "artifacts": {
                 "store": "s3",
                 "s3": {
-                    "bucket": bucket,
+                    "bucket": target.bucket,
                     "prefix": PREFIX,
-                    "endpoint_url": s3_server.endpoint_url,
+                    "endpoint_url": target.s3.endpoint_url,
                     "addressing_style": "path",
                     "multipart_threshold_mb": 5,
                     "multipart_chunk_mb": 5,
@@ -155,14 +164,6 @@ def copy_version(
 # -- independent checks --
 
 
-def expected_digest(files: dict[str, bytes]) -> str:
-    lines = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {len(data)}  {path}\n"
-        for path, data in sorted(files.items())
-    )
-    return f"sha256:{hashlib.sha256(lines.encode()).hexdigest()}"
-
-
 def stored_keys(s3: Any, bucket: str, prefix: str) -> set[str]:
     keys: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -171,15 +172,14 @@ def stored_keys(s3: Any, bucket: str, prefix: str) -> set[str]:
 
 
 def assert_copied(
-    s3_server: S3Server,
-    bucket: str,
+    target: Target,
     name: str,
     version: str,
     files: dict[str, bytes],
     ref: ArtifactRef,
 ) -> None:
     """Exactly the model's files, byte-identical, plus a manifest; the ref names them."""
-    s3 = s3_server.client()
+    s3, bucket = target.s3.client(), target.bucket
     base = f"{PREFIX}/{model_slug(name)}/{version}"
     assert stored_keys(s3, bucket, f"{base}/") == {f"{base}/model/{p}" for p in files} | {
         f"{base}/{MANIFEST}"
@@ -219,55 +219,45 @@ def upload_model(s3_server: S3Server, bucket: str, files: dict[str, bytes]) -> s
 
 def test_local_path_source_is_copied_from_an_allowed_root(
     mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """A server with a local artifact root registers plain paths (the seed's /mlflow/mlruns)."""
     client, name = mlflow_server.client(), unique_model_name("local")
-    files = write_model_folder(tmp_path / "model")
-    run = log_run(client, tmp_path / "model")
+    files = write_model_folder(target.tmp / "model")
+    run = log_run(client, target.tmp / "model")
     source = f"{run.info.artifact_uri}/model"
     assert source.startswith("/")
     version = register(client, name, source, run_id=run.info.run_id)
     settings = make_settings(
-        tmp_path,
-        s3_server,
-        s3_bucket,
+        target,
         registry_settings(mlflow_server, name, "rest"),
         {"local_roots": [str(mlflow_server.artifact_root)]},
     )
 
     ref, stats = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
     assert (stats.files_sent, stats.bytes_sent) == (len(files), ref.total_bytes)
 
 
 def test_mlflow_artifacts_source_is_downloaded_through_the_server(
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """A proxying server's runs live at mlflow-artifacts:/…, readable only over its HTTP API."""
     client, name = mlflow_proxy_server.client(), unique_model_name("proxied")
-    files = write_model_folder(tmp_path / "model")
-    run = log_run(client, tmp_path / "model")
+    files = write_model_folder(target.tmp / "model")
+    run = log_run(client, target.tmp / "model")
     source = f"{run.info.artifact_uri}/model"
     assert source.startswith("mlflow-artifacts:/")
     version = register(client, name, source, run_id=run.info.run_id)
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_proxy_server, name, "rest")
-    )
+    settings = make_settings(target, registry_settings(mlflow_proxy_server, name, "rest"))
 
     ref, stats = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
     assert stats.bytes_sent == ref.total_bytes
 
 
@@ -275,154 +265,124 @@ def test_mlflow_artifacts_source_is_downloaded_through_the_server(
 def test_runs_source_is_resolved_through_the_run(
     kind: RegistryKind,
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """runs:/<id>/model names no files itself; each registry adapter must look up the run."""
     client, name = mlflow_proxy_server.client(), unique_model_name(f"runs-{kind}")
-    files = write_model_folder(tmp_path / "model")
-    run = log_run(client, tmp_path / "model")
+    files = write_model_folder(target.tmp / "model")
+    run = log_run(client, target.tmp / "model")
     version = register(client, name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_proxy_server, name, kind)
-    )
+    settings = make_settings(target, registry_settings(mlflow_proxy_server, name, kind))
     assert deployed_version(settings, client, name, version).source.startswith("runs:/")
 
     ref, _ = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
 
 
 @pytest.mark.parametrize("kind", ["rest", "database"])
 def test_logged_model_source_is_resolved_through_the_logged_model(
     kind: RegistryKind,
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """MLflow 3 registers models:/m-<id>; its files sit under the logged model, not a run."""
     client, name = mlflow_proxy_server.client(), unique_model_name(f"logged-{kind}")
-    files = write_model_folder(tmp_path / "model")
+    files = write_model_folder(target.tmp / "model")
     logged = client.create_logged_model(experiment_id="0", name="lm")
-    client.log_model_artifacts(logged.model_id, str(tmp_path / "model"))
+    client.log_model_artifacts(logged.model_id, str(target.tmp / "model"))
     version = register(client, name, f"models:/{logged.model_id}", model_id=logged.model_id)
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_proxy_server, name, kind)
-    )
+    settings = make_settings(target, registry_settings(mlflow_proxy_server, name, kind))
     assert deployed_version(settings, client, name, version).source == f"models:/{logged.model_id}"
 
     ref, _ = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
 
 
 def test_s3_source_on_the_same_endpoint_is_copied_inside_the_store(
     mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
+    target: Target,
     source_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
     unique_model_name: ModelNames,
 ) -> None:
     """When MLflow's bucket is on our endpoint, no byte should pass through the daemon."""
     client, name = mlflow_server.client(), unique_model_name("s3-same")
-    files = write_model_folder(tmp_path / "model")
-    version = register(client, name, upload_model(s3_server, source_bucket, files))
+    files = write_model_folder(target.tmp / "model")
+    version = register(client, name, upload_model(target.s3, source_bucket, files))
     settings = make_settings(
-        tmp_path,
-        s3_server,
-        s3_bucket,
+        target,
         registry_settings(mlflow_server, name, "rest"),
         {"s3_buckets": ["src-*"]},
     )
 
     ref, stats = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
     assert stats == CopyStats(files_copied_in_store=len(files))
 
 
 def test_s3_source_on_another_endpoint_is_streamed_and_verified(
     mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
+    target: Target,
     source_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
     unique_model_name: ModelNames,
 ) -> None:
     """A source endpoint that is not the destination's cannot copy server-side: bytes flow."""
     client, name = mlflow_server.client(), unique_model_name("s3-other")
-    files = write_model_folder(tmp_path / "model")
-    version = register(client, name, upload_model(s3_server, source_bucket, files))
-    other_endpoint = s3_server.endpoint_url.replace("127.0.0.1", "localhost")
-    assert other_endpoint != s3_server.endpoint_url
+    files = write_model_folder(target.tmp / "model")
+    version = register(client, name, upload_model(target.s3, source_bucket, files))
+    other_endpoint = target.s3.endpoint_url.replace("127.0.0.1", "localhost")
+    assert other_endpoint != target.s3.endpoint_url
     settings = make_settings(
-        tmp_path,
-        s3_server,
-        s3_bucket,
+        target,
         registry_settings(mlflow_server, name, "rest"),
         {"s3_buckets": [source_bucket], "s3_endpoint_url": other_endpoint},
     )
 
     ref, stats = copy_version(settings, client, name, version)
 
-    assert_copied(s3_server, s3_bucket, name, version, files, ref)
+    assert_copied(target, name, version, files, ref)
     assert stats == CopyStats(files_sent=len(files), bytes_sent=ref.total_bytes)
 
 
 def test_s3_source_bucket_outside_the_allow_list_is_refused(
     mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
+    target: Target,
     source_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
     unique_model_name: ModelNames,
 ) -> None:
     """A registry entry must not make the daemon read any bucket its credentials can reach."""
     client, name = mlflow_server.client(), unique_model_name("s3-refused")
-    files = write_model_folder(tmp_path / "model")
-    version = register(client, name, upload_model(s3_server, source_bucket, files))
+    files = write_model_folder(target.tmp / "model")
+    version = register(client, name, upload_model(target.s3, source_bucket, files))
     settings = make_settings(
-        tmp_path,
-        s3_server,
-        s3_bucket,
+        target,
         registry_settings(mlflow_server, name, "rest"),
         {"s3_buckets": ["mlflow-*"]},
     )
 
     with pytest.raises(ArtifactSourceError, match=rf"{source_bucket}.*s3_buckets"):
         copy_version(settings, client, name, version)
-    assert stored_keys(s3_server.client(), s3_bucket, "") == set()
+    assert stored_keys(target.s3.client(), target.bucket, "") == set()
 
 
 def test_unsupported_scheme_is_a_clear_error(
     mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """MLflow accepts gs:// sources; the daemon cannot read them and must say so, not crash."""
     client, name = mlflow_server.client(), unique_model_name("gs")
     version = register(client, name, "gs://models-bucket/fraud/model")
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_server, name, "rest")
-    )
+    settings = make_settings(target, registry_settings(mlflow_server, name, "rest"))
 
     with pytest.raises(ArtifactSourceError, match=r"scheme 'gs'.*not supported") as caught:
         copy_version(settings, client, name, version)
     assert "s3://" in caught.value.hint
-    assert stored_keys(s3_server.client(), s3_bucket, "") == set()
+    assert stored_keys(target.s3.client(), target.bucket, "") == set()
 
 
 @pytest.mark.parametrize(
@@ -433,40 +393,32 @@ def test_runs_source_naming_an_unknown_run_is_a_clear_error(
     kind: RegistryKind,
     message: str,
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """MLflow registers runs:/ of a run it does not have (e.g. purged by mlflow gc)."""
     client, name = mlflow_proxy_server.client(), unique_model_name(f"gone-{kind}")
     run_id = uuid.uuid4().hex
     version = register(client, name, f"runs:/{run_id}/model", run_id=run_id)
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_proxy_server, name, kind)
-    )
+    settings = make_settings(target, registry_settings(mlflow_proxy_server, name, kind))
 
     with pytest.raises(ArtifactSourceError, match=rf"run '{run_id}' is {message}"):
         copy_version(settings, client, name, version)
-    assert stored_keys(s3_server.client(), s3_bucket, "") == set()
+    assert stored_keys(target.s3.client(), target.bucket, "") == set()
 
 
 def test_mlflow_artifacts_source_without_a_server_url_is_a_clear_error(
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """Reading the database alone finds mlflow-artifacts:/ roots but no way to download them."""
     client, name = mlflow_proxy_server.client(), unique_model_name("no-url")
-    write_model_folder(tmp_path / "model")
-    run = log_run(client, tmp_path / "model")
+    write_model_folder(target.tmp / "model")
+    run = log_run(client, target.tmp / "model")
     version = register(client, name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     registry = {"database_uri": mlflow_proxy_server.db_uri, "models": {"include": [name]}}
-    settings = make_settings(tmp_path, s3_server, s3_bucket, registry)
+    settings = make_settings(target, registry)
 
     with pytest.raises(ArtifactSourceError, match="no http\\(s\\) tracking URI") as caught:
         copy_version(settings, client, name, version)
@@ -475,20 +427,15 @@ def test_mlflow_artifacts_source_without_a_server_url_is_a_clear_error(
 
 def test_second_ensure_of_a_copied_version_sends_nothing(
     mlflow_proxy_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    tmp_path: Path,
+    target: Target,
     unique_model_name: ModelNames,
 ) -> None:
     """Each reconcile calls ensure for every deployed version; a done copy must cost no bytes."""
     client, name = mlflow_proxy_server.client(), unique_model_name("again")
-    files = write_model_folder(tmp_path / "model")
-    run = log_run(client, tmp_path / "model")
+    files = write_model_folder(target.tmp / "model")
+    run = log_run(client, target.tmp / "model")
     version = register(client, name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-    settings = make_settings(
-        tmp_path, s3_server, s3_bucket, registry_settings(mlflow_proxy_server, name, "rest")
-    )
+    settings = make_settings(target, registry_settings(mlflow_proxy_server, name, "rest"))
     first, first_stats = copy_version(settings, client, name, version)
     assert first_stats.bytes_sent == first.total_bytes
 
@@ -497,4 +444,4 @@ def test_second_ensure_of_a_copied_version_sends_nothing(
 
     assert again == first
     assert stats == CopyStats(files_already_there=len(files))
-    assert_copied(s3_server, s3_bucket, name, version, files, again)
+    assert_copied(target, name, version, files, again)

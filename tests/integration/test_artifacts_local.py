@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.artifact_checks import expected_digest, write_files
 from watcher.adapters.artifact_sources import SourceResolver
 from watcher.adapters.object_store import LocalFolderStore
 from watcher.artifact_sync import ArtifactSync
@@ -66,13 +66,6 @@ class World:
         return self.store_root / PREFIX / SLUG / number / "model"
 
 
-def write_model(folder: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 def make_sync(tmp: Path, mlruns: Path, store_root: Path, locator: RunTable) -> ArtifactSync:
     resolver = SourceResolver(
         SourceSettings(local_roots=(str(mlruns),)), locator, proxy=None, source_s3_client=None
@@ -86,7 +79,7 @@ def make_sync(tmp: Path, mlruns: Path, store_root: Path, locator: RunTable) -> A
 def world(tmp_path: Path) -> World:
     mlruns = tmp_path / "mlruns"
     model_dir = mlruns / "1" / "r3" / "artifacts" / "model"
-    write_model(model_dir, MODEL_FILES)
+    write_files(model_dir, MODEL_FILES)
     store_root = tmp_path / "store"
     sync = make_sync(tmp_path, mlruns, store_root, RunTable())
     return World(tmp_path, mlruns, model_dir, store_root, sync)
@@ -94,15 +87,6 @@ def world(tmp_path: Path) -> World:
 
 def read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def expected_digest(files: dict[str, bytes]) -> str:
-    """The documented digest, recomputed here: sha256 over sorted 'sha256  size  path' lines."""
-    lines = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {len(data)}  {path}\n"
-        for path, data in sorted(files.items())
-    )
-    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
 def stored_files(world: World) -> list[Path]:
@@ -209,7 +193,7 @@ def test_a_run_source_is_resolved_through_the_registry_answer(world: World) -> N
 def test_a_source_outside_local_roots_is_refused(world: World) -> None:
     """Otherwise a registry entry could have the daemon copy any host file into the store."""
     elsewhere = world.tmp / "elsewhere" / "model"
-    write_model(elsewhere, MODEL_FILES)
+    write_files(elsewhere, MODEL_FILES)
     with pytest.raises(ArtifactSourceError, match="local_roots"):
         world.sync.ensure(world.version(source=str(elsewhere)), SLUG)
     with pytest.raises(ArtifactSourceError, match="local_roots"):
@@ -289,7 +273,7 @@ def test_a_copy_made_again_from_another_source_leaves_no_file_of_the_old_one(
     world.sync.ensure(world.version(), SLUG)
     replacement = world.mlruns / "1" / "r9" / "artifacts" / "model"
     new_files = {"MLmodel": MODEL_FILES["MLmodel"], "model.onnx": b"a different model"}
-    write_model(replacement, new_files)
+    write_files(replacement, new_files)
 
     ref, _stats = world.sync.ensure(world.version(source=str(replacement)), SLUG)
 

@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.artifact_checks import expected_digest, write_files
 from tests.integration.test_reconcile_e2e import remote_files, subjects
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
@@ -40,10 +42,7 @@ def write_model(folder: Path, sizes: dict[str, int]) -> dict[str, bytes]:
     files = {"MLmodel": b"artifact_path: model\nflavors:\n  python_function: {}\n"}
     for name, size in sizes.items():
         files[name] = os.urandom(size)
-    for name, data in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    write_files(folder, files)
     return files
 
 
@@ -90,6 +89,43 @@ def s3_settings(
     }
 
 
+@dataclass(frozen=True)
+class Stack:
+    """The real parts a test drives: MLflow, SeaweedFS with a fresh bucket, a bare git remote."""
+
+    mlflow: MlflowServer
+    s3: S3Server
+    bucket: str
+    remote: Path
+    tmp: Path
+    names: Any
+
+    def settings(self, bucket: str | None = None, **s3_extra: Any) -> dict[str, Any]:
+        return s3_settings(
+            self.mlflow,
+            self.s3,
+            bucket or self.bucket,
+            self.remote,
+            self.tmp / "state",
+            self.names.prefix,
+            **s3_extra,
+        )
+
+
+@pytest.fixture
+def stack(
+    mlflow_server: MlflowServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+    s3_env: dict[str, str],
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> Stack:
+    """``s3_env`` puts the server's keys in the AWS variables the daemon reads."""
+    return Stack(mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path, unique_model_name)
+
+
 def objects(s3: S3Server, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
     """Key -> {size, etag, modified} of every object under ``prefix``."""
     found = {}
@@ -104,35 +140,18 @@ def objects(s3: S3Server, bucket: str, prefix: str = "") -> dict[str, dict[str, 
     return found
 
 
-def digest_of(files: dict[str, bytes]) -> str:
-    lines = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {len(data)}  {path}\n"
-        for path, data in sorted(files.items())
-    )
-    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
-
-
 def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
 ) -> None:
-    name = unique_model_name("big")
+    name = stack.names("big")
     files = write_model(
-        tmp_path / "model",
+        stack.tmp / "model",
         {"model.bin": 150 * MB, "weights/extra.bin": 40 * MB, "tokenizer.json": 10 * MB},
     )
-    version = register(mlflow_server, name, tmp_path / "model")
-    client = mlflow_server.client()
+    version = register(stack.mlflow, name, stack.tmp / "model")
+    client = stack.mlflow.client()
     client.set_registered_model_alias(name, "champion", version)
-    data = s3_settings(
-        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix,
-    )  # fmt: skip
+    data = stack.settings()
     reconciler = build_reconciler(Settings.model_validate(data), Credentials())
 
     first = reconciler.reconcile()
@@ -141,23 +160,23 @@ def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
     total = sum(len(b) for b in files.values())
     assert first.artifacts.bytes_sent == total
     base = f"models/{model_slug(name)}/{version}"
-    stored = objects(s3_server, s3_bucket, base)
+    stored = objects(stack.s3, stack.bucket, base)
     assert set(stored) == {f"{base}/model/{p}" for p in files} | {
         f"{base}/gitops-watcher-manifest.json"
     }
-    s3 = s3_server.client()
+    s3 = stack.s3.client()
     for path, content in files.items():
-        body = s3.get_object(Bucket=s3_bucket, Key=f"{base}/model/{path}")["Body"].read()
+        body = s3.get_object(Bucket=stack.bucket, Key=f"{base}/model/{path}")["Body"].read()
         assert hashlib.sha256(body).digest() == hashlib.sha256(content).digest(), path
     # The 150 MB file went up in 16 MB parts: its ETag is the multipart form.
     assert stored[f"{base}/model/model.bin"]["etag"].endswith("-10")
     # What git references is exactly the verified copy.
-    tree = remote_files(bare_remote)
+    tree = remote_files(stack.remote)
     promotion = json.loads(tree[f"deployments/{model_slug(name)}/production/promotion.json"])
-    uri = f"s3://{s3_bucket}/{base}/model"
+    uri = f"s3://{stack.bucket}/{base}/model"
     assert promotion["artifact"] == {
         "uri": uri,
-        "digest": digest_of(files),
+        "digest": expected_digest(files),
         "files": len(files),
         "bytes": total,
     }
@@ -165,9 +184,11 @@ def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "MODEL_URI", "value": uri} in env
     manifest = json.loads(
-        s3.get_object(Bucket=s3_bucket, Key=f"{base}/gitops-watcher-manifest.json")["Body"].read()
+        s3.get_object(Bucket=stack.bucket, Key=f"{base}/gitops-watcher-manifest.json")[
+            "Body"
+        ].read()
     )
-    assert manifest["digest"] == digest_of(files)
+    assert manifest["digest"] == expected_digest(files)
 
     # Re-promotion of the same version to another stage copies nothing.
     client.set_registered_model_alias(name, "staging", version)
@@ -177,32 +198,23 @@ def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
     ]
     assert again.artifacts.bytes_sent == 0 and again.artifacts.files_sent == 0
     assert again.artifacts.files_already_there == len(files)
-    assert objects(s3_server, s3_bucket, base) == stored  # nothing rewritten (same LastModified)
+    assert objects(stack.s3, stack.bucket, base) == stored  # nothing rewritten (same LastModified)
 
 
 def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before(
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
 ) -> None:
-    name = unique_model_name("killed")
+    name = stack.names("killed")
     # Small files go up whole; the 80 MB ones in parts (threshold 64 MB), one at a time.
     sizes = {f"part-{n}.bin": 30 * MB for n in range(3)} | {
         "big-0.bin": 80 * MB,
         "big-1.bin": 80 * MB,
     }
-    files = write_model(tmp_path / "model", sizes)
-    version = register(mlflow_server, name, tmp_path / "model")
-    mlflow_server.client().set_registered_model_alias(name, "champion", version)
-    data = s3_settings(
-        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix, max_concurrency=1,
-    )  # fmt: skip
-    config = tmp_path / "watcher.yaml"
+    files = write_model(stack.tmp / "model", sizes)
+    version = register(stack.mlflow, name, stack.tmp / "model")
+    stack.mlflow.client().set_registered_model_alias(name, "champion", version)
+    data = stack.settings(max_concurrency=1)
+    config = stack.tmp / "watcher.yaml"
     config.write_text(yaml.safe_dump(data))
     base = f"models/{model_slug(name)}/{version}"
 
@@ -214,12 +226,12 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    s3 = s3_server.client()
+    s3 = stack.s3.client()
     deadline = time.monotonic() + 120
     try:
         # Kill it in the middle of a multipart upload: some parts sent, the object not made.
         while time.monotonic() < deadline and process.poll() is None:
-            if s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads"):
+            if s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=base).get("Uploads"):
                 break
             time.sleep(0.01)
         assert process.poll() is None, "the reconcile finished before it could be killed"
@@ -228,11 +240,11 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
         process.kill()
         process.wait()
 
-    left = objects(s3_server, s3_bucket, base)
+    left = objects(stack.s3, stack.bucket, base)
     assert f"{base}/gitops-watcher-manifest.json" not in left
     assert len(left) < len(files)
-    assert s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads")
-    assert not any(name in s for s in subjects(bare_remote))
+    assert s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=base).get("Uploads")
+    assert not any(name in s for s in subjects(stack.remote))
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
@@ -240,64 +252,44 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
     done = {key.rsplit("/model/", 1)[1] for key in left}
     assert result.artifacts.bytes_sent == sum(len(b) for p, b in files.items() if p not in done)
     assert result.artifacts.files_already_there == len(done)
-    assert f"{base}/gitops-watcher-manifest.json" in objects(s3_server, s3_bucket, base)
+    assert f"{base}/gitops-watcher-manifest.json" in objects(stack.s3, stack.bucket, base)
     # Parts of an upload the kill interrupted were discarded, not left to cost space.
-    assert not s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=base).get("Uploads")
+    assert not s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=base).get("Uploads")
     promotion = json.loads(
-        remote_files(bare_remote)[f"deployments/{model_slug(name)}/production/promotion.json"]
+        remote_files(stack.remote)[f"deployments/{model_slug(name)}/production/promotion.json"]
     )
-    assert promotion["artifact"]["digest"] == digest_of(files)
+    assert promotion["artifact"]["digest"] == expected_digest(files)
 
 
-def _one_deployed_and_one_new(
-    mlflow_server: MlflowServer,
-    data: dict[str, Any],
-    tmp_path: Path,
-    unique_model_name: Any,
-) -> tuple[str, str, list[str]]:
+def _one_deployed_and_one_new(stack: Stack, data: dict[str, Any]) -> tuple[str, str, list[str]]:
     """Deploy model 'a' with working settings, then register and promote model 'b'."""
-    client = mlflow_server.client()
-    deployed, new = unique_model_name("a"), unique_model_name("b")
-    write_model(tmp_path / "a", {"model.pkl": 1000})
-    write_model(tmp_path / "b", {"model.pkl": 2000})
+    client = stack.mlflow.client()
+    deployed, new = stack.names("a"), stack.names("b")
+    write_model(stack.tmp / "a", {"model.pkl": 1000})
+    write_model(stack.tmp / "b", {"model.pkl": 2000})
     client.set_registered_model_alias(
-        deployed, "champion", register(mlflow_server, deployed, tmp_path / "a")
+        deployed, "champion", register(stack.mlflow, deployed, stack.tmp / "a")
     )
     first = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
     assert first.ok and first.pushed, first.failures
-    client.set_registered_model_alias(new, "champion", register(mlflow_server, new, tmp_path / "b"))
-    return deployed, new, subjects(data_remote(data))
-
-
-def data_remote(data: dict[str, Any]) -> Path:
-    return Path(data["git"]["repo_url"])
+    client.set_registered_model_alias(new, "champion", register(stack.mlflow, new, stack.tmp / "b"))
+    return deployed, new, subjects(stack.remote)
 
 
 @pytest.mark.parametrize("identity", ["wrong-secret", "read-only"])
 def test_refused_credentials_fail_clearly_and_leave_git_untouched(
     identity: str,
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = s3_settings(
-        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix,
-    )  # fmt: skip
-    deployed, new, before = _one_deployed_and_one_new(
-        mlflow_server, data, tmp_path, unique_model_name
-    )
-    tree_before = remote_files(bare_remote)
+    data = stack.settings()
+    deployed, new, before = _one_deployed_and_one_new(stack, data)
+    tree_before = remote_files(stack.remote)
     if identity == "wrong-secret":
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     else:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.readonly_access_key)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.readonly_secret_key)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", stack.s3.readonly_access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", stack.s3.readonly_secret_key)
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
@@ -306,72 +298,53 @@ def test_refused_credentials_fail_clearly_and_leave_git_untouched(
     error = failed[(new, "production")]
     assert isinstance(error, ArtifactAuthError)
     assert "refused our credentials" in str(error) and "AWS_ACCESS_KEY_ID" in str(error)
-    assert "not-the-secret" not in str(error) and s3_server.readonly_secret_key not in str(error)
+    assert "not-the-secret" not in str(error) and stack.s3.readonly_secret_key not in str(error)
     # The deployed model is neither removed nor rewritten; nothing was committed.
-    assert subjects(bare_remote) == before
-    assert remote_files(bare_remote) == tree_before
+    assert subjects(stack.remote) == before
+    assert remote_files(stack.remote) == tree_before
     assert deployed in json.dumps(tree_before)
 
 
 def test_a_missing_bucket_is_reported_and_can_be_created_when_allowed(
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from watcher.cli import main
 
-    name = unique_model_name("nobucket")
-    write_model(tmp_path / "m", {"model.pkl": 100})
-    mlflow_server.client().set_registered_model_alias(
-        name, "champion", register(mlflow_server, name, tmp_path / "m")
+    name = stack.names("nobucket")
+    write_model(stack.tmp / "m", {"model.pkl": 100})
+    stack.mlflow.client().set_registered_model_alias(
+        name, "champion", register(stack.mlflow, name, stack.tmp / "m")
     )
     bucket = f"missing-{os.urandom(6).hex()}"
-    data = s3_settings(
-        mlflow_server, s3_server, bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix,
-    )  # fmt: skip
-    config = tmp_path / "watcher.yaml"
+    data = stack.settings(bucket)
+    config = stack.tmp / "watcher.yaml"
     config.write_text(yaml.safe_dump(data))
 
     assert main(["--config", str(config), "reconcile", "--once"]) == 1
     out = capsys.readouterr().out
     assert f"bucket s3://{bucket}" in out and "does not exist" in out
     assert "artifacts.s3.create_bucket" in out
-    assert subjects(bare_remote) == []
-    assert bucket not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+    assert subjects(stack.remote) == []
+    assert bucket not in [b["Name"] for b in stack.s3.client().list_buckets()["Buckets"]]
 
     data["artifacts"]["s3"]["create_bucket"] = True
     config.write_text(yaml.safe_dump(data))
     # A dry run plans the promotion but creates nothing, not even the bucket.
     assert main(["--config", str(config), "reconcile", "--once", "--dry-run"]) == 0
     assert f"would commit: promote {name} v1 to production" in capsys.readouterr().out
-    assert bucket not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+    assert bucket not in [b["Name"] for b in stack.s3.client().list_buckets()["Buckets"]]
     assert main(["--config", str(config), "reconcile", "--once"]) == 0
-    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
-    assert objects(s3_server, bucket)
+    assert subjects(stack.remote) == [f"promote {name} v1 to production"]
+    assert objects(stack.s3, bucket)
 
 
 def test_an_unreachable_store_fails_every_copy_once_and_deletes_nothing(
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
 ) -> None:
-    data = s3_settings(
-        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix,
-    )  # fmt: skip
-    deployed, new, before = _one_deployed_and_one_new(
-        mlflow_server, data, tmp_path, unique_model_name
-    )
-    tree_before = remote_files(bare_remote)
+    data = stack.settings()
+    deployed, new, before = _one_deployed_and_one_new(stack, data)
+    tree_before = remote_files(stack.remote)
     data["artifacts"]["s3"].update(endpoint_url="http://127.0.0.1:9", timeout_seconds=2)
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
@@ -380,40 +353,31 @@ def test_an_unreachable_store_fails_every_copy_once_and_deletes_nothing(
     assert set(errors) == {(deployed, "production"), (new, "production")}
     assert all(isinstance(e, ArtifactUnavailableError) for e in errors.values())
     assert "cannot reach the S3 endpoint" in str(errors[(new, "production")])
-    assert subjects(bare_remote) == before and remote_files(bare_remote) == tree_before
+    assert subjects(stack.remote) == before and remote_files(stack.remote) == tree_before
 
 
 def test_a_broken_version_fails_alone_while_the_others_are_copied(
-    mlflow_server: MlflowServer,
-    s3_server: S3Server,
-    s3_bucket: str,
-    s3_env: dict[str, str],
-    bare_remote: Path,
-    tmp_path: Path,
-    unique_model_name: Any,
+    stack: Stack,
 ) -> None:
-    client = mlflow_server.client()
-    good, broken = unique_model_name("good"), unique_model_name("broken")
-    write_model(tmp_path / "good", {"model.pkl": 100})
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "weights.bin").write_bytes(b"no MLmodel beside me")
+    client = stack.mlflow.client()
+    good, broken = stack.names("good"), stack.names("broken")
+    write_model(stack.tmp / "good", {"model.pkl": 100})
+    (stack.tmp / "broken").mkdir()
+    (stack.tmp / "broken" / "weights.bin").write_bytes(b"no MLmodel beside me")
     client.set_registered_model_alias(
-        good, "champion", register(mlflow_server, good, tmp_path / "good")
+        good, "champion", register(stack.mlflow, good, stack.tmp / "good")
     )
     client.set_registered_model_alias(
-        broken, "champion", register(mlflow_server, broken, tmp_path / "broken")
+        broken, "champion", register(stack.mlflow, broken, stack.tmp / "broken")
     )
-    data = s3_settings(
-        mlflow_server, s3_server, s3_bucket, bare_remote, tmp_path / "state",
-        unique_model_name.prefix,
-    )  # fmt: skip
+    data = stack.settings()
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
     assert [(m, s) for m, s, _ in result.failures] == [(broken, "production")]
     assert "holds no MLmodel file" in str(result.failures[0][2])
-    assert subjects(bare_remote) == [f"promote {good} v1 to production"]
-    assert not objects(s3_server, s3_bucket, f"models/{model_slug(broken)}/")
+    assert subjects(stack.remote) == [f"promote {good} v1 to production"]
+    assert not objects(stack.s3, stack.bucket, f"models/{model_slug(broken)}/")
 
 
 def test_a_bad_bucket_setting_is_a_config_error() -> None:

@@ -180,25 +180,24 @@ class RestRegistry:
 
     def run_artifact_uri(self, run_id: str) -> str:
         """The artifact root of a run, for ``runs:/<id>/…`` sources."""
-        answer = self._get(RUN_PATH, {"run_id": run_id}, missing_ok=True)
-        info = ((answer or {}).get("run") or {}).get("info") or {}
-        uri = info.get("artifact_uri") if isinstance(info, Mapping) else None
-        if not uri:
-            raise ArtifactSourceError(
-                f"run {run_id!r} is not known to the MLflow server at {self._origin}",
-                hint="the version's source names a run that was deleted",
-            )
-        return str(uri)
+        return self._artifact_uri(RUN_PATH, {"run_id": run_id}, "run", "run", run_id)
 
     def logged_model_artifact_uri(self, model_id: str) -> str:
         """Where an MLflow 3 logged model keeps its files, for ``models:/m-…`` sources."""
-        answer = self._get(LOGGED_MODEL_PATH + quote(model_id, safe=""), {}, missing_ok=True)
-        info = ((answer or {}).get("model") or {}).get("info") or {}
+        path = LOGGED_MODEL_PATH + quote(model_id, safe="")
+        return self._artifact_uri(path, {}, "model", "logged model", model_id)
+
+    def _artifact_uri(
+        self, path: str, params: Mapping[str, str], entity: str, label: str, ident: str
+    ) -> str:
+        """``<entity>.info.artifact_uri`` of a run or logged model, or a clear refusal."""
+        answer = self._get(path, params, missing_ok=True)
+        info = ((answer or {}).get(entity) or {}).get("info") or {}
         uri = info.get("artifact_uri") if isinstance(info, Mapping) else None
         if not uri:
             raise ArtifactSourceError(
-                f"logged model {model_id!r} is not known to the MLflow server at {self._origin}",
-                hint="the version's source names a logged model that was deleted",
+                f"{label} {ident!r} is not known to the MLflow server at {self._origin}",
+                hint=f"the version's source names a {label} that was deleted",
             )
         return str(uri)
 
