@@ -41,6 +41,7 @@ from watcher.core.artifacts import (
 )
 from watcher.core.model import ModelVersion
 from watcher.core.names import describe
+from watcher.core.urls import redact_url
 from watcher.errors import (
     ArtifactSourceError,
     ArtifactUnavailableError,
@@ -124,7 +125,7 @@ class ArtifactSync:
         listing = source.list_files()
         if not any(f.path == MLMODEL for f in listing):
             raise ArtifactSourceError(
-                f"{what}: {describe(source.location)} holds no {MLMODEL} file"
+                f"{what}: {describe(redact_url(source.location))} holds no {MLMODEL} file"
                 + (f" ({len(listing)} other files)" if listing else " (it is empty)"),
                 hint="register the folder that contains MLmodel (e.g. …/artifacts/model)",
             )
@@ -139,13 +140,16 @@ class ArtifactSync:
                     r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
                 ]
                 return ArtifactManifest(
-                    version.source, source.location, uri, tuple(entries)
+                    redact_url(version.source), redact_url(source.location), uri, tuple(entries)
                 ).ref, CopyStats()
             discarded = self._store.discard_partial(files_key)
             if discarded:
                 log.info("discarded %d unfinished upload(s) under %s", discarded, uri)
             entries, stats = self._transfer(reads)
-        manifest = ArtifactManifest(version.source, source.location, uri, tuple(entries))
+        # Credentials in a source URI stay out of the store, like out of git.
+        manifest = ArtifactManifest(
+            redact_url(version.source), redact_url(source.location), uri, tuple(entries)
+        )
         data = manifest.to_bytes()
         self._store.write_small(manifest_key, data)
         if self._store.read_small(manifest_key) != data:
@@ -170,12 +174,12 @@ class ArtifactSync:
         manifest = ArtifactManifest.from_bytes(raw) if raw is not None else None
         if manifest is None:
             return None
-        if manifest.source != version.source or manifest.uri != uri:
+        if manifest.source != redact_url(version.source) or manifest.uri != uri:
             log.warning(
                 "the copy at %s was made from %s, not %s: copying again",
                 uri,
                 describe(manifest.source),
-                describe(version.source),
+                describe(redact_url(version.source)),
             )
             return None
         files_key = f"{manifest_key.rsplit('/', 1)[0]}/{FILES_FOLDER}"
@@ -224,14 +228,14 @@ class ArtifactSync:
             raise
         except Exception as exc:  # a dropped download: OSError, urllib3, botocore stream errors
             raise ArtifactUnavailableError(
-                f"reading {describe(source.location)}/{file.path} failed: "
+                f"reading {describe(redact_url(source.location))}/{file.path} failed: "
                 f"{type(exc).__name__}: {exc}",
                 hint="the next reconcile tries again",
             ) from exc
         content = hasher.result()
         if content.size != file.size:
             raise ArtifactVerificationError(
-                f"{describe(source.location)}/{file.path} is {content.size} bytes, "
+                f"{describe(redact_url(source.location))}/{file.path} is {content.size} bytes, "
                 f"but the source listed {file.size}: it changed while it was read",
                 hint="the next reconcile tries again",
             )

@@ -380,6 +380,38 @@ def test_a_broken_version_fails_alone_while_the_others_are_copied(
     assert not objects(stack.s3, stack.bucket, f"models/{model_slug(broken)}/")
 
 
+def test_credentials_come_from_the_aws_chain_such_as_a_named_profile(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No keys in the environment: a profile in the shared credentials file is used, or none."""
+    name = stack.names("profile")
+    write_model(stack.tmp / "m", {"model.pkl": 100})
+    stack.mlflow.client().set_registered_model_alias(
+        name, "champion", register(stack.mlflow, name, stack.tmp / "m")
+    )
+    credentials = stack.tmp / "aws-credentials"
+    credentials.write_text(
+        f"[models]\naws_access_key_id = {stack.s3.access_key}\n"
+        f"aws_secret_access_key = {stack.s3.secret_key}\n"
+    )
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(stack.tmp / "no-aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    without = build_reconciler(Settings.model_validate(stack.settings()), Credentials())
+    result = without.reconcile()
+    assert [(m, s) for m, s, _ in result.failures] == [(name, "production")]
+    assert isinstance(result.failures[0][2], ArtifactAuthError)
+    assert "no usable AWS credentials" in str(result.failures[0][2])
+    assert subjects(stack.remote) == []
+
+    data = stack.settings(profile="models")
+    result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
+    assert result.ok and subjects(stack.remote) == [f"promote {name} v1 to production"]
+
+
 def test_a_bad_bucket_setting_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="not a valid S3 bucket name"):
         Settings.model_validate({"artifacts": {"s3": {"bucket": "Bad_Bucket"}}})

@@ -24,6 +24,7 @@ from watcher.config.settings import SourceSettings
 from watcher.core.artifacts import check_relative_path, parse_source
 from watcher.core.model import ModelVersion
 from watcher.core.names import describe
+from watcher.core.urls import redact_url
 from watcher.errors import ArtifactSourceError
 
 log = logging.getLogger(__name__)
@@ -239,14 +240,14 @@ class SourceResolver:
             return self._s3_source(location, parts.netloc, parts.path)
         raise ArtifactSourceError(
             f"model {describe(version.name)} version {version.version}: sources of scheme "
-            f"{scheme!r} ({describe(location)}) are not supported",
+            f"{scheme!r} ({describe(redact_url(location))}) are not supported",
             hint="supported: local paths, file://, mlflow-artifacts:/, s3://, runs:/, models:/m-…",
         )
 
     def _local(self, location: str, path: str) -> LocalSource:
         if not path.startswith("/"):
             raise ArtifactSourceError(
-                f"local source {describe(location)} is not an absolute path",
+                f"local source {describe(redact_url(location))} is not an absolute path",
                 hint="register versions with absolute artifact paths or an artifact server",
             )
         folder = Path(path).resolve()
@@ -263,7 +264,7 @@ class SourceResolver:
     def _mlflow_artifacts(self, location: str, netloc: str, path: str) -> MlflowArtifactsSource:
         if self._proxy is None:
             raise ArtifactSourceError(
-                f"source {describe(location)} is served by an MLflow tracking server, "
+                f"source {describe(redact_url(location))} is served by an MLflow tracking server, "
                 "but no http(s) tracking URI is configured",
                 hint="set registry.tracking_uri (MLFLOW_TRACKING_URI) to the MLflow server URL",
             )
@@ -273,13 +274,15 @@ class SourceResolver:
 
     def _s3_source(self, location: str, bucket: str, prefix: str) -> S3Source:
         if not bucket:
-            raise ArtifactSourceError(f"source {describe(location)} names no bucket")
+            raise ArtifactSourceError(f"source {describe(redact_url(location))} names no bucket")
         if not any(fnmatch.fnmatchcase(bucket, p) for p in self._settings.s3_buckets):
             raise ArtifactSourceError(
                 f"source bucket {bucket!r} is not in artifacts.sources.s3_buckets",
                 hint="add the bucket MLflow stores artifacts in to artifacts.sources.s3_buckets",
             )
         if self._s3 is None:
-            raise ArtifactSourceError(f"source {describe(location)} is in S3, but S3 is not set up")
+            raise ArtifactSourceError(
+                f"source {describe(redact_url(location))} is in S3, but S3 is not set up"
+            )
         client, same_endpoint = self._s3()
         return S3Source(client, bucket, prefix, location, same_endpoint=same_endpoint)

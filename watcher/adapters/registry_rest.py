@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -19,6 +19,7 @@ from urllib3.util.retry import Retry
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.desired import is_managed
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.core.urls import redact_url
 from watcher.errors import (
     ArtifactAuthError,
     ArtifactSourceError,
@@ -40,18 +41,6 @@ AUTH_HINT = (
     "check MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
     "and that this identity may read the model registry"
 )
-
-
-def redact_url(url: str) -> str:
-    """The URL without ``user:password@``, safe for logs, messages and provenance."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:

@@ -22,6 +22,7 @@ from watcher.core.artifacts import ArtifactRef
 from watcher.core.desired import DesiredDeployment, Failure
 from watcher.core.manifests import validate_folder
 from watcher.core.names import describe
+from watcher.core.urls import redact_url
 from watcher.core.yaml_text import YamlText, to_yaml
 from watcher.errors import PermanentError, TemplateError
 
@@ -96,7 +97,7 @@ def template_context(
         f"{ANNOTATION_PREFIX}/model-name": version.name,
         f"{ANNOTATION_PREFIX}/model-version": version.version,
         f"{ANNOTATION_PREFIX}/run-id": version.run_id,
-        f"{ANNOTATION_PREFIX}/source": version.source,
+        f"{ANNOTATION_PREFIX}/source": redact_url(version.source),
         f"{ANNOTATION_PREFIX}/selected-by": deployment.selected_by,
     }
     if artifact is not None:
@@ -109,7 +110,7 @@ def template_context(
             "name": version.name,
             "version": version.version,
             "run_id": version.run_id,
-            "source": version.source,
+            "source": redact_url(version.source),
             # The verified copy when artifacts are copied; the registry URI otherwise.
             "uri": artifact.uri if artifact else registry_uri(deployment),
             "registry_uri": registry_uri(deployment),
@@ -153,7 +154,7 @@ def provenance(
             "name": version.name,
             "version": version.version,
             "run_id": version.run_id,
-            "source": version.source,
+            "source": redact_url(version.source),
             "url": version_url(ui_url, version.name, version.version),
         },
         "stage": deployment.stage.name,
