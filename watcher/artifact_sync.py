@@ -145,7 +145,7 @@ class ArtifactSync:
             discarded = self._store.discard_partial(files_key)
             if discarded:
                 log.info("discarded %d unfinished upload(s) under %s", discarded, uri)
-            entries, stats = self._transfer(reads)
+            entries, stats = self._transfer(files_key, reads)
         # Credentials in a source URI stay out of the store, like out of git.
         manifest = ArtifactManifest(
             redact_url(version.source), redact_url(source.location), uri, tuple(entries)
@@ -200,13 +200,19 @@ class ArtifactSync:
             return list(pool.map(self._store.head, keys))
 
     def _entry_intact(self, info: ObjectInfo | None, entry: FileEntry) -> bool:
-        if info is None or info.size != entry.size:
+        return self._stored_matches(info, entry.size, entry.sha256, {entry.etag} - {""})
+
+    def _stored_matches(
+        self, info: ObjectInfo | None, size: int, sha256: str, etags: set[str]
+    ) -> bool:
+        """Does a stored object hold these bytes? Size, our SHA-256 metadata, then the ETag."""
+        if info is None or info.size != size:
             return False
-        if info.sha256 is not None and info.sha256 != entry.sha256:
+        if info.sha256 is not None and info.sha256 != sha256:
             return False
-        if self._store.checks_etag and entry.etag:
-            return info.etag == entry.etag
-        return info.sha256 == entry.sha256
+        if self._store.checks_etag and etags:
+            return info.etag in etags
+        return info.sha256 == sha256
 
     def _read(self, source: ArtifactSource, file: SourceFile, key: str, scratch: Path) -> _Read:
         """One pass over a file: hash it, and keep a local copy unless it is local already."""
@@ -239,8 +245,7 @@ class ArtifactSync:
                 f"but the source listed {file.size}: it changed while it was read",
                 hint="the next reconcile tries again",
             )
-        etag = getattr(source, "etags", {}).get(file.path, "")
-        return _Read(file, key, content, local_path, server_copy, etag)
+        return _Read(file, key, content, local_path, server_copy, source.etag(file.path))
 
     @staticmethod
     def _hash_stream(
@@ -262,18 +267,14 @@ class ArtifactSync:
         return content.expected_etag(self._store.is_multipart(content.size))
 
     def _matches(self, info: ObjectInfo | None, read: _Read) -> bool:
-        if info is None or info.size != read.content.size:
-            return False
-        if info.sha256 is not None and info.sha256 != read.content.sha256:
-            return False
-        if not self._store.checks_etag:
-            return info.sha256 == read.content.sha256
+        """Whole or in our parts; a server-side copy may keep the source object's ETag."""
         accepted = {self._expected_etag(read.content), read.content.md5}
         if read.server_copy is not None and read.source_etag:
             accepted.add(read.source_etag.lower())
-        return info.etag in accepted
+        etags = accepted - {""} if self._store.checks_etag else set()
+        return self._stored_matches(info, read.content.size, read.content.sha256, etags)
 
-    def _transfer(self, reads: list[_Read]) -> tuple[list[FileEntry], CopyStats]:
+    def _transfer(self, files_key: str, reads: list[_Read]) -> tuple[list[FileEntry], CopyStats]:
         stats = CopyStats()
         pending: list[_Read] = []
         for read, info in zip(reads, self._head_all([r.key for r in reads]), strict=True):
@@ -304,7 +305,6 @@ class ArtifactSync:
                     "report MD5 ETags (see artifacts.s3.verify_etag)",
                 )
             entries.append(read.content.entry(read.file.path, (info.etag if info else None) or ""))
-        files_key = reads[0].key[: -len(reads[0].file.path) - 1]
         removed = self._store.remove_extra(files_key, {r.key for r in reads})
         if removed:
             log.warning("removed %d file(s) of an older copy under %s", removed, files_key)

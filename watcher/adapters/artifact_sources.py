@@ -52,6 +52,10 @@ class ArtifactSource(Protocol):
 
     def s3_object(self, path: str) -> tuple[str, str] | None: ...
 
+    def etag(self, path: str) -> str:
+        """The ETag the source reported when ``path`` was read ('' where there is none)."""
+        ...
+
 
 class ArtifactLocator(Protocol):
     """What the registry adapters answer: artifact roots of runs and logged models."""
@@ -106,6 +110,9 @@ class LocalSource:
     def s3_object(self, path: str) -> tuple[str, str] | None:
         return None
 
+    def etag(self, path: str) -> str:
+        return ""
+
 
 class MlflowArtifactsSource:
     """Files behind the tracking server's artifact proxy (``mlflow-artifacts:/…``)."""
@@ -141,6 +148,9 @@ class MlflowArtifactsSource:
     def s3_object(self, path: str) -> tuple[str, str] | None:
         return None
 
+    def etag(self, path: str) -> str:
+        return ""
+
 
 class S3Source:
     """Objects under an ``s3://bucket/prefix``; server-side copies when on our endpoint."""
@@ -154,7 +164,7 @@ class S3Source:
         self._prefix = prefix.strip("/")
         self._same_endpoint = same_endpoint
         #: ETag of each object as it was read, so a server-side copy can insist on those bytes.
-        self.etags: dict[str, str] = {}
+        self._etags: dict[str, str] = {}
 
     def list_files(self) -> list[SourceFile]:
         from watcher.adapters.s3_errors import translate_s3_error
@@ -186,7 +196,7 @@ class S3Source:
             answer = self._client.get_object(Bucket=self._bucket, Key=key)
         except Exception as exc:
             raise translate_s3_error(exc, f"reading s3://{self._bucket}/{key}") from exc
-        self.etags[path] = str(answer.get("ETag", "")).strip('"')
+        self._etags[path] = str(answer.get("ETag", "")).strip('"')
         body = answer["Body"]
         try:
             yield body
@@ -195,6 +205,9 @@ class S3Source:
 
     def s3_object(self, path: str) -> tuple[str, str] | None:
         return (self._bucket, self._key(path)) if self._same_endpoint else None
+
+    def etag(self, path: str) -> str:
+        return self._etags.get(path, "")
 
     def _key(self, path: str) -> str:
         relative = check_relative_path(path)
