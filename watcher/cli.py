@@ -206,6 +206,8 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
             f"; artifacts: {counts['artifact_files_sent']} file(s), "
             f"{counts['artifact_bytes_sent']} bytes sent"
         )
+    elif counts["applied"] > counts["removed"] and result.artifacts.files_already_there:
+        copied = "; artifacts: already copied, 0 bytes sent"
     print(
         f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
         f"{copied}",

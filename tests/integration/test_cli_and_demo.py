@@ -30,6 +30,13 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         "demote fraud-detector v1 from production",
     ]
     assert "no changes; 2 deployment(s) unchanged" in out
+    # v1 is copied for staging; promoting it to production copies nothing more.
+    assert out.count("bytes sent") == 3
+    production = out.split("promote fraud-detector v1 to production\n", 1)[1].splitlines()[0]
+    assert production.endswith("; artifacts: already copied, 0 bytes sent")
+    copies = target / "artifact-store" / "fraud-detector"
+    assert sorted(p.name for p in copies.iterdir()) == ["1", "2"]
+    assert (copies / "1" / "model" / "MLmodel").is_file()
     # Running it again (a new process, as a user would) starts over in the same folder.
     again = subprocess.run(
         [sys.executable, "-m", "watcher", "demo", str(target)], capture_output=True, text=True
