@@ -12,8 +12,8 @@ digests are made of.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import boto3
 import boto3.session
@@ -30,6 +30,8 @@ from watcher.core.artifacts import ContentHash, normalise_etag
 from watcher.errors import ArtifactStoreConfigError, ArtifactUnavailableError
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 MB = 1024 * 1024
 SHA256_METADATA = "sha256"
@@ -131,14 +133,12 @@ class S3Store:
         return size >= self._settings.multipart_threshold_mb * MB
 
     def head(self, key: str) -> ObjectInfo | None:
-        try:
-            answer = self._client.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                return None
-            raise translate_s3_error(exc, f"checking {self.uri(key)}") from exc
-        except Exception as exc:
-            raise translate_s3_error(exc, f"checking {self.uri(key)}") from exc
+        answer = self._unless_missing(
+            f"checking {self.uri(key)}",
+            lambda: self._client.head_object(Bucket=self._bucket, Key=key),
+        )
+        if answer is None:
+            return None
         metadata = answer.get("Metadata") or {}
         return ObjectInfo(
             size=int(answer["ContentLength"]),
@@ -147,18 +147,26 @@ class S3Store:
         )
 
     def read_small(self, key: str) -> bytes | None:
-        try:
+        def read() -> bytes:
             body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
             try:
                 return bytes(body.read())
             finally:
                 body.close()
+
+        return self._unless_missing(f"reading {self.uri(key)}", read)
+
+    @staticmethod
+    def _unless_missing(doing: str, call: Callable[[], _T]) -> _T | None:
+        """The call's answer; None for a missing object; our error for anything else."""
+        try:
+            return call()
         except ClientError as exc:
             if error_code(exc) in _MISSING:
                 return None
-            raise translate_s3_error(exc, f"reading {self.uri(key)}") from exc
+            raise translate_s3_error(exc, doing) from exc
         except Exception as exc:
-            raise translate_s3_error(exc, f"reading {self.uri(key)}") from exc
+            raise translate_s3_error(exc, doing) from exc
 
     def write_small(self, key: str, data: bytes) -> None:
         try:
