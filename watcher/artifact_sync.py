@@ -276,12 +276,11 @@ class ArtifactSync:
 
     def _transfer(self, files_key: str, reads: list[_Read]) -> tuple[list[FileEntry], CopyStats]:
         stats = CopyStats()
-        pending: list[_Read] = []
-        for read, info in zip(reads, self._head_all([r.key for r in reads]), strict=True):
-            if self._matches(info, read):
-                stats.files_already_there += 1
-            else:
-                pending.append(read)
+        stored = dict(
+            zip([r.key for r in reads], self._head_all([r.key for r in reads]), strict=True)
+        )
+        pending = [read for read in reads if not self._matches(stored[read.key], read)]
+        stats.files_already_there = len(reads) - len(pending)
         uploads = [
             Upload(r.key, r.local_path, r.content)
             for r in pending
@@ -294,8 +293,13 @@ class ArtifactSync:
             if read.server_copy is not None:
                 self._store.copy(read.key, read.server_copy, read.source_etag, read.content)
                 stats.files_copied_in_store += 1
+        # Only what was just sent needs a second look; the rest matched a moment ago.
+        stored.update(
+            zip([r.key for r in pending], self._head_all([r.key for r in pending]), strict=True)
+        )
         entries = []
-        for read, info in zip(reads, self._head_all([r.key for r in reads]), strict=True):
+        for read in reads:
+            info = stored[read.key]
             if not self._matches(info, read):
                 raise ArtifactVerificationError(
                     f"{self._store.uri(read.key)} does not match its source after the copy "

@@ -43,13 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     reconcile = commands.add_parser(
-        "reconcile", help="read the registry, render, commit and push what changed"
+        "reconcile",
+        help="read the registry, copy and verify model artifacts, render, commit and push",
     )
     reconcile.add_argument(
         "--once", action="store_true", required=True, help="run one reconcile and exit"
     )
     reconcile.add_argument(
-        "--dry-run", action="store_true", help="print the plan; commit and push nothing"
+        "--dry-run", action="store_true", help="print the plan; copy, commit and push nothing"
     )
     reconcile.add_argument(
         "--allow-mass-delete",

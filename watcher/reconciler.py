@@ -299,7 +299,8 @@ def _applied_record(applied: Applied) -> PromotionRecord:
     """Applied records are written only after the push succeeded."""
     info = applied.change.info or {}
     model = info.get("model", {})
-    artifact = info.get("artifact") or {} if applied.change.kind != "remove" else {}
+    # A removal's info is the old promotion.json: its copy is no longer deployed.
+    artifact = {} if applied.change.kind == "remove" else (info.get("artifact") or {})
     return PromotionRecord(
         folder=applied.change.folder,
         model_name=str(model.get("name", "")),
