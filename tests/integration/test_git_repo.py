@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import socket
 import subprocess
-import threading
 import traceback
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import yaml
 from git.cmd import Git
+from git.exc import GitCommandError
 
+from tests.servers.git_http import GitHttpServer
+from tests.servers.git_http_fixtures import PASSWORD, USERNAME, git_http_server
+from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.sshd import SshGitServer
 from watcher.adapters.git_repo import GitOpsRepo, PushRejectedError
-from watcher.adapters.git_transport import is_ssh_url, network_env, redact, ssh_command
+from watcher.adapters.git_transport import (
+    is_ssh_url,
+    network_env,
+    redact,
+    secrets_of,
+    ssh_command,
+    wrap_command_error,
+)
+from watcher.cli import main
 from watcher.config.settings import Credentials, GitSettings
 from watcher.errors import GitAuthError, GitError, GitUnavailableError, TemporaryError
 
 pytestmark = pytest.mark.slow
+__all__ = ["git_http_server"]  # a fixture, used by name
 
 FOLDER = "deployments/fraud/staging"
 
@@ -545,19 +559,81 @@ def _all_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)) + repr(error) + repr(error.__cause__)
 
 
-def test_a_password_in_the_url_never_shows_in_errors(tmp_path: Path) -> None:
+def test_a_password_in_the_url_never_shows_in_errors_argv_or_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git itself strips a password from the URLs it prints, so the error text alone
+    proves little: the password must not reach git's argv, .git/config or any file."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"https://user:s3cr3t-pass@127.0.0.1:{port}/org/repo.git"
+    argv = _spy_on_git(monkeypatch)
+    checkout = tmp_path / "checkout"
+    with make_repo(url, checkout) as repo, pytest.raises(GitUnavailableError) as caught:
+        repo.sync()
+    text = _all_text(caught.value)
+    assert "s3cr3t-pass" not in text
+    assert "127.0.0.1" in text
+    assert argv and not [a for a in argv if "s3cr3t-pass" in a]
+    assert _files_holding(checkout, "s3cr3t-pass") == []
+    config = (checkout / ".git" / "config").read_text()
+    assert f"url = https://127.0.0.1:{port}/org/repo.git" in config
+
+
+def test_an_unreachable_remote_promises_no_retry(tmp_path: Path) -> None:
+    """``reconcile --once`` retries nothing: the hint must not say it will."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/org/repo.git"
     with (
         make_repo(url, tmp_path / "checkout") as repo,
         pytest.raises(GitUnavailableError) as caught,
     ):
         repo.sync()
-    text = _all_text(caught.value)
-    assert "s3cr3t-pass" not in text
-    assert "127.0.0.1" in text
+    assert "will retry" not in str(caught.value)
+    assert "GIT_REPO_URL" in caught.value.hint
+    assert "next reconcile" in caught.value.hint
+
+
+def test_a_git_error_that_echoes_the_url_is_redacted() -> None:
+    """Not every git message strips credentials (hooks, proxies, older gits): ours do."""
+    url = "https://bob:hunter2-pass@git.example/org/repo.git"
+    settings = GitSettings(repo_url=url)
+    credentials = Credentials(git_token="tok-" + "7" * 20)
+    error = GitCommandError(
+        ["git", "fetch", url],
+        128,
+        stderr=f"fatal: unable to access '{url}': boom {'tok-' + '7' * 20}",
+    )
+    ours = wrap_command_error(error, "fetch", "fetch", url, secrets_of(settings, credentials))
+    text = _all_text(ours) + str(error)
+    assert "hunter2-pass" not in text and "7" * 20 not in text
+    assert "git.example" in text
+
+
+def _spy_on_git(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argument of every git command GitPython runs from now on."""
+    seen: list[str] = []
+    original = Git.execute
+
+    def spy(self: object, command: list[str], *args: object, **kwargs: object) -> object:
+        seen.extend(str(part) for part in command)
+        return original(self, command, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Git, "execute", spy)
+    return seen
+
+
+def _files_holding(root: Path, *secrets: str) -> list[str]:
+    """Files under ``root`` (every one, .git included) whose bytes hold any of ``secrets``."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [f"{path}: {s[:6]}..." for s in secrets if s and s.encode() in data]
+    return found
 
 
 def test_redact_covers_urls_headers_and_literals() -> None:
@@ -609,132 +685,145 @@ def test_the_token_travels_only_in_the_environment(
     assert token not in _all_text(caught.value)
 
 
-# -- a real smart-http git server with Basic auth ------------------------------------------
+# -- a real smart-HTTP git server with Basic auth (tests/servers/git_http.py) ---------------
 
 
-class _GitHttpHandler(BaseHTTPRequestHandler):
-    """``git http-backend`` as CGI: just enough of a web server for git's smart HTTP."""
-
-    project_root: Path
-    expected_auth: str
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _serve(self) -> None:
-        if self.headers.get("Authorization") != self.expected_auth:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self._body() if self.command == "POST" else b""
-        path, _, query = self.path.partition("?")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": str(self.project_root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REMOTE_USER": "tester",
-            "REMOTE_ADDR": "127.0.0.1",
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-            "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
-        }
-        result = subprocess.run(
-            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
-        )
-        head, _, payload = result.stdout.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode("latin-1").split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif name:
-                headers.append((name, value.strip()))
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-@pytest.fixture
-def http_git_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """(base URL, token, project root) of a git smart-http server that wants the token."""
-    token = "ghs_" + "t0ken" * 6
-    root = tmp_path / "http-root"
-    root.mkdir()
-    auth = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    handler = type(
-        "Handler",
-        (_GitHttpHandler,),
-        {"project_root": root, "expected_auth": f"Basic {auth}"},
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", token, root
-    finally:
-        server.shutdown()
-        server.server_close()
+def _secret_forms(username: str, password: str) -> list[str]:
+    """The password as it could be written down: plain, percent-encoded, in a header."""
+    header = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return [password, quote(password, safe=""), header]
 
 
 def test_https_token_round_trip_over_a_real_http_server(
-    http_git_server: tuple[str, str, Path], tmp_path: Path
+    git_http_server: GitHttpServer, tmp_path: Path
 ) -> None:
-    base, token, root = http_git_server
-    git("init", "-q", "--bare", "-b", "main", str(root / "repo.git"))
-    url = f"{base}/repo.git"
-    with make_repo(url, tmp_path / "a", credentials=Credentials(git_token=token)) as repo:
+    server = git_http_server
+    remote = server.create_repo()
+    credentials = Credentials(git_username=USERNAME, git_token=PASSWORD)
+    url = server.url_for()
+    with make_repo(url, tmp_path / "a", credentials=credentials) as repo:
         assert repo.sync() is None
         # Large enough that git sends a chunked POST.
         big = os.urandom(2 * 1024 * 1024)
         sha = repo.apply_folder(FOLDER, {"a.yaml": b"over http\n", "big.bin": big}, "http")
         repo.push()
-    assert git("rev-parse", "main", cwd=root / "repo.git") == sha
-    with make_repo(url, tmp_path / "b", credentials=Credentials(git_token=token)) as repo:
+    assert git("rev-parse", "main", cwd=remote) == sha
+    with make_repo(url, tmp_path / "b", credentials=credentials) as repo:
         assert repo.sync() == sha
         assert repo.read_tree(FOLDER)[f"{FOLDER}/big.bin"] == big
-    config = (tmp_path / "b" / ".git" / "config").read_text()
-    assert token not in config and "Authorization" not in config
+    assert _files_holding(tmp_path / "a", *_secret_forms(USERNAME, PASSWORD)) == []
+    assert _files_holding(tmp_path / "b", *_secret_forms(USERNAME, PASSWORD)) == []
+    assert "Authorization" not in (tmp_path / "b" / ".git" / "config").read_text()
 
 
 def test_https_with_a_wrong_or_missing_token_is_an_auth_error(
-    http_git_server: tuple[str, str, Path], tmp_path: Path
+    git_http_server: GitHttpServer, tmp_path: Path
 ) -> None:
-    base, _token, root = http_git_server
-    git("init", "-q", "--bare", "-b", "main", str(root / "repo.git"))
-    url = f"{base}/repo.git"
-    for number, credentials in enumerate([Credentials(git_token="wrong-token"), Credentials()]):
+    git_http_server.create_repo()
+    url = git_http_server.url_for()
+    wrong = [
+        (url, Credentials(git_username=USERNAME, git_token="wrong-token")),
+        (url, Credentials()),
+        (git_http_server.url_for(userinfo=f"{USERNAME}:wrong-token"), Credentials()),
+    ]
+    for number, (remote_url, credentials) in enumerate(wrong):
         checkout = tmp_path / f"c{number}"
         with (
-            make_repo(url, checkout, credentials=credentials) as repo,
+            make_repo(remote_url, checkout, credentials=credentials) as repo,
             pytest.raises(GitAuthError) as caught,
         ):
             repo.sync()
         assert "wrong-token" not in _all_text(caught.value)
         assert "GIT_TOKEN" in str(caught.value)
+        assert _files_holding(checkout, "wrong-token") == []
+
+
+@pytest.mark.parametrize("form", ["password in the URL", "GIT_TOKEN", "token with URL user"])
+def test_http_credentials_never_reach_the_disk_or_the_logs(
+    form: str,
+    git_http_server: GitHttpServer,
+    mlflow_server: MlflowServer,
+    unique_model_name: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A whole reconcile (twice: fresh and reused checkout) through the CLI, as deployed."""
+    server = git_http_server
+    remote = server.create_repo()
+    if form == "password in the URL":
+        # A password with characters that must be percent-encoded in a URL.
+        url = server.url_for(userinfo=f"{USERNAME}:{quote(PASSWORD + '@:/', safe='')}")
+        server.password = PASSWORD + "@:/"
+    elif form == "GIT_TOKEN":
+        url = server.url_for()
+        monkeypatch.setenv("GIT_USERNAME", USERNAME)
+        monkeypatch.setenv("GIT_TOKEN", PASSWORD)
+    else:
+        url = server.url_for(userinfo=USERNAME)
+        monkeypatch.setenv("GIT_TOKEN", PASSWORD)
+    name = unique_model_name("creds")
+    client = mlflow_server.client()
+    register_version(client, name)
+    client.set_registered_model_alias(name, "staging", "1")
+    state = tmp_path / "state"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "registry": {"models": {"include": [name]}},
+                "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
+            }
+        )
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("GIT_REPO_URL", url)
+    monkeypatch.setenv("GITOPS_WATCHER_STATE_DIR", str(state))
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.DEBUG)
+
+    assert main(["-vv", "--config", str(config), "reconcile", "--once"]) == 0
+    assert main(["-vv", "--config", str(config), "reconcile", "--once"]) == 0
+    # And once that fails (a branch the server has not got is fine; a wrong repo is not).
+    monkeypatch.setenv("GIT_REPO_URL", url.replace("repo.git", "missing.git"))
+    assert main(["-vv", "--config", str(config), "reconcile", "--once"]) != 0
+
+    subjects = git("log", "--format=%s", "main", cwd=remote).splitlines()
+    assert subjects == [f"promote {name} v1 to staging"]
+    assert server.auth_headers and set(server.auth_headers) == {server.expected_auth}
+    forms = _secret_forms(USERNAME, server.password)
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert "promote" in logs  # the logs were captured
+    assert [f for f in forms if f in logs] == []
+    assert [p for _m, p in server.requests if any(f in p for f in forms)] == []
+    checkouts = [p.parent.parent for p in state.rglob(".git/config")]
+    assert checkouts, "no checkout under the state folder"
+    for checkout in checkouts:
+        assert "url = http://127.0.0.1:" in (checkout / ".git" / "config").read_text()
+    # Every file we wrote: the state folder (checkout, ledger, copies) and the rest of tmp.
+    assert _files_holding(tmp_path, *forms) == []
+
+
+def test_a_checkout_with_a_password_in_its_config_is_repaired(
+    git_http_server: GitHttpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older version wrote the URL with its password into .git/config: start over."""
+    server = git_http_server
+    remote = server.create_repo()
+    url = server.url_for(userinfo=f"{USERNAME}:{PASSWORD}")
+    checkout = tmp_path / "checkout"
+    with make_repo(url, checkout) as repo:
+        repo.sync()
+        sha = repo.apply_folder(FOLDER, {"a.yaml": b"a\n"}, "first")
+        repo.push()
+    # What the older version left behind.
+    git("config", "remote.origin.url", url, cwd=checkout)
+    assert _files_holding(checkout, PASSWORD)
+    caplog.set_level(logging.WARNING)
+    with make_repo(url, checkout) as repo:
+        assert repo.sync() == sha == git("rev-parse", "main", cwd=remote)
+    assert "holds a credential in its .git/config" in caplog.text
+    assert _files_holding(checkout, *_secret_forms(USERNAME, PASSWORD)) == []
+    assert (checkout / ".git" / "config").read_text().count(server.url_for()) == 1

@@ -24,6 +24,7 @@ from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, No
 from watcher.adapters.git_transport import (
     check_transport_files,
     network_env,
+    remote_url,
     secrets_of,
     wrap_command_error,
 )
@@ -47,6 +48,8 @@ class GitOpsRepo:
         self._settings = settings
         self._dir = Path(checkout_dir).absolute()
         self._branch = settings.branch
+        # What git sees and .git/config holds: the URL without any credential in it.
+        self._url = remote_url(settings.repo_url)
         self._net_env = network_env(settings, credentials)
         self._secrets = secrets_of(settings, credentials)
         # Literal pathspecs: a folder named '*' must mean only itself.
@@ -266,7 +269,9 @@ class GitOpsRepo:
                 url = str(config.get_value('remote "origin"', "url", ""))
         except Exception:  # a config file git cannot parse is as broken as it gets
             return "has an unreadable .git/config"
-        if url != self._settings.repo_url:
+        if url != self._url:
+            if remote_url(url) == self._url:  # made by an older version
+                return "holds a credential in its .git/config"
             return "tracks another remote"
         return None
 
@@ -296,7 +301,7 @@ class GitOpsRepo:
         fetch = f"+refs/heads/{self._branch}:refs/remotes/origin/{self._branch}"
         # Through the config writer, not `git remote add URL`: a URL never goes into argv.
         with self._require_repo().config_writer("repository") as config:
-            config.set_value('remote "origin"', "url", self._settings.repo_url)
+            config.set_value('remote "origin"', "url", self._url)
             config.set_value('remote "origin"', "fetch", fetch)
             config.set_value("core", "autocrlf", "false")
             config.set_value("gc", "autoDetach", "false")
@@ -398,7 +403,7 @@ class GitOpsRepo:
                 )
         except CommandError as exc:
             raise wrap_command_error(
-                exc, args[0], network, self._settings.repo_url, self._secrets
+                exc, args[0], network, self._url, self._secrets
             ) from exc
         return out.decode("utf-8", "replace").strip()
 

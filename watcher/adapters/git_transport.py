@@ -3,7 +3,9 @@
 Kept apart from ``git_repo.py`` so the rules that protect credentials can be read
 (and tested) on their own: the token travels only in the environment of the git
 process (``GIT_CONFIG_*``), never in argv, ``.git/config``, a URL or a log line, and
-every message that leaves this package goes through :func:`redact` first.
+every message that leaves this package goes through :func:`redact` first. A user
+name and password (or token) written into an http(s) ``GIT_REPO_URL`` are taken out
+of it (:func:`remote_url`) and travel the same way as ``GIT_TOKEN``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from git.exc import CommandError, GitCommandError
 
@@ -74,7 +77,9 @@ _NOISE = (
     "remove with:",
     "ssh-keygen -f",
 )
-NETWORK_HINT = "check GIT_REPO_URL and that the git server is reachable; will retry"
+NETWORK_HINT = (
+    "check GIT_REPO_URL and that the git server is reachable; the next reconcile tries again"
+)
 
 
 def is_ssh_url(url: str) -> bool:
@@ -119,9 +124,58 @@ def ssh_command(settings: GitSettings) -> str:
     return " ".join(parts)
 
 
-def basic_auth_header(credentials: Credentials) -> str:
-    user = credentials.git_username or "x-access-token"
-    raw = f"{user}:{credentials.git_token}".encode()
+def _userinfo(url: str) -> tuple[str, str | None] | None:
+    """The raw (user, password) of a URL's userinfo; None when it has none."""
+    if not _SCHEME.match(url):
+        return None
+    netloc = urlsplit(url).netloc
+    if "@" not in netloc:
+        return None
+    user, sep, password = netloc.rpartition("@")[0].partition(":")
+    return user, (password if sep else None)
+
+
+def remote_url(url: str) -> str:
+    """The URL that git is given and that goes into ``.git/config``: no credential.
+
+    http(s) URLs lose all user info (a bare token is often passed as the user name:
+    ``https://TOKEN@host/...``); other URLs lose only a password (``ssh://git@host``
+    keeps its user, which ssh needs). Everything else is kept exactly as written.
+    """
+    info = _userinfo(url)
+    if info is None or (info[1] is None and not is_http_url(url)):
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = host if is_http_url(url) else f"{info[0]}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def http_credentials(url: str, credentials: Credentials) -> tuple[str, str] | None:
+    """The (user, password) sent to an http(s) remote, or None to send none.
+
+    ``GIT_TOKEN`` and ``GIT_USERNAME`` win over what the URL holds; a URL with only
+    a user name and no ``GIT_TOKEN`` sends that name as the token (``https://TOKEN@host``).
+    """
+    if not is_http_url(url):
+        return None
+    info = _userinfo(url)
+    url_user = unquote(info[0]) if info else ""
+    url_password = unquote(info[1]) if info and info[1] is not None else None
+    if credentials.git_token:
+        return credentials.git_username or url_user or "x-access-token", credentials.git_token
+    if url_password is not None:
+        return credentials.git_username or url_user, url_password
+    if url_user:
+        return credentials.git_username or url_user, ""
+    return None
+
+
+def basic_auth_header(credentials: Credentials, url: str = "") -> str:
+    """The ``Authorization`` header for ``GIT_TOKEN`` (and a URL's own credentials)."""
+    found = http_credentials(url or "https://", credentials)
+    user, password = found or (credentials.git_username or "x-access-token", "")
+    raw = f"{user}:{password}".encode()
     return "Authorization: Basic " + base64.b64encode(raw).decode("ascii")
 
 
@@ -139,13 +193,13 @@ def network_env(
     if is_ssh_url(url):
         env["GIT_SSH_COMMAND"] = ssh_command(settings)
         env["GIT_SSH_VARIANT"] = "ssh"
-    elif is_http_url(url) and credentials.git_token:
+    elif http_credentials(url, credentials) is not None:
         try:
             index = int(base.get("GIT_CONFIG_COUNT", "0") or "0")
         except ValueError:
             index = 0
         env[f"GIT_CONFIG_KEY_{index}"] = "http.extraHeader"
-        env[f"GIT_CONFIG_VALUE_{index}"] = basic_auth_header(credentials)
+        env[f"GIT_CONFIG_VALUE_{index}"] = basic_auth_header(credentials, url)
         env["GIT_CONFIG_COUNT"] = str(index + 1)
     return env
 
@@ -164,16 +218,19 @@ def check_transport_files(settings: GitSettings) -> None:
 
 def secrets_of(settings: GitSettings, credentials: Credentials) -> list[str]:
     """Literal strings that must never appear in a message."""
+    url = settings.repo_url
     found = [credentials.git_token] if credentials.git_token else []
-    if credentials.git_token:
-        header = basic_auth_header(credentials)
+    if credentials.git_token or http_credentials(url, credentials) is not None:
+        header = basic_auth_header(credentials, url)
         found += [header, header.rsplit(" ", 1)[-1]]
-    password = _URL_PASSWORD.search(settings.repo_url)
-    if password:
-        userinfo = settings.repo_url[password.end("pre") + 1 : password.end() - 1]
-        if userinfo:
-            found.append(userinfo)
-    return sorted(found, key=len, reverse=True)
+    info = _userinfo(url)
+    if info is not None:
+        user, password = info
+        if password:
+            found += [password, unquote(password)]
+        if is_http_url(url) and len(user) >= 8 and password is None:
+            found += [user, unquote(user)]  # a bare token as the user name
+    return sorted({s for s in found if s}, key=len, reverse=True)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
