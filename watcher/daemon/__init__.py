@@ -1,0 +1,1 @@
+"""The long-running service behind ``gitops-watcher run``: triggers, runner, endpoints."""

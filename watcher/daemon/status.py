@@ -1,0 +1,129 @@
+"""What the daemon knows now: per (source, name, stage) state, and readiness.
+
+Built from the reconcile result dicts; it keeps only what the latest result
+lists (plus what it carries over: the commit of an unchanged release, since
+when a state or an error holds), so it stays as large as the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Key = tuple[str, str, str]
+
+
+class StatusBoard:
+    def __init__(
+        self,
+        *,
+        ready_max_age: float,
+        first_run_bound: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self._ready_max_age = ready_max_age
+        self._first_run_bound = first_run_bound
+        self._lock = threading.Lock()
+        self._entries: dict[Key, dict[str, Any]] = {}
+        self._sources: list[dict[str, Any]] = []
+        self._problems: list[dict[str, Any]] = []
+        self.started_at = clock()
+        self.last_result: dict[str, Any] | None = None
+        self.last_success_at: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.running_since: float | None = None
+        self.writer = False
+        self.writer_detail = ""
+
+    # -- updates from the runner --------------------------------------------------------
+
+    def run_started(self) -> None:
+        with self._lock:
+            self.running_since = self._clock()
+
+    def run_failed(self, error: str) -> None:
+        with self._lock:
+            self.running_since = None
+            self.last_error, self.last_error_at = error, self._clock()
+
+    def run_finished(self, result: dict[str, Any]) -> None:
+        now = self._clock()
+        with self._lock:
+            self.running_since = None
+            self.last_result = {k: v for k, v in result.items() if k != "releases"}
+            self.last_success_at = float(result.get("finished_at") or now)
+            self.last_error = None
+            self._sources = list(result.get("sources") or ())
+            self._problems = list(result.get("problems") or ())
+            entries: dict[Key, dict[str, Any]] = {}
+            for release in result.get("releases") or ():
+                key = (str(release["source"]), str(release["name"]), str(release["stage"]))
+                entries[key] = self._merge(self._entries.get(key), release, now)
+            self._entries = entries
+
+    @staticmethod
+    def _merge(old: dict[str, Any] | None, release: dict[str, Any], now: float) -> dict[str, Any]:
+        state = str(release.get("state"))
+        old = old or {}
+        # unchanged/held keep what was deployed before; the state's own "since" carries over.
+        carried = state in ("unchanged", "held", "failed")
+        entry = {
+            "source": release["source"],
+            "kind": release.get("kind"),
+            "name": release["name"],
+            "stage": release["stage"],
+            "folder": release.get("folder") or old.get("folder"),
+            "revision": release.get("revision") or (old.get("revision") if carried else None),
+            "commit": release.get("commit") or (old.get("commit") if carried else None),
+            "state": state,
+            "since": old["since"] if old.get("state") == state else now,
+            "last_error": release.get("error"),
+            "last_error_kind": release.get("error_kind"),
+            "error_since": None,
+            "updated_at": now,
+        }
+        if state == "unchanged" and old.get("state") == "deployed":
+            entry["state"], entry["since"] = "deployed", old["since"]
+        if release.get("error"):
+            entry["error_since"] = old.get("error_since") or now
+        return entry
+
+    # -- reads for the endpoints --------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        now = self._clock()
+        with self._lock:
+            if not self.writer:
+                return False, f"standby: {self.writer_detail or 'not the writer'}"
+            if (
+                self.last_success_at is not None
+                and now - self.last_success_at <= self._ready_max_age
+            ):
+                return True, "last reconcile completed recently"
+            if self.last_success_at is None and now - self.started_at <= self._first_run_bound:
+                return True, "first reconcile under way"
+            if self.last_error:
+                return False, f"reconcile failing: {self.last_error}"
+            return False, "no reconcile completed recently"
+
+    def snapshot(self) -> dict[str, Any]:
+        ready, why = self.ready()
+        with self._lock:
+            return {
+                "writer": self.writer,
+                "writer_detail": self.writer_detail,
+                "ready": ready,
+                "ready_reason": why,
+                "running_since": self.running_since,
+                "last_success_at": self.last_success_at,
+                "last_error": self.last_error,
+                "last_error_at": self.last_error_at,
+                "last_reconcile": self.last_result,
+                "sources": self._sources,
+                "problems": self._problems,
+                "releases": [self._entries[k] for k in sorted(self._entries)],
+            }
