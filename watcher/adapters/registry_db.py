@@ -28,6 +28,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
+from watcher.adapters.sql_urls import engine_url
 from watcher.config.settings import RegistrySettings
 from watcher.core.desired import is_managed
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
@@ -153,12 +154,12 @@ class DatabaseRegistry:
                 if url.get_backend_name() == "postgresql":
                     options["postgresql_readonly"] = True
                 self._engine = sa.create_engine(
-                    url, connect_args=connect_args, pool_pre_ping=True
+                    engine_url(url), connect_args=connect_args, pool_pre_ping=True
                 ).execution_options(**options)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise RegistryError(
                 f"cannot use the registry database {self._origin}: {exc}",
-                hint="install the driver (e.g. psycopg2-binary, PyMySQL) or fix the URI scheme",
+                hint="pip install 'gitops-watcher[postgres]' (or '[mysql]'), or fix the URI scheme",
             ) from exc
         return self._engine
 

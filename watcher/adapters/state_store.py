@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from watcher.adapters.sql_urls import engine_url
 from watcher.errors import StateStoreError
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self._url = url
         try:
-            self._engine: Engine = create_engine(url, future=True)
+            self._engine: Engine = create_engine(engine_url(url), future=True)
             if url.startswith("sqlite"):
                 event.listen(self._engine, "connect", _sqlite_pragmas)
             _Base.metadata.create_all(self._engine)
