@@ -1,0 +1,189 @@
+"""A source of function releases: spec files in a local folder or a git repository.
+
+Reading is all-or-nothing at the input level (a folder that is gone, a remote
+that cannot be reached: a TemporaryError, so every folder of this source is
+kept) and per spec below it (a broken spec is a failure with its folder, so its
+last good deployment is kept). A spec that was deleted yields no release, and
+the spine removes its folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from watcher.adapters.git_repo import GitOpsRepo
+from watcher.config.function_settings import FunctionSourceSettings
+from watcher.config.settings import Credentials, GitSettings
+from watcher.core.functions.catalog import read_catalog
+from watcher.core.functions.documents import MAX_FILE_BYTES
+from watcher.core.functions.releases import (
+    FunctionOptions,
+    FunctionStage,
+    HelperImages,
+    build_releases,
+)
+from watcher.core.release import SourceRead
+from watcher.errors import ConfigError, GitError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+#: Files bigger than this are not read (a spec folder is not a data store).
+_MAX_FILES = 5000
+
+
+class FunctionSourceUnavailableError(TemporaryError):
+    """The spec folder or repository cannot be read now; nothing of this source changes."""
+
+
+class FunctionSource:
+    """Reads one folder or git repository of MLRun and DigitalHub specs."""
+
+    artifacts = None
+
+    def __init__(
+        self,
+        settings: FunctionSourceSettings,
+        state_dir: Path,
+        git_credentials: Credentials | None = None,
+    ) -> None:
+        self.name = settings.name
+        self.path = settings.path
+        self._settings = settings
+        self._repo: GitOpsRepo | None = None
+        if settings.git is not None:
+            git = settings.git
+            git_settings = GitSettings(
+                repo_url=git.repo_url,
+                branch=git.branch,
+                ssh_key_file=git.ssh_key_file,
+                known_hosts_file=git.known_hosts_file,
+                timeout_seconds=git.timeout_seconds,
+            )
+            checkout = Path(state_dir) / "function-specs" / settings.name
+            self._repo = GitOpsRepo(git_settings, checkout, git_credentials or Credentials())
+        elif not settings.folder:
+            raise ConfigError(
+                f"function source {settings.name!r} has neither folder nor git",
+                hint="set functions[].folder or functions[].git.repo_url",
+            )
+        self._stages = tuple(
+            FunctionStage(s.name, s.namespace, s.production) for s in settings.stages
+        )
+        images = settings.images
+        self._options = FunctionOptions(
+            production_registry_prefix=settings.image_registry_prefix,
+            images=HelperImages(
+                git=images.git,
+                aws_cli=images.aws_cli,
+                kaniko=images.kaniko,
+                python=images.python,
+                tools_python=images.tools_python,
+            ),
+        )
+
+    @property
+    def origin(self) -> str:
+        if self._settings.git is not None:
+            return self._settings.git.repo_url
+        return str(Path(self._settings.folder).absolute())
+
+    def read(self) -> SourceRead:
+        files = self._read_git() if self._repo is not None else self._read_folder()
+        catalog = read_catalog(files)
+        releases, failures = build_releases(
+            self.name, self.path, catalog, self._stages, self._options
+        )
+        log.info(
+            "function source %r: %d releases, %d failures from %d files",
+            self.name,
+            len(releases),
+            len(failures),
+            len(files),
+        )
+        return SourceRead(releases, failures, self.origin)
+
+    def _read_git(self) -> dict[str, bytes]:
+        assert self._repo is not None and self._settings.git is not None
+        try:
+            head = self._repo.sync()
+        except GitError as exc:
+            raise FunctionSourceUnavailableError(
+                f"cannot read the function specs at {self.origin}: {exc}"
+            ) from exc
+        if head is None:
+            raise FunctionSourceUnavailableError(
+                f"branch {self._settings.git.branch!r} does not exist in {self.origin}",
+                hint="check functions[].git.branch",
+            )
+        prefix = self._settings.git.path
+        tree = self._repo.read_tree(prefix)
+        cut = len(prefix) + 1 if prefix else 0
+        return {path[cut:]: data for path, data in tree.items() if len(data) <= MAX_FILE_BYTES}
+
+    def _read_folder(self) -> dict[str, bytes]:
+        return read_folder(Path(self._settings.folder))
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+
+    def __enter__(self) -> FunctionSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_folder(root: Path) -> dict[str, bytes]:
+    """Every regular file under ``root`` (no symlinks, no hidden folders), by relative path."""
+    if not root.is_dir():
+        raise FunctionSourceUnavailableError(
+            f"function spec folder {root} does not exist", hint="check functions[].folder"
+        )
+    files: dict[str, bytes] = {}
+    try:
+        for folder, dirs, names in os.walk(root, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                path = Path(folder) / name
+                if name.startswith(".") or path.is_symlink() or not path.is_file():
+                    continue
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    log.warning("skipping %s: larger than %d bytes", path, MAX_FILE_BYTES)
+                    continue
+                files[path.relative_to(root).as_posix()] = path.read_bytes()
+                if len(files) > _MAX_FILES:
+                    raise FunctionSourceUnavailableError(
+                        f"{root} holds more than {_MAX_FILES} files; is it the right folder?"
+                    )
+    except OSError as exc:
+        raise FunctionSourceUnavailableError(f"cannot read {root}: {exc}") from exc
+    return files
+
+
+def build_function_sources(
+    settings_list: Sequence[FunctionSourceSettings],
+    state_dir: Path,
+    git_credentials: Credentials | None = None,
+) -> list[FunctionSource]:
+    """One source per ``functions[]`` entry; names and paths must be distinct."""
+    seen_names: set[str] = set()
+    seen_paths: set[str] = set()
+    for settings in settings_list:
+        if settings.name in seen_names or settings.path in seen_paths:
+            raise ConfigError(
+                f"function sources share the name {settings.name!r} or path {settings.path!r}",
+                hint="give each functions[] entry its own name and path",
+            )
+        seen_names.add(settings.name)
+        seen_paths.add(settings.path)
+    return [FunctionSource(s, state_dir, git_credentials) for s in settings_list]
