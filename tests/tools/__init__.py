@@ -1,0 +1,1 @@
+"""Helpers that fetch and run external tools (helm, hadolint) for the tests."""
