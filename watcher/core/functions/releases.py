@@ -101,7 +101,7 @@ def build_releases(
             problems.extend(unit.problems)
             problems.extend(naming.found)
             release = None
-            if unit.workload is not None and not problems:
+            if unit.workload is not None:
                 release = _release(release_id, folder or "", unit, stage, slug, options, problems)
             if problems:
                 failures.append(ReleaseFailure(release_id, SpecError(problems.found), folder))
