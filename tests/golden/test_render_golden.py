@@ -8,6 +8,7 @@ and expected/ (the rendered tree). Every rendered folder must also build with
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_every_folder_builds_with_kustomize(case: str) -> None:
         assert "Deployment" in kinds
 
 
-def test_hostile_values_arrive_intact_and_inert() -> None:
+def test_hostile_values_arrive_intact_and_inert(tmp_path: Path) -> None:
     snapshot = json.loads((TESTDATA / "hostile-values" / "input" / "snapshot.json").read_text())
     hostile = snapshot["models"][0]
     expected = TESTDATA / "hostile-values" / "expected" / "deployments"
@@ -124,5 +125,28 @@ def test_hostile_values_arrive_intact_and_inert() -> None:
     assert annotations["gitops-watcher.io/model-name"] == hostile["name"]
     assert annotations["gitops-watcher.io/run-id"] == hostile["versions"][0]["run_id"]
     assert annotations["gitops-watcher.io/source"] == hostile["versions"][0]["source"]
-    for path in expected.rglob("*"):
-        assert path.resolve().is_relative_to(expected.resolve())
+    # No model name reaches a path: names made to escape the output folder are rendered
+    # into a sandbox, and every file must land in deployments/<dns-label>/<stage>/<file>.
+    escapes = ["../../escape", "/abs/olute", "a/../../b", "..\\..\\win", "x/./.git/hooks"]
+    for number, name in enumerate(escapes):
+        copy = json.loads(json.dumps(hostile))
+        copy["name"] = name
+        copy["versions"][0]["run_id"] = f"run{number}"
+        snapshot["models"].append(copy)
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "in").mkdir(parents=True)
+    (sandbox / "in" / "snapshot.json").write_text(json.dumps(snapshot))
+    source = TESTDATA / "hostile-values" / "input"
+    argv = ["-q", "--config", str(source / "config.yaml"), "render"]
+    argv += ["--snapshot", str(sandbox / "in" / "snapshot.json"), "--out", str(sandbox / "out")]
+    assert main(argv) in (0, 1)
+    written = [p.relative_to(sandbox) for p in sandbox.rglob("*") if not p.is_dir()]
+    slugs = set()
+    for path in written:
+        if path.parts[0] == "in":
+            continue
+        assert len(path.parts) == 5 and path.parts[:2] == ("out", "deployments"), path
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", path.parts[2]), path
+        assert not (sandbox / path).is_symlink(), path
+        slugs.add(path.parts[2])
+    assert len(slugs) == 2 + len(escapes), slugs  # every escaping name rendered, apart

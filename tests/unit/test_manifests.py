@@ -10,8 +10,12 @@ from watcher.errors import ManifestValidationError
 SERVICE = b"apiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: 80}]}\n"
 
 
-def test_a_valid_service_passes() -> None:
-    validate_folder({"service.yaml": SERVICE}, "1.33")
+def test_a_valid_service_passes_and_the_schema_was_applied_to_it() -> None:
+    assert validate_folder({"service.yaml": SERVICE}, "1.33") is None
+    # The same document with one field of the wrong type is refused: the Service schema
+    # was really looked up and applied (a validator that checks nothing fails here).
+    with pytest.raises(ManifestValidationError, match=r"spec\.ports\.0\.port"):
+        validate_folder({"service.yaml": SERVICE.replace(b"port: 80", b"port: eighty")}, "1.33")
 
 
 @pytest.mark.parametrize(
@@ -31,11 +35,20 @@ def test_invalid_manifests_are_refused_with_the_place(data: bytes, message: str)
 
 
 def test_custom_resources_are_shape_checked_only() -> None:
-    crd = (
-        b"apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
-        b"metadata: {name: m}\nspec: {any: thing}\n"
-    )
-    validate_folder({"isvc.yaml": crd}, "1.33")
+    """A kind without a bundled schema: any spec passes, but the shape is still checked."""
+    custom = b"apiVersion: widgets.example.com/v1\nkind: Widget\nmetadata: {name: m}\n"
+    assert validate_folder({"w.yaml": custom + b"spec: {any: thing}\n"}, "1.33") is None
+    # The same unknown field in a core kind is refused: the pass above is shape-only.
+    with pytest.raises(ManifestValidationError, match="any"):
+        validate_folder({"s.yaml": SERVICE.replace(b"spec: {", b"spec: {any: thing, ")}, "1.33")
+    # ...and shape-only still checks the shape.
+    for broken, message in [
+        (custom.replace(b"name: m", b"name: Bad_Name"), "not a valid Kubernetes name"),
+        (custom.replace(b"kind: Widget\n", b""), "no kind"),
+        (custom.replace(b"metadata: {name: m}\n", b""), "no metadata"),
+    ]:
+        with pytest.raises(ManifestValidationError, match=message):
+            validate_folder({"w.yaml": broken}, "1.33")
 
 
 def test_kustomization_must_list_rendered_files() -> None:

@@ -37,7 +37,21 @@ def test_other_names_fold_to_a_hashed_dns_label(name: str) -> None:
 
 
 def test_names_that_fold_alike_stay_apart() -> None:
-    assert model_slug("Fraud_Model") != model_slug("fraud-model") != model_slug("fraud_model")
+    # All of these fold to the base "fraud-model"; every pair must still differ.
+    names = [
+        "Fraud_Model",
+        "fraud-model",
+        "fraud_model",
+        "FRAUD-MODEL",
+        "fraud model",
+        "fraud.model",
+    ]
+    slugs = {name: model_slug(name) for name in names}
+    assert len(set(slugs.values())) == len(names), slugs
+    assert slugs["fraud-model"] == "fraud-model"  # a valid label is kept as it is
+    assert all(
+        slug.startswith("fraud-model-") for name, slug in slugs.items() if name != "fraud-model"
+    )
 
 
 @pytest.mark.parametrize("name", ["", "   ", "../..", "___", "!!!"])
