@@ -22,7 +22,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(verbosity: int, log_format: str) -> None:
-    """verbosity: -1 quiet (errors), 0 warnings, 1 info, 2 debug."""
+    """verbosity: -1 quiet (errors), 0 warnings, 1 info, 2 debug.
+
+    Our loggers follow the level; so do third-party ones (urllib3's retry warnings,
+    GitPython, boto3, Python warnings), except that ``-v`` does not bring their info
+    lines: they come with ``-vv``, and ``-q`` silences their warnings too.
+    """
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
@@ -31,5 +36,6 @@ def configure(verbosity: int, log_format: str) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    root.setLevel(level if level != logging.INFO else logging.WARNING)
     logging.getLogger("watcher").setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn (urllib3's InsecureRequestWarning) too

@@ -47,6 +47,15 @@ def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(t["key"]), str(t.get("value") or "")) for t in items or ())
 
 
+#: OpenSSL's words for "the other side did not answer with TLS" (1.1, 3.0, 3.2+).
+_PLAIN_HTTP_MARKERS = (
+    "wrong version number",
+    "record layer failure",
+    "packet length too long",
+    "unknown protocol",
+)
+
+
 class RestRegistry:
     """Builds a complete :class:`RegistrySnapshot` from an MLflow tracking server."""
 
@@ -243,6 +252,13 @@ class RestRegistry:
         try:
             response = self._session.get(url, params=params, timeout=self._settings.timeout_seconds)
         except requests.exceptions.SSLError as exc:
+            if any(marker in str(exc).lower() for marker in _PLAIN_HTTP_MARKERS):
+                raise RegistryError(
+                    f"the model registry at {self._origin} does not speak TLS: "
+                    "it answered an https:// request in plain http",
+                    hint="use http:// in registry.tracking_uri (MLFLOW_TRACKING_URI), "
+                    "or the server's TLS port",
+                ) from exc
             raise RegistryError(
                 f"TLS verification failed for the model registry at {self._origin}",
                 hint="set registry.ca_bundle (MLFLOW_TRACKING_SERVER_CERT_PATH) to the server's CA",
