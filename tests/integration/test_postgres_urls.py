@@ -228,8 +228,10 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
             StateStore(url)
 
 
-def test_the_postgres_extra_installs_the_driver_of_postgresql_urls() -> None:
+def test_the_postgres_extra_installs_the_drivers_of_the_documented_urls() -> None:
+    """psycopg 3 for ``postgresql://``, psycopg2 for ``postgresql+psycopg2://`` (chart docs)."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert any(req.startswith("psycopg[binary]") for req in extras["postgres"]), extras["postgres"]
+    names = {req.split(">")[0].split("=")[0].strip() for req in extras["postgres"]}
+    assert {"psycopg[binary]", "psycopg2-binary"} <= names, extras["postgres"]
