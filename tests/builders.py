@@ -35,3 +35,19 @@ def snapshot(*models: RegisteredModel, ui_url: str = "http://mlflow.example") ->
 
 def settings(**overrides: object) -> Settings:
     return Settings.model_validate(overrides)
+
+
+def decide(snap: RegistrySnapshot, config: Settings, *, source: str = "mlflow", path: str = ""):  # type: ignore[no-untyped-def]
+    """The releases the MLflow source would yield for ``snap`` under ``config``."""
+    from watcher.core.model_releases import model_releases
+    from watcher.core.stages import NameFilter
+    from watcher.wiring import stage_policy
+
+    models = config.registry.models
+    return model_releases(
+        snap,
+        tuple(stage_policy(stage) for stage in config.stages),
+        NameFilter(models.include, models.exclude),
+        source=source,
+        path=path,
+    )

@@ -1,9 +1,10 @@
 """Command line: ``gitops-watcher <command>``.
 
 Exit codes scripts can trust: 0 success (with or without changes); 1 some
-(model, stage) pairs failed, the rest were applied; 2 configuration or usage
-error; 3 the run could not complete (registry, git or database unreachable or
-refusing us; nothing half-done was pushed); 130 interrupted.
+releases failed, the rest were applied; 2 configuration or usage error; 3 the
+run could not complete (registry, git or database unreachable or refusing us;
+nothing half-done was pushed); 4 an unexpected internal error (a bug); 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 import yaml
 
@@ -23,17 +23,18 @@ from watcher.config.loader import CONFIG_ENV, load_settings
 from watcher.config.settings import Credentials, Settings
 from watcher.core.model import RegistrySnapshot
 from watcher.errors import ConfigError, WatcherError
-from watcher.reconciler import ReconcileResult
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_CRASH = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-watcher",
-        description="Turn MLflow model-registry promotions into GitOps commits.",
+        description="Turn MLflow model-registry promotions and committed function specs into "
+        "GitOps commits.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help=f"YAML settings file (default: ${CONFIG_ENV})")
@@ -44,19 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = commands.add_parser(
         "reconcile",
-        help="read the registry, copy and verify model artifacts, render, commit and push",
+        help="read every source, copy and verify model artifacts, render, commit and push",
     )
     reconcile.add_argument(
         "--once", action="store_true", required=True, help="run one reconcile and exit"
     )
     reconcile.add_argument(
-        "--dry-run", action="store_true", help="print the plan; copy, commit and push nothing"
+        "--dry-run",
+        action="store_true",
+        help="print each planned commit with a diff of its files, and the copies it would "
+        "make; copy, commit and push nothing",
     )
     reconcile.add_argument(
         "--allow-mass-delete",
         action="store_true",
         help="apply removals even above safety.max_delete_fraction",
     )
+
+    from watcher.daemon.command import add_run_parser
+
+    add_run_parser(commands)
 
     render = commands.add_parser("render", help="render the manifests into a folder, without git")
     render.add_argument("--out", required=True, type=Path, help="an empty or new folder")
@@ -69,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     snapshot = commands.add_parser("snapshot", help="print the registry snapshot as JSON")
     snapshot.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    snapshot.add_argument(
+        "--source", default="", help="the MLflow source to read (default: the first one)"
+    )
+
+    validate = commands.add_parser(
+        "validate",
+        help="check function spec files and stage overlays, offline; non-zero on any error",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
 
     commands.add_parser("config", help="validate the settings and print them (no secrets)")
 
@@ -96,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from watcher.demo import run_demo
 
             return run_demo(args.dir)
+        if args.command == "validate":
+            from watcher.validate import validate_paths
+
+            return validate_paths(args.paths, sys.stdout)
         settings, credentials = load_settings(args.config)
         return _dispatch(args, settings, credentials)
     except ConfigError as exc:
@@ -107,6 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"internal error: {type(exc).__name__}: {str(exc)[:300]} (a bug in gitops-watcher; "
+            "run again with -vv and report the output)",
+            file=sys.stderr,
+        )
+        return EXIT_CRASH
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
@@ -116,108 +145,122 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         print(_settings_yaml(settings, credentials), end="")
         return EXIT_OK
     if args.command == "history":
-        from watcher.adapters.state_store import StateStore
+        from watcher.adapters.ledger import Ledger
+        from watcher.report import history_table
 
-        for entry in StateStore(settings.state_database_url).history(args.limit):
-            when = entry.recorded_at.isoformat(timespec="seconds") if entry.recorded_at else ""
-            detail = entry.commit[:10] if entry.commit else entry.error
-            if entry.artifact_digest:
-                detail += f" {entry.artifact_digest[:19]}"
-            print(
-                f"{when} {entry.outcome:8} {entry.action:7} {entry.folder or entry.model_name} "
-                f"v{entry.version} {detail}"
-            )
+        with Ledger(settings.state_database_url) as ledger:
+            for line in history_table(ledger.history(args.limit)):
+                print(line)
         return EXIT_OK
     if args.command == "snapshot":
-        data = json.dumps(
-            wiring.build_registry(settings, credentials).snapshot().to_dict(),
-            indent=2,
-            sort_keys=True,
-            ensure_ascii=False,
-        )
-        if args.out:
-            args.out.write_text(data + "\n", encoding="utf-8")
-        else:
-            print(data)
-        return EXIT_OK
+        return _snapshot(args, settings, credentials)
     if args.command == "render":
         return _render(args, settings, credentials)
-    reconciler = wiring.build_reconciler(settings, credentials)
-    result = reconciler.reconcile(dry_run=args.dry_run, allow_mass_delete=args.allow_mass_delete)
+    if args.command == "run":
+        from watcher.daemon.command import run_command
+
+        return run_command(args, settings, credentials)
+    from watcher.report import print_result
+
+    with wiring.build_reconciler(settings, credentials) as reconciler:
+        result = reconciler.reconcile(
+            dry_run=args.dry_run, allow_mass_delete=args.allow_mass_delete
+        )
     print_result(result)
     return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
+def _snapshot(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
+    from watcher import wiring
+
+    endpoints = wiring.mlflow_endpoints(settings, credentials)
+    chosen = [e for e in endpoints if not args.source or e.name == args.source]
+    if not chosen:
+        raise ConfigError(
+            f"no MLflow source named {args.source!r}",
+            hint=f"sources: {', '.join(e.name for e in endpoints)}",
+        )
+    registry = wiring.build_registry(chosen[0].registry, chosen[0].credentials)
+    try:
+        data = json.dumps(
+            registry.snapshot().to_dict(), indent=2, sort_keys=True, ensure_ascii=False
+        )
+    finally:
+        registry.close()
+    if args.out:
+        args.out.write_text(data + "\n", encoding="utf-8")
+    else:
+        print(data)
+    return EXIT_OK
+
+
+class _SnapshotFile:
+    """A registry reader over a snapshot file, for offline rendering."""
+
+    def __init__(self, snapshot: RegistrySnapshot) -> None:
+        self._snapshot = snapshot
+
+    def snapshot(self) -> RegistrySnapshot:
+        return self._snapshot
+
+    def close(self) -> None:
+        pass
+
+
 def _render(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     from watcher import wiring
-    from watcher.adapters.templates import template_loader
-    from watcher.core.render import make_environment
-    from watcher.reconciler import desired_folders
+    from watcher.adapters.mlflow_source import MlflowSource
+    from watcher.core.stages import NameFilter
+    from watcher.desired_state import Source, build_desired
 
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty", hint="render into a new or empty folder")
-    artifacts = None
+    targets = wiring.build_targets(settings)
+    wiring.check_stage_targets(settings, targets)
+    sources: list[Source]
     if args.snapshot:
         # Offline: no registry to locate files with, so manifests name models:/ URIs.
         try:
             snapshot = RegistrySnapshot.from_dict(json.loads(args.snapshot.read_text("utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"cannot read snapshot {args.snapshot}: {exc}") from exc
+        models = settings.registry.models
+        sources = [
+            MlflowSource(
+                "mlflow",
+                "",
+                _SnapshotFile(snapshot),
+                tuple(wiring.stage_policy(stage) for stage in settings.stages),
+                NameFilter(models.include, models.exclude),
+            )
+        ]
     else:
-        registry = wiring.build_registry(settings, credentials)
-        snapshot = registry.snapshot()
-        artifacts = wiring.build_artifacts(settings, credentials, registry)
-    env = make_environment(template_loader(settings.render.templates_dir))
-    # dry_run: the digest of a version not yet copied is computed from its source; nothing is sent.
-    rendered, failures, _stats = desired_folders(settings, env, snapshot, artifacts, dry_run=True)
-    for folder, files in sorted(rendered.items()):
-        for name, data in sorted(files.items()):
+        sources = wiring.build_sources(settings, credentials)
+    try:
+        # dry_run: the digest of a version not yet copied is computed from its source.
+        state = build_desired(sources, targets, dry_run=True)
+    finally:
+        for source in sources:
+            source.close()
+    for folder, desired in sorted(state.folders.items()):
+        for name, data in sorted(desired.files.items()):
             path = out / settings.git.path / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         print(f"rendered {settings.git.path}/{folder}/")
-    for failure in failures:
-        print(f"FAILED {failure.model_name!r} in {failure.stage}: {failure.error}", file=sys.stderr)
-    return EXIT_OK if not failures else EXIT_PARTIAL
-
-
-def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
-    """A short report people read after a reconcile."""
-    out = stream or sys.stdout
-    if result.dry_run:
-        for change in result.planned:
-            print(f"would commit: {change.subject}", file=out)
-    for applied in result.applied:
-        print(f"committed {applied.commit[:10]} {applied.change.subject}", file=out)
-    for model, stage, error in result.failures:
-        print(f"FAILED {model!r} in {stage}: {error}", file=out)
-    for problem in result.plan_problems:
-        print(f"FAILED {problem}", file=out)
-    counts = result.counts()
-    if result.pushed:
-        summary = f"pushed {counts['applied']} commit(s)"
-    elif result.dry_run:
-        summary = f"dry run: {counts['planned']} change(s) planned, nothing committed"
-    else:
-        summary = "no changes"
-    copied = ""
-    if counts["artifact_files_sent"]:
-        copied = (
-            f"; artifacts: {counts['artifact_files_sent']} file(s), "
-            f"{counts['artifact_bytes_sent']} bytes sent"
-        )
-    elif counts["applied"] > counts["removed"] and result.artifacts.files_already_there:
-        copied = "; artifacts: already copied, 0 bytes sent"
-    print(
-        f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
-        f"{copied}",
-        file=out,
-    )
+    for failure in state.failures:
+        print(f"FAILED {failure.id.describe()}: {failure.error}", file=sys.stderr)
+    for outcome in state.sources:
+        if not outcome.ok:
+            print(f"FAILED source {outcome.name!r}: {outcome.error}", file=sys.stderr)
+    ok = not state.failures and all(outcome.ok for outcome in state.sources)
+    return EXIT_OK if ok else EXIT_PARTIAL
 
 
 def _settings_yaml(settings: Settings, credentials: Credentials) -> str:
     data = settings.model_dump(mode="json")
+    data["state_dir"] = str(settings.state_path)
     data["credentials_from_environment"] = sorted(
         name for name, value in credentials.model_dump().items() if value
     )

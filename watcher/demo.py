@@ -18,7 +18,6 @@ from typing import Any
 
 import git
 
-from watcher.cli import EXIT_OK, print_result
 from watcher.config.settings import (
     ArtifactSettings,
     Credentials,
@@ -29,8 +28,10 @@ from watcher.config.settings import (
 )
 from watcher.errors import ConfigError
 from watcher.reconciler import Reconciler
+from watcher.report import print_result
 from watcher.wiring import build_reconciler
 
+EXIT_OK = 0
 MODEL_NAME = "fraud-detector"
 _MARKER = ".gitops-watcher-demo"
 
@@ -81,21 +82,30 @@ def run_demo(directory: Path) -> int:
         ),
         ("nothing changed in the registry: reconcile again", lambda: None),
         (
-            "move @staging -> v2 and tag v2 with deploy.replicas=3",
+            "move @staging and @champion -> v2, but tag v2 with deploy.production.replicas=lots "
+            "(a reviewer's typo)",
             lambda: (
-                client.set_model_version_tag(MODEL_NAME, "2", "deploy.replicas", "3"),
+                client.set_model_version_tag(MODEL_NAME, "2", "deploy.production.replicas", "lots"),
                 client.set_registered_model_alias(MODEL_NAME, "staging", "2"),
+                client.set_registered_model_alias(MODEL_NAME, "champion", "2"),
             ),
         ),
         (
-            "delete alias @champion (demote production)",
+            "fix the tag: deploy.production.replicas=3",
+            lambda: client.set_model_version_tag(
+                MODEL_NAME, "2", "deploy.production.replicas", "3"
+            ),
+        ),
+        (
+            "delete alias @champion (production is removed)",
             lambda: client.delete_registered_model_alias(MODEL_NAME, "champion"),
         ),
     ]
-    for number, (title, action) in enumerate(steps, start=1):
-        print(f"== step {number}: {title}")
-        action()
-        _reconcile(reconciler)
+    with reconciler:
+        for number, (title, action) in enumerate(steps, start=1):
+            print(f"== step {number}: {title}")
+            action()
+            _reconcile(reconciler)
     _show_remote(remote, settings.git.path)
     print(f"\n== verified model copies in {settings.artifact_dir}")
     for path in sorted(settings.artifact_dir.rglob("*")):
@@ -173,5 +183,7 @@ def _show_remote(remote: Path, path: str) -> None:
     print()
     print(repo.git.ls_tree("-r", "--name-only", "main"))
     deployment = f"{path}/{MODEL_NAME}/staging/deployment.yaml"
+    print("\n== one commit in full: a subject for people, trailers for machines")
+    print(repo.git.log("-1", "--format=%B", "main~1").rstrip())
     print(f"\n== {deployment} (first lines)")
     print("\n".join(repo.git.show(f"main:{deployment}").splitlines()[:24]))

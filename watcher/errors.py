@@ -121,3 +121,13 @@ class ArtifactStoreConfigError(ArtifactError, PermanentError):
 
 class ArtifactVerificationError(ArtifactError, TemporaryError):
     """A copied object does not match the source (size or checksum); it is copied again."""
+
+
+class InternalError(PermanentError):
+    """An unexpected exception while handling one release: a bug, confined to that release."""
+
+    hint = "this is a bug in gitops-watcher; please report it with the log (-vv)"
+
+
+class SourceUnavailableError(TemporaryError):
+    """Every configured source failed to read: nothing can be planned."""

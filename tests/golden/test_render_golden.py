@@ -17,16 +17,19 @@ import pytest
 import yaml
 
 from tests.tree_compare import assert_same_tree
-from watcher.adapters.templates import template_loader
+from watcher.adapters.mlflow_source import MlflowSource
+from watcher.artifact_sync import CopyStats
 from watcher.cli import main
 from watcher.config.loader import load_settings
 from watcher.core.artifacts import ArtifactRef
-from watcher.core.desired import decide
 from watcher.core.model import RegistrySnapshot
-from watcher.core.render import make_environment, render_all
+from watcher.core.release import ArtifactNeed
+from watcher.core.stages import NameFilter
+from watcher.desired_state import build_desired
+from watcher.wiring import build_targets, stage_policy
 
 TESTDATA = Path(__file__).parent / "testdata"
-CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input").is_dir())
+CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input" / "snapshot.json").is_file())
 
 
 def render_case(case: str, out: Path) -> int:
@@ -47,31 +50,59 @@ def render_case(case: str, out: Path) -> int:
     )
 
 
+class _GivenCopies:
+    """Verified copies handed in from artifacts.json: the one fake, at the artifact port."""
+
+    def __init__(self, refs: dict[tuple[str, ...], ArtifactRef]) -> None:
+        self._refs = refs
+
+    def describe(self) -> str:
+        return "artifacts.json"
+
+    def check(self, *, dry_run: bool = False) -> None:
+        pass
+
+    def ensure(self, need: ArtifactNeed, *, dry_run: bool = False) -> tuple[ArtifactRef, CopyStats]:
+        return self._refs[need.key], CopyStats()
+
+
+class _Snapshot:
+    def __init__(self, snapshot: RegistrySnapshot) -> None:
+        self._snapshot = snapshot
+
+    def snapshot(self) -> RegistrySnapshot:
+        return self._snapshot
+
+    def close(self) -> None:
+        pass
+
+
 def render_with_artifacts(source: Path, out: Path) -> int:
     """As `render --snapshot`, plus verified copies: the CLI renders offline and has none."""
     settings, _ = load_settings(str(source / "config.yaml"), env={})
     snapshot = RegistrySnapshot.from_dict(json.loads((source / "snapshot.json").read_text()))
-    refs = {
+    refs: dict[tuple[str, ...], ArtifactRef] = {
         (item["model"], item["version"]): ArtifactRef(
             item["uri"], item["digest"], item["files"], item["bytes"]
         )
         for item in json.loads((source / "artifacts.json").read_text())
     }
-    state = decide(snapshot, settings.stages, settings.registry.models)
-    render = settings.render
-    rendered, failures = render_all(
-        make_environment(template_loader(render.templates_dir)),
-        state.deployments,
-        snapshot.ui_url,
-        render.kubernetes_version if render.validate_manifests else None,
-        refs,
+    models = settings.registry.models
+    mlflow = MlflowSource(
+        "mlflow",
+        "",
+        _Snapshot(snapshot),
+        tuple(stage_policy(stage) for stage in settings.stages),
+        NameFilter(models.include, models.exclude),
+        _GivenCopies(refs),  # type: ignore[arg-type]
     )
-    for folder, files in rendered.items():
-        for name, data in files.items():
+    state = build_desired([mlflow], build_targets(settings))
+    for folder, desired in state.folders.items():
+        for name, data in desired.files.items():
             path = out / settings.git.path / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-    return 1 if state.failures or failures else 0
+    return 1 if state.failures else 0
 
 
 @pytest.mark.parametrize("case", CASES)

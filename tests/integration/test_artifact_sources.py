@@ -30,7 +30,7 @@ from watcher.core.artifacts import ArtifactRef
 from watcher.core.model import ModelVersion
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactSourceError
-from watcher.wiring import build_artifacts, build_registry
+from watcher.wiring import build_artifacts, build_registry, mlflow_endpoints
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -140,7 +140,7 @@ def deployed_version(
 ) -> ModelVersion:
     """The version as the daemon's registry adapter reads it, after an alias points at it."""
     client.set_registered_model_alias(name, "staging", version)
-    registry = build_registry(settings, Credentials())
+    registry = build_registry(settings.registry, Credentials())
     models = {m.name: m for m in registry.snapshot().models}
     found = models[name].version(version)
     assert found is not None
@@ -148,10 +148,11 @@ def deployed_version(
 
 
 def artifact_step(settings: Settings) -> ArtifactSync:
-    sync = build_artifacts(settings, Credentials(), build_registry(settings, Credentials()))
-    assert sync is not None
-    sync.check()
-    return sync
+    endpoint = mlflow_endpoints(settings, Credentials())[0]
+    step = build_artifacts(settings, endpoint, build_registry(settings.registry, Credentials()))
+    assert step is not None
+    step.check()
+    return step.sync
 
 
 def copy_version(

@@ -174,7 +174,7 @@ def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
     tree = remote_files(stack.remote)
     promotion = json.loads(tree[f"deployments/{model_slug(name)}/production/promotion.json"])
     uri = f"s3://{stack.bucket}/{base}/model"
-    assert promotion["artifact"] == {
+    assert promotion["details"]["artifact"] == {
         "uri": uri,
         "digest": expected_digest(files),
         "files": len(files),
@@ -194,7 +194,7 @@ def test_a_large_model_is_copied_verified_before_its_commit_and_never_twice(
     client.set_registered_model_alias(name, "staging", version)
     again = reconciler.reconcile()
     assert again.ok and [a.change.subject for a in again.applied] == [
-        f"promote {name} v{version} to staging"
+        f"deploy {name} v{version} to staging"
     ]
     assert again.artifacts.bytes_sent == 0 and again.artifacts.files_sent == 0
     assert again.artifacts.files_already_there == len(files)
@@ -258,7 +258,7 @@ def test_an_upload_killed_half_way_is_completed_later_and_never_committed_before
     promotion = json.loads(
         remote_files(stack.remote)[f"deployments/{model_slug(name)}/production/promotion.json"]
     )
-    assert promotion["artifact"]["digest"] == expected_digest(files)
+    assert promotion["details"]["artifact"]["digest"] == expected_digest(files)
 
 
 def _one_deployed_and_one_new(stack: Stack, data: dict[str, Any]) -> tuple[str, str, list[str]]:
@@ -294,7 +294,7 @@ def test_refused_credentials_fail_clearly_and_leave_git_untouched(
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
     assert not result.ok
-    failed = {(model, stage): error for model, stage, error in result.failures}
+    failed = {(f.id.name, f.id.stage): f.error for f in result.failures}
     error = failed[(new, "production")]
     assert isinstance(error, ArtifactAuthError)
     assert "refused our credentials" in str(error) and "AWS_ACCESS_KEY_ID" in str(error)
@@ -332,10 +332,10 @@ def test_a_missing_bucket_is_reported_and_can_be_created_when_allowed(
     config.write_text(yaml.safe_dump(data))
     # A dry run plans the promotion but creates nothing, not even the bucket.
     assert main(["--config", str(config), "reconcile", "--once", "--dry-run"]) == 0
-    assert f"would commit: promote {name} v1 to production" in capsys.readouterr().out
+    assert f"would commit: deploy {name} v1 to production" in capsys.readouterr().out
     assert bucket not in [b["Name"] for b in stack.s3.client().list_buckets()["Buckets"]]
     assert main(["--config", str(config), "reconcile", "--once"]) == 0
-    assert subjects(stack.remote) == [f"promote {name} v1 to production"]
+    assert subjects(stack.remote) == [f"deploy {name} v1 to production"]
     assert objects(stack.s3, bucket)
 
 
@@ -349,7 +349,7 @@ def test_an_unreachable_store_fails_every_copy_once_and_deletes_nothing(
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
-    errors = {(model, stage): error for model, stage, error in result.failures}
+    errors = {(f.id.name, f.id.stage): f.error for f in result.failures}
     assert set(errors) == {(deployed, "production"), (new, "production")}
     assert all(isinstance(e, ArtifactUnavailableError) for e in errors.values())
     assert "cannot reach the S3 endpoint" in str(errors[(new, "production")])
@@ -374,9 +374,9 @@ def test_a_broken_version_fails_alone_while_the_others_are_copied(
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
-    assert [(m, s) for m, s, _ in result.failures] == [(broken, "production")]
-    assert "holds no MLmodel file" in str(result.failures[0][2])
-    assert subjects(stack.remote) == [f"promote {good} v1 to production"]
+    assert [(f.id.name, f.id.stage) for f in result.failures] == [(broken, "production")]
+    assert "holds no MLmodel file" in str(result.failures[0].error)
+    assert subjects(stack.remote) == [f"deploy {good} v1 to production"]
     assert not objects(stack.s3, stack.bucket, f"models/{model_slug(broken)}/")
 
 
@@ -402,14 +402,14 @@ def test_credentials_come_from_the_aws_chain_such_as_a_named_profile(
 
     without = build_reconciler(Settings.model_validate(stack.settings()), Credentials())
     result = without.reconcile()
-    assert [(m, s) for m, s, _ in result.failures] == [(name, "production")]
-    assert isinstance(result.failures[0][2], ArtifactAuthError)
-    assert "no usable AWS credentials" in str(result.failures[0][2])
+    assert [(f.id.name, f.id.stage) for f in result.failures] == [(name, "production")]
+    assert isinstance(result.failures[0].error, ArtifactAuthError)
+    assert "no usable AWS credentials" in str(result.failures[0].error)
     assert subjects(stack.remote) == []
 
     data = stack.settings(profile="models")
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
-    assert result.ok and subjects(stack.remote) == [f"promote {name} v1 to production"]
+    assert result.ok and subjects(stack.remote) == [f"deploy {name} v1 to production"]
 
 
 def test_a_bad_bucket_setting_is_a_config_error() -> None:
@@ -479,7 +479,7 @@ def test_tls_is_verified_against_the_configured_ca_or_skipped_only_when_asked(
     settings["artifacts"]["s3"]["ca_bundle"] = str(server.ca_file)
     config.write_text(yaml.safe_dump(settings))
     assert main(reconcile) == 0
-    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert subjects(bare_remote) == [f"deploy {name} v1 to production"]
     assert objects(server, "tls-models")
 
     # The AWS chain's own variable works too, and so does MLflow's switch to skip checking.
@@ -491,4 +491,4 @@ def test_tls_is_verified_against_the_configured_ca_or_skipped_only_when_asked(
     assert main(reconcile) == 1
     monkeypatch.setenv("MLFLOW_S3_IGNORE_TLS", "true")
     assert main(reconcile) == 0
-    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert subjects(bare_remote) == [f"deploy {name} v1 to production"]

@@ -24,15 +24,26 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         check=True,
     ).stdout.splitlines()
     assert log == [
-        "promote fraud-detector v1 to staging",
-        "promote fraud-detector v1 to production",
-        "promote fraud-detector v2 to staging (was v1)",
-        "demote fraud-detector v1 from production",
+        "deploy fraud-detector v1 to staging",
+        "deploy fraud-detector v1 to production",
+        "update fraud-detector in staging: v1 → v2",
+        "update fraud-detector in production: v1 → v2",
+        "remove fraud-detector v2 from production",
     ]
     assert "no changes; 2 deployment(s) unchanged" in out
+    # The reviewer's typo fails production alone, with what to fix; staging still moves.
+    typo = out.split("== step 5", 1)[1].split("== step 6", 1)[0]
+    assert "committed" in typo and "update fraud-detector in staging: v1 → v2" in typo
+    assert (
+        "FAILED model 'fraud-detector' in production: tag 'deploy.production.replicas' must be "
+        "a whole number from 1 to 20, not 'lots'"
+    ) in typo
+    assert typo.count("FAILED") == 1
+    # One commit is shown whole, with its trailers.
+    assert "Gitops-Watcher-Action: update" in out and "Model-Version: 2" in out
     # v1 is copied for staging; promoting it to production copies nothing more.
-    assert out.count("bytes sent") == 3
-    production = out.split("promote fraud-detector v1 to production\n", 1)[1].splitlines()[0]
+    assert out.count("bytes sent") == 4
+    production = out.split("deploy fraud-detector v1 to production\n", 1)[1].splitlines()[0]
     assert production.endswith("; artifacts: already copied, 0 bytes sent")
     copies = target / "artifact-store" / "fraud-detector"
     assert sorted(p.name for p in copies.iterdir()) == ["1", "2"]
@@ -42,7 +53,7 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         [sys.executable, "-m", "watcher", "demo", str(target)], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("committed ") == 4
+    assert again.stdout.count("committed ") == 5
     # A folder the demo did not make is refused and left as it was.
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -17,11 +17,12 @@ import yaml
 
 from tests.servers.mlflow_server import MlflowServer, register_version
 from watcher.adapters.git_repo import GitOpsRepo
-from watcher.adapters.state_store import StateStore
+from watcher.adapters.ledger import Ledger
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
+from watcher.publisher import DirectPushPublisher
 from watcher.reconciler import Reconciler
-from watcher.wiring import build_reconciler
+from watcher.wiring import build_reconciler, build_targets
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,6 +90,8 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         "removed": 0,
         "unchanged": 1,
         "failed": 0,
+        "held": 0,
+        "sources_failed": 0,
         "artifact_files_sent": 0,
         "artifact_bytes_sent": 0,
     }
@@ -103,10 +106,10 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
     reconciler.reconcile()
 
     assert subjects(bare_remote) == [
-        f"promote {name} v1 to staging",
-        f"promote {name} v1 to production",
-        f"promote {name} v2 to staging (was v1)",
-        f"demote {name} v1 from production",
+        f"deploy {name} v1 to staging",
+        f"deploy {name} v1 to production",
+        f"update {name} in staging: v1 → v2",
+        f"remove {name} v1 from production",
     ]
     files = remote_files(bare_remote)
     assert sorted(files) == [
@@ -115,26 +118,27 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
     ]
     provenance = json.loads(files[f"deployments/{model_slug(name)}/staging/promotion.json"])
     version = client.get_model_version(name, "2")
-    assert provenance["model"]["version"] == "2"
-    assert provenance["model"]["run_id"] == version.run_id
-    assert provenance["model"]["source"] == version.source
+    assert provenance["details"]["model"]["version"] == "2"
+    assert provenance["details"]["model"]["run_id"] == version.run_id
+    assert provenance["details"]["model"]["source"] == version.source
     body = git_out(bare_remote, "log", "-1", "--format=%B", "main~1")
     assert f"Model-Name: {name}" in body and f"Run-Id: {version.run_id}" in body
 
-    ledger = StateStore(settings.state_database_url).history()
-    assert [(e.action, e.version, e.outcome) for e in reversed(ledger)] == [
-        ("create", "1", "applied"),
-        ("create", "1", "applied"),
+    with Ledger(settings.state_database_url) as store:
+        ledger = store.history()
+    assert [(e.action, e.revision, e.outcome) for e in reversed(ledger)] == [
+        ("deploy", "1", "applied"),
+        ("deploy", "1", "applied"),
         ("update", "2", "applied"),
         ("remove", "1", "applied"),
     ]
     # The copy that v2's manifests reference is what the ledger and the commit record.
     newest_update = next(e for e in ledger if e.action == "update")
-    assert newest_update.artifact_digest == provenance["artifact"]["digest"]
-    assert newest_update.artifact_uri == provenance["artifact"]["uri"]
+    assert newest_update.artifact_digest == provenance["details"]["artifact"]["digest"]
+    assert newest_update.artifact_uri == provenance["details"]["artifact"]["uri"]
     assert all(not e.artifact_digest for e in ledger if e.action == "remove")
     update_body = git_out(bare_remote, "log", "-1", "--format=%B", "main~1")
-    assert f"Artifact-Digest: {provenance['artifact']['digest']}" in update_body
+    assert f"Artifact-Digest: {provenance['details']['artifact']['digest']}" in update_body
 
 
 class RacingTarget:
@@ -180,6 +184,9 @@ class RacingTarget:
             )
         self.repo.push()
 
+    def close(self) -> None:
+        self.repo.close()
+
 
 def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
     mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
@@ -199,16 +206,18 @@ def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
         GitOpsRepo(settings.git, settings.checkout_path, Credentials()), bare_remote, tmp_path
     )
     reconciler = Reconciler(
-        settings, base._registry, racing, base._templates, None, artifacts=base._artifacts
+        base.sources,
+        build_targets(settings),
+        DirectPushPublisher(racing, settings.git.path, attempts=3, backoff_seconds=0),
     )
 
     result = reconciler.reconcile()
 
     assert result.pushed and result.push_attempts == 2
     assert subjects(bare_remote) == [
-        f"promote {name} v1 to staging",
+        f"deploy {name} v1 to staging",
         "unrelated change",
-        f"promote {name} v1 to production",
+        f"deploy {name} v1 to production",
     ]
 
 
@@ -240,20 +249,20 @@ def test_cli_reconcile_once_twice_commits_then_reports_no_changes(
     monkeypatch.setenv("GITOPS_WATCHER_STATE_DIR", str(tmp_path / "state"))
 
     assert main(["--config", str(config), "reconcile", "--once", "--dry-run"]) == 0
-    assert f"would commit: promote {name} v1 to production" in capsys.readouterr().out
+    assert f"would commit: deploy {name} v1 to production" in capsys.readouterr().out
     assert subjects(bare_remote) == []
 
     assert main(["--config", str(config), "reconcile", "--once"]) == 0
-    assert f"promote {name} v1 to production" in capsys.readouterr().out
+    assert f"deploy {name} v1 to production" in capsys.readouterr().out
     assert main(["--config", str(config), "reconcile", "--once"]) == 0
     assert "no changes; 1 deployment(s) unchanged" in capsys.readouterr().out
-    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert subjects(bare_remote) == [f"deploy {name} v1 to production"]
 
     # The registry goes away: exit 3, and nothing deployed is removed.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     assert main(["--config", str(config), "reconcile", "--once"]) == 3
     assert "error:" in capsys.readouterr().err
-    assert subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert subjects(bare_remote) == [f"deploy {name} v1 to production"]
 
 
 def test_bad_input_fails_only_its_deployment_and_deletes_nothing(
@@ -284,14 +293,13 @@ def test_bad_input_fails_only_its_deployment_and_deletes_nothing(
     result = reconciler.reconcile()
 
     assert not result.ok
-    ((model, stage, error),) = result.failures
-    assert (model, stage) == (tuned, "staging") and "whole number" in str(error)
-    assert subjects(bare_remote)[-1] == f"promote {good} v2 to staging (was v1)"
+    (failure,) = result.failures
+    assert (failure.id.name, failure.id.stage) == (tuned, "staging")
+    assert "whole number" in str(failure.error)
+    assert subjects(bare_remote)[-1] == f"update {good} in staging: v1 → v2"
     still = remote_files(bare_remote)
     assert (
-        json.loads(still[f"deployments/{model_slug(tuned)}/staging/promotion.json"])["model"][
-            "version"
-        ]
+        json.loads(still[f"deployments/{model_slug(tuned)}/staging/promotion.json"])["revision"]
         == "1"
     )
 
@@ -312,7 +320,7 @@ def test_database_adapter_drives_the_same_reconcile(
     )
     assert settings.registry.resolved_kind == "database"
     result = build_reconciler(settings, Credentials()).reconcile()
-    assert result.ok and subjects(bare_remote) == [f"promote {name} v1 to staging"]
+    assert result.ok and subjects(bare_remote) == [f"deploy {name} v1 to staging"]
 
 
 def test_reconcile_pushes_over_ssh_with_strict_host_keys(
@@ -338,7 +346,7 @@ def test_reconcile_pushes_over_ssh_with_strict_host_keys(
         },
     )
     result = build_reconciler(settings, Credentials()).reconcile()
-    assert result.pushed and subjects(bare_remote) == [f"promote {name} v1 to production"]
+    assert result.pushed and subjects(bare_remote) == [f"deploy {name} v1 to production"]
 
 
 def test_a_hand_made_folder_in_the_way_is_reported_and_left_alone(
@@ -348,7 +356,7 @@ def test_a_hand_made_folder_in_the_way_is_reported_and_left_alone(
     unique_model_name: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from watcher.cli import print_result
+    from watcher.report import print_result
 
     client = mlflow_server.client()
     name = unique_model_name("handmade")
@@ -383,7 +391,7 @@ def test_a_hand_made_folder_in_the_way_is_reported_and_left_alone(
     result = build_reconciler(settings, Credentials()).reconcile()
 
     assert not result.ok and result.applied == []
-    (problem,) = result.plan_problems
+    ((_folder, problem),) = result.problems
     assert "no gitops-watcher promotion.json marker" in str(problem)
     print_result(result)
     assert "FAILED folder" in capsys.readouterr().out

@@ -12,7 +12,9 @@ from watcher.config.loader import (
     ENV_CREDENTIALS,
     ENV_INVERTED_FLAGS,
     ENV_SETTINGS,
+    env_name,
     load_settings,
+    setting_keys,
 )
 from watcher.errors import ConfigError
 
@@ -79,46 +81,21 @@ def test_database_uris_select_the_database_adapter() -> None:
     assert settings.registry.resolved_ui_url == ""
 
 
-def _keys(model: type, prefix: str) -> list[str]:
-    """Dotted keys of a settings model as docs/configuration.md names them."""
-    found = []
-    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
-        sub = field.annotation
-        if isinstance(sub, type) and hasattr(sub, "model_fields") and name != "resources":
-            found += _keys(sub, f"{prefix}{name}.")
-        else:
-            found.append(f"{prefix}{name}")
-    return found
+def test_the_generated_reference_is_current() -> None:
+    from watcher.config.reference import BEGIN, END, reference
+
+    doc = DOCS.read_text()
+    block = doc[doc.index(BEGIN) : doc.index(END) + len(END)]
+    assert block == reference(), "run: python -m watcher.config.reference"
 
 
-def _all_keys() -> list[str]:
-    from watcher.config.settings import (
-        ArtifactSettings,
-        S3Settings,
-        Selector,
-        Settings,
-        SourceSettings,
-        StageSettings,
-    )
-
-    sections = [
-        (Settings, ""),
-        (StageSettings, "stages[]."),
-        (Selector, "stages[].select[]."),
-        # Named on their own too, so a section the walk above misses is still checked.
-        (ArtifactSettings, "artifacts."),
-        (S3Settings, "artifacts.s3."),
-        (SourceSettings, "artifacts.sources."),
-    ]
-    return [key for model, prefix in sections for key in _keys(model, prefix)]
-
-
-def test_every_variable_and_key_is_documented() -> None:
+def test_every_key_and_variable_is_documented() -> None:
     doc = DOCS.read_text()
     for variable in [*ENV_SETTINGS, *ENV_INVERTED_FLAGS, *ENV_CREDENTIALS, CONFIG_ENV]:
         assert f"`{variable}`" in doc, variable
-    for key in _all_keys():
-        assert f"| `{key}` |" in doc, key
+    for key, _annotation in setting_keys():
+        dotted = ".".join(key)
+        assert f"| `{dotted}` | `{env_name(key)}` |" in doc, dotted
 
 
 def test_each_variable_is_documented_with_the_key_it_sets() -> None:
@@ -131,11 +108,90 @@ def test_each_variable_is_documented_with_the_key_it_sets() -> None:
 
 
 def test_no_documented_key_is_unknown() -> None:
-    known = set(_all_keys())
+    from watcher.config.reference import key_rows
+
+    known = {row[0] for row in key_rows()}
     documented = re.findall(r"^\| `([a-z][a-z0-9_.\[\]]*)` \|", DOCS.read_text(), re.MULTILINE)
     assert documented, "no key rows found in docs/configuration.md"
     unknown = sorted(set(documented) - known)
     assert unknown == [], f"documented but not settings keys: {unknown}"
+
+
+def test_every_key_can_be_set_from_its_generated_variable(tmp_path: Path) -> None:
+    env = {
+        "GITOPS_WATCHER_ARTIFACTS__SOURCES__LOCAL_ROOTS": "/mlflow/mlruns,/data",
+        "GITOPS_WATCHER_GIT__PUSH_ATTEMPTS": "7",
+        "GITOPS_WATCHER_REGISTRY__MODELS__INCLUDE": '["fraud-*"]',
+        "GITOPS_WATCHER_STAGES": '[{"name": "canary", "select": [{"alias": "canary"}]}]',
+        "GITOPS_WATCHER_SAFETY__MAX_DELETE_FRACTION": "0.25",
+        "GITOPS_WATCHER_RENDER__VALIDATE_MANIFESTS": "false",
+        "GITOPS_WATCHER_STATE_DIR": str(tmp_path / "state"),
+    }
+    path = write(tmp_path, "git: {push_attempts: 2}\nartifacts: {sources: {local_roots: [/x]}}\n")
+    settings, _ = load_settings(path, env)
+    assert settings.artifacts.sources.local_roots == ("/mlflow/mlruns", "/data")
+    assert settings.git.push_attempts == 7
+    assert settings.registry.models.include == ("fraud-*",)
+    assert [s.name for s in settings.stages] == ["canary"]
+    assert settings.safety.max_delete_fraction == 0.25
+    assert settings.render.validate_manifests is False
+    assert settings.state_path == tmp_path / "state"
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        (
+            {"GITOPS_WATCHER_GIT__PUSH_ATTEMPTS": "many"},
+            ["GITOPS_WATCHER_GIT__PUSH_ATTEMPTS", "whole number"],
+        ),
+        ({"GITOPS_WATCHER_STAGES": "[{"}, ["GITOPS_WATCHER_STAGES", "JSON"]),
+        ({"MLFLOW_TRACKING_URI": "mlflow.example.com"}, ["MLFLOW_TRACKING_URI", "no known scheme"]),
+        (
+            {"GITOPS_WATCHER_ARTIFACTS__STORE": "ftp"},
+            ["GITOPS_WATCHER_ARTIFACTS__STORE", "must be"],
+        ),
+    ],
+)
+def test_a_bad_variable_is_named_in_plain_words(env: dict[str, str], words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, env)
+    message = str(info.value)
+    for word in words:
+        assert word in message
+    assert "Input should be" not in message and "valid tuple" not in message
+
+
+def test_config_values_are_checked_as_strictly_as_tags(tmp_path: Path) -> None:
+    text = "stages: [{name: p, select: [{alias: a}], resources: {requests: {cpu: lots}}}]\n"
+    with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
+        load_settings(write(tmp_path, text), {})
+    with pytest.raises(ConfigError, match="must be a list"):
+        load_settings(write(tmp_path, "registry: {models: {include: 5}}\n"), {})
+
+
+def test_the_default_state_folder_does_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    seen = set()
+    for cwd in (tmp_path / "a", tmp_path / "b"):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        settings, _ = load_settings(None, {})
+        seen.add((settings.state_path, settings.checkout_path, settings.state_database_url))
+    assert seen == {
+        (
+            tmp_path / "xdg" / "gitops-watcher",
+            tmp_path / "xdg" / "gitops-watcher" / "checkout",
+            f"sqlite:///{tmp_path / 'xdg' / 'gitops-watcher' / 'state.db'}",
+        )
+    }
+
+
+def test_a_relative_state_folder_in_the_file_is_relative_to_the_file(tmp_path: Path) -> None:
+    settings, _ = load_settings(write(tmp_path, "state_dir: here\n"), {})
+    assert settings.state_path == tmp_path / "here"
 
 
 def test_the_yaml_examples_in_the_docs_load(tmp_path: Path) -> None:

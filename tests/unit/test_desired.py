@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tests.builders import model, settings, snapshot, version
-from watcher.core.desired import decide
+from tests.builders import decide, model, settings, snapshot, version
 from watcher.core.model import ModelVersion
 
 
 def _decided(*models, **config):  # type: ignore[no-untyped-def]
     s = settings(**config)
-    return decide(snapshot(*models), s.stages, s.registry.models)
+    return decide(snapshot(*models), s)
 
 
 def test_alias_wins_over_stage_and_stage_picks_the_newest() -> None:
@@ -23,14 +22,14 @@ def test_alias_wins_over_stage_and_stage_picks_the_newest() -> None:
         aliases={"champion": 2},
     )
     state = _decided(fraud)
-    chosen = {d.stage.name: (d.version.version, d.selected_by) for d in state.deployments}
+    chosen = {r.id.stage: (r.revision, r.payload.selected_by) for r in state.releases}
     assert chosen == {"staging": ("3", "stage 'Staging'"), "production": ("2", "alias 'champion'")}
 
 
 def test_versions_that_are_not_ready_are_not_deployed() -> None:
     pending = ModelVersion(name="m", version="1", status="PENDING_REGISTRATION")
     state = _decided(model("m", [pending], aliases={"staging": 1}))
-    assert state.deployments == () and state.failures == ()
+    assert state.releases == () and state.failures == ()
 
 
 def test_include_and_exclude_filters() -> None:
@@ -38,7 +37,7 @@ def test_include_and_exclude_filters() -> None:
         model(n, [version(n, 1)], aliases={"staging": 1}) for n in ("team-a-x", "team-a-y", "b")
     ]
     state = _decided(*models, registry={"models": {"include": ["team-a-*"], "exclude": ["*-y"]}})
-    assert [d.folder for d in state.deployments] == ["team-a-x/staging"]
+    assert [r.folder for r in state.releases] == ["team-a-x/staging"]
 
 
 def test_a_bad_tag_fails_only_its_pair() -> None:
@@ -49,20 +48,20 @@ def test_a_bad_tag_fails_only_its_pair() -> None:
         aliases={"staging": 1, "champion": 1},
     )
     state = _decided(good, bad)
-    assert sorted(d.folder for d in state.deployments) == [
+    assert sorted(r.folder for r in state.releases) == [
         "bad/production",
         "good/production",
         "good/staging",
     ]
-    assert [(f.model_name, f.stage, f.folder) for f in state.failures] == [
+    assert [(f.id.name, f.id.stage, f.folder) for f in state.failures] == [
         ("bad", "staging", "bad/staging")
     ]
 
 
 def test_an_unusable_model_name_is_a_failure_not_a_crash() -> None:
     state = _decided(model("../..", [version("../..", 1)], aliases={"staging": 1}))
-    assert state.deployments == ()
-    assert {f.stage for f in state.failures} == {"staging", "production"}
+    assert state.releases == ()
+    assert {f.id.stage for f in state.failures} == {"staging", "production"}
     assert all(f.folder is None for f in state.failures)
 
 
@@ -82,10 +81,11 @@ def test_custom_stages_and_overrides() -> None:
         [version("m", 4, **{"deploy.canary.replicas": "2", "deploy.memory": "256Mi"})],
         aliases={"canary": 4},
     )
-    (deployment,) = _decided(m, **config).deployments
-    assert deployment.folder == "m/canary"
-    assert deployment.replicas == 2
-    assert deployment.resources == {
+    (release,) = _decided(m, **config).releases
+    assert release.folder == "m/canary"
+    assert release.payload.replicas == 2
+    assert release.settings["replicas"] == "2"
+    assert release.payload.resources == {
         "requests": {"cpu": "100m", "memory": "256Mi"},
         "limits": {"memory": "256Mi"},
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests import builders
-from watcher.adapters.templates import template_loader
-from watcher.core.desired import decide
 from watcher.core.model import ModelVersion
-from watcher.core.render import make_environment, render_all
+from watcher.core.provenance import provenance_of
 from watcher.core.urls import redact_url
+from watcher.wiring import build_targets
 
 
 @pytest.mark.parametrize(
@@ -37,13 +36,13 @@ def test_a_source_with_credentials_is_rendered_without_them() -> None:
     )
     snapshot = builders.snapshot(builders.model("fraud", [leaky], {"champion": 1}))
     settings = builders.settings()
-    state = decide(snapshot, settings.stages, settings.registry.models)
+    state = builders.decide(snapshot, settings)
+    targets = build_targets(settings)
 
-    rendered, failures = render_all(
-        make_environment(template_loader("")), state.deployments, snapshot.ui_url
-    )
-
-    assert not failures and rendered
-    files = [data for folder in rendered.values() for data in folder.values()]
+    files = []
+    for release in state.releases:
+        files += targets[release.target].render(release, None).values()
+        files.append(provenance_of(release, None).to_json())
+    assert not state.failures and files
     assert not any(b"hunter2" in data or b"reader:" in data for data in files)
     assert any(b"https://artifacts.example.com/fraud/1" in data for data in files)

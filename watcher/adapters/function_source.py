@@ -43,6 +43,7 @@ class FunctionSource:
     """Reads one folder or git repository of MLRun and DigitalHub specs."""
 
     artifacts = None
+    kinds = frozenset({"function"})
 
     def __init__(
         self,

@@ -30,8 +30,8 @@ from sqlalchemy.pool import NullPool
 
 from watcher.adapters.sql_urls import engine_url
 from watcher.config.settings import RegistrySettings
-from watcher.core.desired import is_managed
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.core.stages import NameFilter
 from watcher.errors import (
     ArtifactSourceError,
     RegistryAuthError,
@@ -59,6 +59,7 @@ class DatabaseRegistry:
 
     def __init__(self, settings: RegistrySettings) -> None:
         self._settings = settings
+        self._models = NameFilter(settings.models.include, settings.models.exclude)
         uri = settings.resolved_database_uri
         try:
             self._url = make_url(uri)
@@ -211,7 +212,7 @@ class DatabaseRegistry:
         names = [
             name
             for (name,) in conn.execute(self._in_workspace(sa.select(rm.c.name), rm))
-            if is_managed(name, self._settings.models)
+            if self._models.matches(name)
             and dict(model_tags[name]).get(PROMPT_TAG, "").lower() != "true"
         ]
 

@@ -17,8 +17,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from watcher.config.settings import Credentials, RegistrySettings
-from watcher.core.desired import is_managed
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.core.stages import NameFilter
 from watcher.core.urls import redact_url
 from watcher.errors import (
     ArtifactAuthError,
@@ -74,6 +74,7 @@ class RestRegistry:
                 hint="set registry.tracking_uri (or MLFLOW_TRACKING_URI) to the MLflow server",
             )
         self._settings = settings
+        self._models = NameFilter(settings.models.include, settings.models.exclude)
         self._base = uri
         self._origin = redact_url(uri)
         self._session = requests.Session()
@@ -134,7 +135,7 @@ class RestRegistry:
                         hint="the next reconcile reads it again",
                     )
                 seen.add(name)
-                if is_managed(name, self._settings.models):
+                if self._models.matches(name):
                     yield raw
             token = str(page.get("next_page_token") or "")
             if not token:

@@ -141,3 +141,19 @@ def _short(exc: SQLAlchemyError) -> str:
     # SQLAlchemy messages embed the statement and parameters; the first line is the cause.
     cause = getattr(exc, "orig", None)
     return str(cause if cause is not None else exc).splitlines()[0]
+
+
+def open_state_engine(url: str) -> Engine:
+    """An engine on the daemon's own database (SQLite pragmas applied), or StateStoreError."""
+    try:
+        engine = create_engine(engine_url(url), future=True)
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StateStoreError(f"cannot open the state database: {exc!s:.300}") from exc
+    return engine
+
+
+def short_error(exc: SQLAlchemyError) -> str:
+    """The first line of the cause: SQLAlchemy messages embed statements and parameters."""
+    return _short(exc)

@@ -1,26 +1,37 @@
 """Load settings from one YAML file and the environment, and validate them.
 
 Environment variables win over the file, so one image and one config file
-serve every cluster; the names are the ones MLflow, git tooling and the seed
-deployment already use. Secrets come only from the environment.
+serve every cluster. Every key has a variable generated from the settings
+model (``GITOPS_WATCHER_`` + the key path in upper case, nested with ``__``:
+``artifacts.sources.local_roots`` is ``GITOPS_WATCHER_ARTIFACTS__SOURCES__LOCAL_ROOTS``);
+lists and mappings are given as JSON, lists of names also comma-separated.
+The well-known variables of MLflow, git tooling and the seed deployment are
+read too. Secrets come only from the environment.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from watcher.config.settings import Credentials, Settings
 from watcher.errors import ConfigError
 
-CONFIG_ENV = "GITOPS_WATCHER_CONFIG"
+log = logging.getLogger(__name__)
 
-#: Environment variable -> (section, key) in the settings tree.
+CONFIG_ENV = "GITOPS_WATCHER_CONFIG"
+ENV_PREFIX = "GITOPS_WATCHER_"
+
+#: Well-known variable -> key path; a generated variable for the same key wins over these.
 ENV_SETTINGS: dict[str, tuple[str, ...]] = {
     "MLFLOW_TRACKING_URI": ("registry", "tracking_uri"),
     "MLFLOW_REGISTRY_DB_URI": ("registry", "database_uri"),
@@ -30,7 +41,6 @@ ENV_SETTINGS: dict[str, tuple[str, ...]] = {
     "GIT_BRANCH": ("git", "branch"),
     "GIT_SSH_KEY_FILE": ("git", "ssh_key_file"),
     "GIT_KNOWN_HOSTS_FILE": ("git", "known_hosts_file"),
-    "GITOPS_WATCHER_STATE_DIR": ("state_dir",),
     "GITOPS_WATCHER_STATE_DB_URL": ("state", "database_url"),
     "GITOPS_WATCHER_TEMPLATES_DIR": ("render", "templates_dir"),
     "BUCKET_NAME": ("artifacts", "s3", "bucket"),
@@ -54,34 +64,124 @@ ENV_CREDENTIALS = {
     "GIT_USERNAME": "git_username",
 }
 
+#: Variables with the prefix that are not settings (secrets, or the config path).
+ENV_NOT_SETTINGS = ("GITOPS_WATCHER_CONFIG", "GITOPS_WATCHER_WEBHOOK_SECRET")
+
 _SECRET_WORDS = ("password", "token", "secret", "private_key")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings group a field holds, also through ``Optional``; None for a leaf."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [a for a in get_args(annotation) if _model_of(a) is not None]
+        if len(models) == 1 and type(None) in get_args(annotation):
+            return _model_of(models[0])
+    return None
+
+
+def _is_scalar(annotation: Any) -> bool:
+    if annotation in (str, int, float, bool):
+        return True
+    origin = get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return all(a is type(None) or _is_scalar(a) for a in get_args(annotation))
+    return False
+
+
+def _is_name_list(annotation: Any) -> bool:
+    return get_origin(annotation) is tuple and get_args(annotation) == (str, ...)
+
+
+def setting_keys(
+    model: type[BaseModel] = Settings, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf key of the settings tree with its annotation (lists of groups are leaves)."""
+    for name, info in model.model_fields.items():
+        key = (*path, name)
+        group = _model_of(info.annotation)
+        if group is not None:
+            yield from setting_keys(group, key)
+        else:
+            yield key, info.annotation
+
+
+def env_name(key: tuple[str, ...]) -> str:
+    """The generated variable of a key path: ``GITOPS_WATCHER_GIT__BRANCH``."""
+    return ENV_PREFIX + "__".join(part.upper() for part in key)
+
+
+def env_variables() -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Generated variable -> (key path, annotation), for every key."""
+    return {env_name(key): (key, annotation) for key, annotation in setting_keys()}
 
 
 def load_settings(
     config_path: str | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[Settings, Credentials]:
-    """Settings and credentials, or a ConfigError that names the bad key."""
+    """Settings and credentials, or a ConfigError that names the bad key or variable."""
     env = os.environ if env is None else env
     path = config_path or env.get(CONFIG_ENV, "")
     raw = _read_file(Path(path)) if path else {}
     _refuse_secrets(raw)
-    _resolve_relative_to(raw, Path(path).parent if path else Path.cwd())
+    _resolve_relative_to(raw, Path(path).absolute().parent if path else Path.cwd())
+    origins: dict[tuple[str, ...], str] = {}
     for variable, keys in ENV_SETTINGS.items():
         value = env.get(variable)
         if value:
             _set(raw, keys, value)
+            origins[keys] = variable
     for variable, keys in ENV_INVERTED_FLAGS.items():
         value = env.get(variable, "").strip().lower()
         if value:
-            _set(raw, keys, "false" if value in ("1", "true", "yes", "on") else "true")
+            _set(raw, keys, "false" if value in _TRUE else "true")
+            origins[keys] = variable
+    generated = env_variables()
+    for variable, (keys, annotation) in generated.items():
+        value = env.get(variable)
+        if value is None or value == "":
+            continue
+        _set(raw, keys, _parse_env_value(variable, value, annotation))
+        origins[keys] = variable
+    _refuse_unknown_variables(env, generated)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path or "the environment")) from exc
+        raise ConfigError(_describe(exc, path or "the environment", origins)) from exc
     credentials = Credentials(
         **{field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
     )
     return settings, credentials
+
+
+def _parse_env_value(variable: str, value: str, annotation: Any) -> Any:
+    if _is_scalar(annotation):
+        return value
+    if _is_name_list(annotation) and not value.lstrip().startswith("["):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"environment variable {variable} must hold JSON for this setting: {exc}",
+            hint='lists look like \'["a", "b"]\', mappings like \'{"key": "value"}\'',
+        ) from exc
+
+
+def _refuse_unknown_variables(env: Mapping[str, str], generated: Mapping[str, object]) -> None:
+    """A misspelt GITOPS_WATCHER_ variable must not be silently ignored: it is named."""
+    known = set(generated) | set(ENV_SETTINGS) | set(ENV_NOT_SETTINGS)
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known and env[name]:
+            log.warning(
+                "environment variable %s is not a gitops-watcher setting (misspelt?); "
+                "docs/configuration.md lists them all",
+                name,
+            )
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -103,15 +203,18 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _resolve_relative_to(raw: dict[str, Any], base: Path) -> None:
-    """A templates folder named in the config file is relative to that file, not to the cwd."""
-    render = raw.get("render")
-    if isinstance(render, dict) and isinstance(render.get("templates_dir"), str):
-        folder = Path(render["templates_dir"])
-        if render["templates_dir"] and not folder.is_absolute():
-            render["templates_dir"] = str(base / folder)
+    """Folders named in the config file are relative to that file, not to the cwd."""
+    for keys in (("render", "templates_dir"), ("state_dir",)):
+        node: Any = raw
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            folder = Path(node[keys[-1]])
+            if node[keys[-1]] and not folder.is_absolute():
+                node[keys[-1]] = str(base / folder)
 
 
-def _set(tree: dict[str, Any], keys: tuple[str, ...], value: str) -> None:
+def _set(tree: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     node = tree
     for key in keys[:-1]:
         child = node.get(key)
@@ -128,7 +231,13 @@ def _refuse_secrets(tree: Mapping[str, Any], prefix: str = "") -> None:
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping):
             _refuse_secrets(value, f"{dotted}.")
-        elif any(word in str(key).lower() for word in _SECRET_WORDS):
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _refuse_secrets(item, f"{dotted}.{index}.")
+        elif any(word in str(key).lower() for word in _SECRET_WORDS) and not str(key).endswith(
+            "_env"
+        ):
             raise ConfigError(
                 f"config key {dotted!r} looks like a secret; "
                 "secrets are read from the environment only",
@@ -136,12 +245,47 @@ def _refuse_secrets(tree: Mapping[str, Any], prefix: str = "") -> None:
             )
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+#: pydantic's wording for a type error, said the way a config file's reader thinks.
+_PLAIN_MESSAGES = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping of settings",
+    "model_attributes_type": "must be a mapping of settings",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "missing": "is required",
+    "extra_forbidden": "unknown key (check the spelling; see docs/configuration.md)",
+}
+
+
+def _describe(exc: ValidationError, source: str, origins: Mapping[tuple[str, ...], str]) -> str:
     lines = [f"invalid configuration in {source}:"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see docs/configuration.md)"
-        lines.append(f"  {key}: {message}")
+        loc = tuple(str(part) for part in error["loc"])
+        key = ".".join(loc) or "(top level)"
+        message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]))
+        message = message.removeprefix("Value error, ").replace("Input should be", "must be")
+        ctx = error.get("ctx") or {}
+        if error["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            bound = next(iter(ctx.values()), "")
+            words = {
+                "greater_than_equal": "at least",
+                "greater_than": "more than",
+                "less_than_equal": "at most",
+                "less_than": "less than",
+            }[error["type"]]
+            message = f"must be {words} {bound}"
+        variable = next(
+            (origins[loc[:depth]] for depth in range(len(loc), 0, -1) if loc[:depth] in origins),
+            None,
+        )
+        where = f" (from environment variable {variable})" if variable else ""
+        lines.append(f"  {key}{where}: {message}")
     return "\n".join(lines)

@@ -58,3 +58,11 @@ def describe(value: str, limit: int = 80) -> str:
     """A short, single-line, quoted rendering of untrusted text for messages and logs."""
     shown = value if len(value) <= limit else f"{value[:limit]}…({len(value)} characters)"
     return repr(shown)
+
+
+def join_folder(*parts: str) -> str:
+    """A ``/``-joined folder of checked segments; empty parts (a source at the root) drop out."""
+    segments = [segment for part in parts for segment in part.split("/") if part]
+    for segment in segments:
+        check_path_segment(segment, "folder name")
+    return "/".join(segments)

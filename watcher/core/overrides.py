@@ -22,6 +22,7 @@ _QUANTITY = re.compile(
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 KNOWN_KEYS = ("replicas", "cpu", "memory", "cpu_limit", "memory_limit")
+_MAX_REPLICA_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,17 @@ class Overrides:
 
 
 def read_overrides(
-    tags: Mapping[str, str], stage: str, all_stages: Set[str], max_replicas: int
+    tags: Mapping[str, str],
+    stage: str,
+    all_stages: Set[str],
+    max_replicas: int,
+    min_replicas: int = 0,
 ) -> Overrides:
-    """Collect and check the ``deploy.*`` tags that apply to ``stage``."""
+    """Collect, check and normalise the ``deploy.*`` tags that apply to ``stage``.
+
+    Values are normalised (surrounding blanks dropped) before they are used or
+    recorded, so ``' 3'`` and ``'3'`` render and record the same thing.
+    """
     general: dict[str, tuple[str, str]] = {}
     specific: dict[str, tuple[str, str]] = {}
     for tag, value in sorted(tags.items()):
@@ -62,14 +71,14 @@ def read_overrides(
                 f"tag {describe(tag)} names an unknown setting {describe(key)}",
                 hint=f"known settings: {', '.join(KNOWN_KEYS)}",
             )
-        target[key] = (tag, value)
+        target[key] = (tag, value.strip())
     chosen = {**general, **specific}
 
     replicas = None
     resources: dict[str, dict[str, str]] = {}
     for key, (tag, value) in sorted(chosen.items()):
         if key == "replicas":
-            replicas = _replicas(tag, value, max_replicas)
+            replicas = _replicas(tag, value, min_replicas, max_replicas)
         else:
             _check_quantity(tag, value)
             resource, _, limit = key.partition("_")
@@ -82,13 +91,20 @@ def read_overrides(
     return Overrides(replicas=replicas, resources=resources, applied=applied)
 
 
-def _replicas(tag: str, value: str, max_replicas: int) -> int:
-    text = value.strip()
-    if not text.isdigit() or not text.isascii():
+def _replicas(tag: str, value: str, min_replicas: int, max_replicas: int) -> int:
+    allowed = f"a whole number from {min_replicas} to {max_replicas}"
+    # Checked as text first: int() of a 10,000-digit string raises (and is slow).
+    if not value.isascii() or not value.isdigit() or len(value) > _MAX_REPLICA_DIGITS:
         raise InvalidOverrideError(
-            f"tag {describe(tag)} must be a whole number, not {describe(value)}"
+            f"tag {describe(tag)} must be {allowed}, not {describe(value, 40)}"
         )
-    number = int(text)
+    number = int(value)
+    if number < min_replicas:
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} asks for {number} replicas; "
+            f"this stage needs at least {min_replicas}",
+            hint="raise the tag, or lower min_replicas for the stage in the config",
+        )
     if number > max_replicas:
         raise InvalidOverrideError(
             f"tag {describe(tag)} asks for {number} replicas; "
@@ -99,8 +115,13 @@ def _replicas(tag: str, value: str, max_replicas: int) -> int:
 
 
 def _check_quantity(tag: str, value: str) -> None:
-    if len(value) > 32 or not _QUANTITY.match(value):
+    if not is_quantity(value):
         raise InvalidOverrideError(
             f"tag {describe(tag)} must be a Kubernetes quantity such as 500m, 2 or 4Gi, "
-            f"not {describe(value)}"
+            f"not {describe(value, 40)}"
         )
+
+
+def is_quantity(value: str) -> bool:
+    """A Kubernetes resource quantity without a sign (``500m``, ``2``, ``4Gi``)."""
+    return len(value) <= 32 and bool(_QUANTITY.match(value))

@@ -1,24 +1,44 @@
 """Plan: compare the rendered folders with what is in git.
 
-The result lists one change per (model, stage) folder: created, changed or
-removed. Only folders carrying the daemon's marker (a promotion.json with
-``managed_by: gitops-watcher``) are ever changed or removed; a folder that
-could not be rendered this time is kept as it is; and a plan that would
-remove too large a share of the deployments keeps them and says so.
+The result lists one change per folder: deployed, updated or removed. A folder
+is any directory, at any depth, that holds a ``promotion.json`` marker written
+by gitops-watcher. Only such folders are ever changed or removed, and only by
+the source that owns them; a folder whose source could not be read, or whose
+release failed this time, is kept as it is; a marker this version cannot read
+is reported and left alone; and a plan that would remove too large a share of
+the deployments keeps them and says so.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from watcher.core.messages import promotion_message, removal_message
-from watcher.core.render import MANAGED_BY, PROVENANCE
-from watcher.errors import OwnershipError, UnsafeDeletionError
+from watcher.core.messages import Action, deploy_message, removal_message
+from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
+from watcher.core.release import Release
+from watcher.errors import OwnershipError, UnsafeDeletionError, WatcherError
 
-ChangeKind = Literal["create", "update", "remove"]
+
+@dataclass(frozen=True)
+class SourceScope:
+    """What the plan knows of a source: the folder it owns, its kinds, and whether it was read."""
+
+    path: str
+    kinds: frozenset[str]
+    readable: bool = True
+
+    def contains(self, folder: str) -> bool:
+        return not self.path or folder == self.path or folder.startswith(f"{self.path}/")
+
+
+@dataclass(frozen=True)
+class DesiredFolder:
+    """A rendered folder: its files (with promotion.json) and what it deploys."""
+
+    release: Release
+    files: Mapping[str, bytes]
+    provenance: Provenance
 
 
 @dataclass(frozen=True)
@@ -26,10 +46,14 @@ class Change:
     """One folder to write (``files``) or remove (empty ``files``), as one commit."""
 
     folder: str
-    kind: ChangeKind
+    action: Action
     files: Mapping[str, bytes]
     message: str
-    info: Mapping[str, Any] | None
+    #: What the folder deploys after the change (for a removal: what it deployed).
+    provenance: Provenance
+    previous: Provenance | None = None
+    #: The folder's files before the change (empty for a new folder), for diffs.
+    previous_files: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def subject(self) -> str:
@@ -39,90 +63,176 @@ class Change:
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    #: Folders that exist in git but were not written by gitops-watcher.
-    conflicts: tuple[tuple[str, OwnershipError], ...] = ()
+    #: Folders already as wanted, with what they deploy.
+    unchanged: tuple[tuple[str, Provenance], ...] = ()
+    #: Folders in the way that the daemon does not own, or markers it cannot read.
+    problems: tuple[tuple[str, WatcherError], ...] = ()
     #: Removals held back by the safety limit.
     blocked: UnsafeDeletionError | None = None
-    held_back: tuple[str, ...] = field(default=())
+    held_back: tuple[tuple[str, Provenance], ...] = ()
+    #: Owned folders kept because their source could not be read this time.
+    held: tuple[tuple[str, Provenance], ...] = field(default=())
 
 
-def folders_in_tree(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
-    """Group files (paths relative to the deployments folder) by ``<model>/<stage>``."""
-    folders: dict[str, dict[str, bytes]] = {}
+def marker_folders(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
+    """Files grouped by the nearest folder that holds a promotion.json (any depth)."""
+    markers = sorted(
+        path[: -len(PROVENANCE) - 1] for path in tree if path.endswith(f"/{PROVENANCE}")
+    )
+    folders: dict[str, dict[str, bytes]] = {folder: {} for folder in markers}
     for path, data in tree.items():
-        parts = path.split("/")
-        if len(parts) < 3:
-            continue
-        folders.setdefault("/".join(parts[:2]), {})["/".join(parts[2:])] = data
+        owner = _nearest(path, folders)
+        if owner is not None:
+            folders[owner][path[len(owner) + 1 :]] = data
     return folders
 
 
-def read_marker(files: Mapping[str, bytes]) -> dict[str, Any] | None:
-    """promotion.json's content if the folder is ours, else None."""
-    raw = files.get(PROVENANCE)
-    if raw is None:
-        return None
-    try:
-        info = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if isinstance(info, dict) and info.get("managed_by") == MANAGED_BY:
-        return info
+def _nearest(path: str, folders: Mapping[str, object]) -> str | None:
+    parts = path.split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        candidate = "/".join(parts[:depth])
+        if candidate in folders:
+            return candidate
     return None
+
+
+def _owner(
+    folder: str, marker: Provenance, scopes: Mapping[str, SourceScope]
+) -> tuple[str | None, str]:
+    """The source that owns a marker folder, or None with the reason."""
+    if marker.source:
+        scope = scopes.get(marker.source)
+        if scope is None:
+            return None, f"its source {marker.source!r} is not configured"
+        if marker.kind not in scope.kinds:
+            return None, f"source {marker.source!r} does not deploy {marker.kind!r} releases"
+        return marker.source, ""
+    # Format 1 markers name no source: the source whose folder holds them owns them.
+    matching = [
+        (len(scope.path), name)
+        for name, scope in scopes.items()
+        if scope.contains(folder) and marker.kind in scope.kinds
+    ]
+    if not matching:
+        return None, "no configured source owns it"
+    return max(matching)[1], ""
 
 
 def make_plan(
     current: Mapping[str, bytes],
-    rendered: Mapping[str, Mapping[str, bytes]],
+    desired: Mapping[str, DesiredFolder],
+    scopes: Mapping[str, SourceScope],
     keep: Set[str] = frozenset(),
     max_delete_fraction: float = 1.0,
     allow_mass_delete: bool = False,
 ) -> Plan:
-    """Changes that turn ``current`` into ``rendered``.
+    """Changes that turn ``current`` into ``desired``.
 
-    ``current``: files under the deployments folder now; ``rendered``: folder ->
-    files wanted; ``keep``: folders that failed to render and must stay untouched.
+    ``current``: files under the deployments folder now; ``desired``: folder ->
+    what it should hold; ``keep``: folders of releases that failed and must stay.
     """
-    existing = folders_in_tree(current)
-    owned = {folder: info for folder, files in existing.items() if (info := read_marker(files))}
-    changes: list[Change] = []
-    unchanged: list[str] = []
-    conflicts: list[tuple[str, OwnershipError]] = []
-
-    for folder in sorted(rendered):
-        files = dict(sorted(rendered[folder].items()))
-        before = existing.get(folder)
-        if before is not None and folder not in owned:
-            conflicts.append(
+    existing = marker_folders(current)
+    owned: dict[str, tuple[str, Provenance]] = {}
+    problems: list[tuple[str, WatcherError]] = []
+    for folder, files in existing.items():
+        marker = read_marker(files[PROVENANCE])
+        if marker is None:
+            continue
+        if isinstance(marker, ForeignMarker):
+            problems.append(
                 (
                     folder,
                     OwnershipError(
-                        f"folder {folder} exists but has no gitops-watcher {PROVENANCE} marker",
-                        hint="move it away or delete it; the daemon never overwrites "
-                        "what it did not write",
+                        f"folder {folder} has a {PROVENANCE} this version cannot read: "
+                        f"{marker.reason}",
+                        hint="upgrade gitops-watcher, or move the folder away; it is left as it is",
                     ),
                 )
             )
             continue
-        if before == files:
-            unchanged.append(folder)
+        owner, reason = _owner(folder, marker, scopes)
+        if owner is None:
+            problems.append(
+                (
+                    folder,
+                    OwnershipError(
+                        f"folder {folder} is left alone: {reason}",
+                        hint="configure its source again, or remove the folder by hand",
+                    ),
+                )
+            )
             continue
-        info = json.loads(files[PROVENANCE])
-        previous = owned[folder]["model"]["version"] if folder in owned else None
-        kind: ChangeKind = "update" if before is not None else "create"
-        changes.append(Change(folder, kind, files, promotion_message(info, previous), info))
+        owned[folder] = (owner, marker)
 
-    removals = [
-        Change(folder, "remove", {}, removal_message(owned[folder], folder), owned[folder])
-        for folder in sorted(owned)
-        if folder not in rendered and folder not in keep
-    ]
+    changes: list[Change] = []
+    unchanged: list[tuple[str, Provenance]] = []
+    for folder in sorted(desired):
+        want = desired[folder]
+        in_the_way = _in_the_way(folder, current, existing, owned)
+        if in_the_way:
+            problems.append(
+                (
+                    folder,
+                    OwnershipError(
+                        f"folder {folder} {in_the_way}",
+                        hint="move it away or delete it; the daemon never overwrites what it did "
+                        "not write",
+                    ),
+                )
+            )
+            continue
+        before = owned.get(folder)
+        files = dict(sorted(want.files.items()))
+        if before is not None and before[0] != want.release.id.source:
+            problems.append(
+                (
+                    folder,
+                    OwnershipError(
+                        f"folder {folder} belongs to source {before[0]!r}, "
+                        f"not {want.release.id.source!r}",
+                        hint="give the sources different paths",
+                    ),
+                )
+            )
+            continue
+        previous = before[1] if before is not None else None
+        old_files = existing.get(folder)
+        if old_files == files or (
+            previous is not None
+            and old_files is not None
+            and _same_manifests(old_files, files)
+            and previous.same_deployment(want.provenance)
+        ):
+            unchanged.append((folder, previous or want.provenance))
+            continue
+        changes.append(
+            Change(
+                folder,
+                "deploy" if previous is None else "update",
+                files,
+                deploy_message(want.release, want.provenance, previous),
+                want.provenance,
+                previous,
+                old_files or {},
+            )
+        )
+
+    held: list[tuple[str, Provenance]] = []
+    removals: list[Change] = []
+    for folder, (owner, marker) in sorted(owned.items()):
+        if folder in desired or folder in keep:
+            continue
+        if not scopes[owner].readable:
+            held.append((folder, marker))
+            continue
+        removals.append(
+            Change(folder, "remove", {}, removal_message(marker), marker, marker, existing[folder])
+        )
     blocked = None
-    held_back: tuple[str, ...] = ()
+    held_back: tuple[tuple[str, Provenance], ...] = ()
     limit = max(1, int(max_delete_fraction * len(owned)))
     if len(removals) > limit and not allow_mass_delete:
-        held_back = tuple(change.folder for change in removals)
+        held_back = tuple((change.folder, change.provenance) for change in removals)
         blocked = UnsafeDeletionError(
             f"this reconcile would remove {len(removals)} of {len(owned)} deployments "
             f"(limit {limit}); nothing was removed",
@@ -131,4 +241,34 @@ def make_plan(
             "or raise safety.max_delete_fraction",
         )
         removals = []
-    return Plan(tuple(changes + removals), tuple(unchanged), tuple(conflicts), blocked, held_back)
+    return Plan(
+        tuple(changes + removals),
+        tuple(unchanged),
+        tuple(problems),
+        blocked,
+        held_back,
+        tuple(held),
+    )
+
+
+def _same_manifests(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> bool:
+    strip = {k: v for k, v in before.items() if k != PROVENANCE}
+    return strip == {k: v for k, v in after.items() if k != PROVENANCE}
+
+
+def _in_the_way(
+    folder: str,
+    current: Mapping[str, bytes],
+    existing: Mapping[str, Mapping[str, bytes]],
+    owned: Mapping[str, object],
+) -> str:
+    """Why writing ``folder`` would touch what is not ours ("" when nothing is in the way)."""
+    if folder in existing:
+        return "" if folder in owned else f"exists but has no gitops-watcher {PROVENANCE} marker"
+    holder = _nearest(f"{folder}/x", existing)
+    if holder is not None:
+        return f"lies inside the deployment folder {holder}"
+    start = f"{folder}/"
+    if any(path.startswith(start) for path in current):
+        return f"exists but has no gitops-watcher {PROVENANCE} marker"
+    return ""

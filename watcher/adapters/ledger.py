@@ -1,0 +1,265 @@
+"""The daemon's ledger: every release it applied, or failed to, in every reconcile.
+
+SQLAlchemy, so the embedded default is a SQLite file and a shared install can
+point at PostgreSQL. Rows are kind-neutral (source, kind, name, stage, revision)
+and append-only. A ledger written by gitops-watcher 0.1 (table ``promotions``,
+models only) is copied into the new table once, the first time it is opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from types import TracebackType
+
+from sqlalchemy import DateTime, Integer, String, Text, inspect, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from watcher.adapters.state_store import open_state_engine, short_error
+from watcher.errors import StateStoreError
+from watcher.result import ReconcileResult, error_kind
+
+log = logging.getLogger(__name__)
+
+_LEGACY_TABLE = "promotions"
+_LEGACY_ACTIONS = {"create": "deploy", "update": "update", "remove": "remove"}
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class LedgerRow(_Base):
+    """One release outcome of one reconcile."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reconcile_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(63), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    stage: Mapped[str] = mapped_column(String(63), default="")
+    folder: Mapped[str] = mapped_column(String(512), default="", index=True)
+    revision: Mapped[str] = mapped_column(String(128), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    error_kind: Mapped[str] = mapped_column(String(16), default="")
+    artifact_uri: Mapped[str] = mapped_column(Text, default="")
+    artifact_digest: Mapped[str] = mapped_column(String(80), default="")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A ledger row as callers see it."""
+
+    action: str
+    outcome: str
+    source: str = ""
+    kind: str = ""
+    name: str = ""
+    stage: str = ""
+    folder: str = ""
+    revision: str = ""
+    commit: str = ""
+    error: str = ""
+    error_kind: str = ""
+    artifact_uri: str = ""
+    artifact_digest: str = ""
+    recorded_at: datetime | None = None
+    reconcile_id: str = ""
+
+
+#: Ledger errors are cut: a 1 MB tag value must not make a 1 MB row.
+_ERROR_LIMIT = 2000
+
+
+def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
+    """What a reconcile contributes to the ledger: applied changes, then every failure."""
+    entries = []
+    for applied in result.applied:
+        info = applied.change.provenance
+        artifact = {} if applied.change.action == "remove" else info.artifact
+        entries.append(
+            LedgerEntry(
+                action=applied.change.action,
+                outcome="applied" if result.pushed else "unpushed",
+                source=info.source,
+                kind=info.kind,
+                name=info.name,
+                stage=info.stage,
+                folder=applied.change.folder,
+                revision=info.revision,
+                commit=applied.commit,
+                artifact_uri=str(artifact.get("uri", "")),
+                artifact_digest=str(artifact.get("digest", "")),
+            )
+        )
+    for failure in result.failures:
+        entries.append(
+            LedgerEntry(
+                action="deploy",
+                outcome="failed",
+                source=failure.id.source,
+                kind=failure.id.kind,
+                name=failure.id.name,
+                stage=failure.id.stage,
+                folder=failure.folder or "",
+                revision=failure.revision,
+                error=str(failure.error)[:_ERROR_LIMIT],
+                error_kind=error_kind(failure.error),
+            )
+        )
+    for folder, problem in result.problems:
+        entries.append(
+            LedgerEntry(
+                action="plan",
+                outcome="failed",
+                folder=folder or "",
+                error=str(problem)[:_ERROR_LIMIT],
+                error_kind=error_kind(problem),
+            )
+        )
+    for source in result.sources:
+        if not source.ok and source.error is not None:
+            entries.append(
+                LedgerEntry(
+                    action="read",
+                    outcome="failed",
+                    source=source.name,
+                    error=str(source.error)[:_ERROR_LIMIT],
+                    error_kind=error_kind(source.error),
+                )
+            )
+    return entries
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        self._engine: Engine = open_state_engine(url)
+        try:
+            _Base.metadata.create_all(self._engine)
+            _adopt_legacy_rows(self._engine)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StateStoreError(f"cannot open the ledger: {short_error(exc)}") from exc
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def record(self, result: ReconcileResult) -> None:
+        self.append(result.reconcile_id, entries_of(result))
+
+    def append(self, reconcile_id: str, entries: list[LedgerEntry]) -> None:
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        names = [
+            f.name for f in fields(LedgerEntry) if f.name not in ("recorded_at", "reconcile_id")
+        ]
+        rows = [
+            LedgerRow(
+                **{name: getattr(entry, name) for name in names},
+                recorded_at=now,
+                reconcile_id=reconcile_id,
+            )
+            for entry in entries
+        ]
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add_all(rows)
+        except SQLAlchemyError as exc:
+            raise StateStoreError(f"cannot write to the ledger: {short_error(exc)}") from exc
+
+    def history(self, limit: int = 50) -> list[LedgerEntry]:
+        """The newest entries first."""
+        try:
+            with Session(self._engine) as session:
+                rows = session.scalars(
+                    select(LedgerRow).order_by(LedgerRow.id.desc()).limit(limit)
+                ).all()
+        except SQLAlchemyError as exc:
+            raise StateStoreError(f"cannot read the ledger: {short_error(exc)}") from exc
+        names = [f.name for f in fields(LedgerEntry)]
+        entries = []
+        for row in rows:
+            values = {name: getattr(row, name) for name in names}
+            if values["recorded_at"] is not None and values["recorded_at"].tzinfo is None:
+                # SQLite stores no zone; we always write UTC.
+                values["recorded_at"] = values["recorded_at"].replace(tzinfo=UTC)
+            entries.append(LedgerEntry(**values))
+        return entries
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _adopt_legacy_rows(engine: Engine) -> None:
+    """Copy a 0.1 ledger's rows into the new table, once (only while the new one is empty)."""
+    if _LEGACY_TABLE not in inspect(engine).get_table_names():
+        return
+    with Session(engine) as session, session.begin():
+        if session.scalar(select(LedgerRow.id).limit(1)) is not None:
+            return
+        legacy = session.execute(
+            text(
+                f"SELECT recorded_at, reconcile_id, folder, model_name, stage, version, "  # noqa: S608
+                f"action, outcome, {_column_or_empty(engine, 'commit')}, error, "
+                f"{_column_or_empty(engine, 'artifact_uri')}, "
+                f"{_column_or_empty(engine, 'artifact_digest')} "
+                f"FROM {_LEGACY_TABLE} ORDER BY id"
+            )
+        ).all()
+        for row in legacy:
+            session.add(
+                LedgerRow(
+                    recorded_at=_as_datetime(row[0]),
+                    reconcile_id=row[1],
+                    source="",
+                    kind="model" if row[3] else "",
+                    name=row[3] or "",
+                    stage=row[4] or "",
+                    folder=row[2] or "",
+                    revision=row[5] or "",
+                    action=_LEGACY_ACTIONS.get(row[6], row[6]),
+                    outcome=row[7],
+                    commit=row[8] or "",
+                    error=row[9] or "",
+                    error_kind="",
+                    artifact_uri=row[10] or "",
+                    artifact_digest=row[11] or "",
+                )
+            )
+    if legacy:
+        log.info("copied %d rows of the 0.1 ledger into table 'ledger'", len(legacy))
+
+
+def _as_datetime(value: object) -> datetime:
+    """SQLite hands back the text it stored; other databases a datetime."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _column_or_empty(engine: Engine, column: str) -> str:
+    present = {c["name"] for c in inspect(engine).get_columns(_LEGACY_TABLE)}
+    quoted = '"commit"' if column == "commit" else column
+    return quoted if column in present else "''"

@@ -1,0 +1,96 @@
+"""The MLflow model registry as a source: read a snapshot, decide, yield releases.
+
+The registry is read through the REST API or the backend database (both build
+the same snapshot); deciding which version each stage runs is the pure core's
+job. A read that fails raises, so the spine keeps every folder of this source.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol
+
+from watcher.artifact_sync import ArtifactSync, CopyStats
+from watcher.core.artifacts import ArtifactRef
+from watcher.core.model import RegistrySnapshot
+from watcher.core.model_releases import MODEL_KIND, ModelDeployment, model_releases
+from watcher.core.release import ArtifactNeed, SourceRead
+from watcher.core.stages import NameFilter, StagePolicy
+from watcher.errors import InternalError
+
+
+class RegistryReader(Protocol):
+    def snapshot(self) -> RegistrySnapshot: ...
+    def close(self) -> None: ...
+
+
+class ModelArtifacts:
+    """Copies the files of the model version a release serves (one copy per version)."""
+
+    def __init__(self, sync: ArtifactSync) -> None:
+        self.sync = sync
+
+    def describe(self) -> str:
+        return self.sync.describe()
+
+    def check(self, *, dry_run: bool = False) -> None:
+        self.sync.check(dry_run=dry_run)
+
+    def ensure(self, need: ArtifactNeed, *, dry_run: bool = False) -> tuple[ArtifactRef, CopyStats]:
+        deployment = need.payload
+        if not isinstance(deployment, ModelDeployment):
+            raise InternalError(f"model artifacts asked to copy a {type(deployment).__name__}")
+        return self.sync.ensure(deployment.version, deployment.slug, dry_run=dry_run)
+
+
+class MlflowSource:
+    """One MLflow registry, its stages, and the folder of the GitOps repo it owns."""
+
+    kinds = frozenset({MODEL_KIND})
+
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        registry: RegistryReader,
+        stages: tuple[StagePolicy, ...],
+        models: NameFilter,
+        artifacts: ModelArtifacts | None = None,
+    ) -> None:
+        self._name = name
+        self._path = path
+        self.registry = registry
+        self._stages = stages
+        self._models = models
+        self._artifacts = artifacts
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def artifacts(self) -> ModelArtifacts | None:
+        return self._artifacts
+
+    def read(self) -> SourceRead:
+        return model_releases(
+            self.registry.snapshot(), self._stages, self._models, source=self._name, path=self._path
+        )
+
+    def close(self) -> None:
+        self.registry.close()
+
+    def __enter__(self) -> MlflowSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

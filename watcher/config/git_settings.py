@@ -1,0 +1,37 @@
+"""The GitOps repository the daemon writes to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from watcher.config.base import Frozen
+
+
+class GitSettings(Frozen):
+    """The GitOps repository the daemon writes to."""
+
+    repo_url: str = Field("", description="Remote URL (env GIT_REPO_URL): ssh, https or a path.")
+    branch: str = Field("main", description="Branch to commit to and push.")
+    path: str = Field("deployments", description="Folder in the repo that holds deployments.")
+    checkout_dir: str = Field(
+        "", description="Local working copy (default: <state_dir>/checkout). The daemon owns it."
+    )
+    author_name: str = Field("gitops-watcher", description="Commit author and committer name.")
+    author_email: str = Field("gitops-watcher@localhost", description="Commit author e-mail.")
+    ssh_key_file: str = Field("", description="Private key for ssh remotes (env GIT_SSH_KEY_FILE).")
+    known_hosts_file: str = Field(
+        "", description="known_hosts for ssh remotes (env GIT_KNOWN_HOSTS_FILE); strict checking."
+    )
+    push_attempts: int = Field(5, ge=1, le=50, description="Pushes tried before giving up.")
+    push_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles.")
+    timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
+
+    @field_validator("path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        parts = Path(value).parts
+        if not parts or Path(value).is_absolute() or any(p in ("..", ".", ".git") for p in parts):
+            raise ValueError(f"path {value!r} must be a relative folder inside the repo")
+        return "/".join(parts)

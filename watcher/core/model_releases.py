@@ -1,0 +1,194 @@
+"""Decide, for a model registry: which version each (model, stage) runs, as releases.
+
+Pure function of a registry snapshot and the source's stage policies. A problem
+with one (model, stage) becomes a failure for that pair only; everything else
+is still decided, and the plan keeps whatever is deployed for failed pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
+from watcher.core.names import join_folder, model_slug
+from watcher.core.overrides import Overrides, read_overrides
+from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, ReleaseId, SourceRead
+from watcher.core.stages import NameFilter, StagePolicy
+from watcher.core.urls import redact_url
+from watcher.errors import InvalidNameError, PermanentError
+
+MODEL_KIND = "model"
+#: Tags the daemon writes back to the registry; never read as input (no commit loop).
+STATUS_TAG_PREFIX = "gitops."
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    """The payload of a model release: everything a model target renders from."""
+
+    model: RegisteredModel
+    version: ModelVersion
+    stage: StagePolicy
+    slug: str
+    selected_by: str
+    replicas: int
+    resources: Mapping[str, Mapping[str, str]]
+    ui_url: str = ""
+    overrides: Overrides = field(default_factory=Overrides)
+
+    @property
+    def registry_uri(self) -> str:
+        return f"models:/{self.version.name}/{self.version.version}"
+
+    @property
+    def url(self) -> str:
+        return version_url(self.ui_url, self.version.name, self.version.version)
+
+
+def version_url(ui_url: str, model_name: str, version: str) -> str:
+    """The model version's page in the MLflow UI ("" when the UI is unknown)."""
+    if not ui_url:
+        return ""
+    base = ui_url.rstrip("/")
+    return f"{base}/#/models/{quote(model_name, safe='')}/versions/{quote(version, safe='')}"
+
+
+def select_version(model: RegisteredModel, stage: StagePolicy) -> tuple[ModelVersion, str] | None:
+    """The version a stage runs: the first selector that points at a ready version."""
+    aliases = model.alias_map
+    for selector in stage.select:
+        candidate: ModelVersion | None = None
+        if selector.alias is not None:
+            version = aliases.get(selector.alias)
+            candidate = model.version(version) if version is not None else None
+        elif selector.registry_stage is not None:
+            candidate = model.latest_in_stage(selector.registry_stage)
+        if candidate is not None and candidate.status == READY_STATUS:
+            return candidate, selector.describe()
+    return None
+
+
+def model_releases(
+    snapshot: RegistrySnapshot,
+    stages: Sequence[StagePolicy],
+    models: NameFilter,
+    *,
+    source: str,
+    path: str = "",
+) -> SourceRead:
+    """Every (model, stage) that should run, and every pair that could not be decided."""
+    releases: list[Release] = []
+    failures: list[ReleaseFailure] = []
+    stage_names = frozenset(stage.name for stage in stages)
+    slugs: dict[str, str] = {}
+    for model in snapshot.models:
+        if not models.matches(model.name):
+            continue
+        ids = {
+            stage.name: ReleaseId(source, MODEL_KIND, model.name, stage.name) for stage in stages
+        }
+        try:
+            slug = model_slug(model.name)
+        except InvalidNameError as exc:
+            failures.extend(ReleaseFailure(ids[stage.name], exc) for stage in stages)
+            continue
+        if slugs.setdefault(slug, model.name) != model.name:
+            clash = InvalidNameError(
+                f"models {slugs[slug]!r} and {model.name!r} map to the same folder {slug!r}",
+                hint="rename one of them in MLflow",
+            )
+            failures.extend(
+                ReleaseFailure(ids[s.name], clash, join_folder(path, slug, s.name)) for s in stages
+            )
+            continue
+        for stage in stages:
+            chosen = select_version(model, stage)
+            if chosen is None:
+                continue
+            version, selected_by = chosen
+            folder = join_folder(path, slug, stage.name)
+            try:
+                overrides = read_overrides(
+                    version.tag_map, stage.name, stage_names, stage.max_replicas, stage.min_replicas
+                )
+            except PermanentError as exc:
+                failures.append(ReleaseFailure(ids[stage.name], exc, folder, version.version))
+                continue
+            deployment = ModelDeployment(
+                model=model,
+                version=version,
+                stage=stage,
+                slug=slug,
+                selected_by=selected_by,
+                replicas=stage.replicas if overrides.replicas is None else overrides.replicas,
+                resources=_merge_resources(stage, overrides),
+                ui_url=snapshot.ui_url,
+                overrides=overrides,
+            )
+            releases.append(_release(ids[stage.name], folder, deployment))
+    return SourceRead(tuple(releases), tuple(failures), snapshot.origin)
+
+
+def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) -> Release:
+    version = deployment.version
+    stage = deployment.stage
+    source = redact_url(version.source)
+    url = deployment.url
+    model_info = {
+        "name": version.name,
+        "version": version.version,
+        "run_id": version.run_id,
+        "source": source,
+        "url": url,
+    }
+    return Release(
+        id=release_id,
+        folder=folder,
+        target=stage.target,
+        revision=version.version,
+        revision_label=f"v{version.version}",
+        namespace=stage.namespace,
+        payload=deployment,
+        details={
+            "model": model_info,
+            "selected_by": deployment.selected_by,
+            "overrides": dict(deployment.overrides.applied),
+        },
+        settings=_pod_settings(deployment),
+        summary=(f"Selected by {deployment.selected_by}.",),
+        trailers=(
+            ("Model-Name", version.name),
+            ("Model-Version", version.version),
+            ("Selected-By", deployment.selected_by),
+            ("Run-Id", version.run_id),
+            ("Source", source),
+            ("Registry-Url", url),
+        ),
+        url=url,
+        artifact=ArtifactNeed((version.name, version.version), deployment),
+    )
+
+
+def _pod_settings(deployment: ModelDeployment) -> dict[str, str]:
+    """What the pods run with, flat, so a commit can say ``replicas 2 → 3``."""
+    stage = deployment.stage
+    settings = {"replicas": str(deployment.replicas), "target": stage.target}
+    if stage.image:
+        settings["image"] = stage.image
+    for section, amounts in sorted(deployment.resources.items()):
+        suffix = "" if section == "requests" else "_limit"
+        for resource, amount in sorted(amounts.items()):
+            settings[f"{resource}{suffix}"] = amount
+    return settings
+
+
+def _merge_resources(stage: StagePolicy, overrides: Overrides) -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for section in ("requests", "limits"):
+        values = dict(stage.resources.get(section, {}))
+        values.update(overrides.resources.get(section, {}))
+        if values:
+            merged[section] = dict(sorted(values.items()))
+    return merged

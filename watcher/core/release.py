@@ -1,0 +1,106 @@
+"""Releases: what a source wants running, in one shape for every kind of input.
+
+A source (an MLflow registry, a folder of function specs) reads its input and
+yields releases: for one (kind, name, stage), the folder it lives in, the target
+that renders it, and the payload that target needs. Everything after that
+(artifact copies, rendering, the plan, commits, the ledger, ``/status``) works
+on releases and never learns what a model version or a function spec is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from watcher.errors import WatcherError
+
+
+@dataclass(frozen=True, order=True)
+class ReleaseId:
+    """Who a release is: the source that owns it, its kind, its name and its stage."""
+
+    source: str
+    kind: str
+    name: str
+    stage: str
+
+    def describe(self) -> str:
+        """``model 'fraud' in staging``, for logs and messages (names cut to a readable length)."""
+        from watcher.core.names import describe
+
+        return f"{self.kind} {describe(self.name)} in {self.stage}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "kind": self.kind, "name": self.name, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class ArtifactNeed:
+    """Files a release serves that must be copied and verified before it is rendered.
+
+    ``key`` identifies one copy: releases with equal keys (the same model version
+    in two stages) share it. ``payload`` is what the source's copier needs.
+    """
+
+    key: tuple[str, ...]
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Release:
+    """One (kind, name, stage) that should run, with everything its target needs."""
+
+    id: ReleaseId
+    #: Folder under the deployments path, ``/``-separated, owned by the source.
+    folder: str
+    #: Name of the target that renders it (``deployment``, ``kserve``, ``function-serve`` …).
+    target: str
+    #: What runs: a model version, a spec revision. Shown in subjects as ``revision_label``.
+    revision: str
+    namespace: str
+    #: Target-specific input (a model deployment, a function spec with its overlay).
+    payload: Any
+    #: How the revision reads in a subject: ``v4`` for a model version, ``rev 3f2a9c`` …
+    revision_label: str = ""
+    #: Kind-specific provenance written into promotion.json under ``details``.
+    details: Mapping[str, Any] = field(default_factory=dict)
+    #: Settings that change the pods (replicas, image …); their changes are named in commits.
+    settings: Mapping[str, str] = field(default_factory=dict)
+    #: Lines of the commit body, after the generic first line.
+    summary: tuple[str, ...] = ()
+    #: Extra commit trailers, e.g. ``("Model-Version", "4")``.
+    trailers: tuple[tuple[str, str], ...] = ()
+    #: Link to the input's page (registry UI, spec in git), for commits and Argo CD.
+    url: str = ""
+    artifact: ArtifactNeed | None = None
+
+    @property
+    def label(self) -> str:
+        return self.revision_label or self.revision
+
+
+@dataclass(frozen=True)
+class ReleaseFailure:
+    """A release that could not be decided, copied or rendered; its folder is kept as it is."""
+
+    id: ReleaseId
+    error: WatcherError
+    #: The folder it would use, when a safe one could be derived (kept untouched).
+    folder: str | None = None
+    #: The revision that was wanted, when known.
+    revision: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """Everything one source wants, and what it could not turn into a release."""
+
+    releases: tuple[Release, ...] = ()
+    failures: tuple[ReleaseFailure, ...] = ()
+    #: Registry UI or repository URL, for logs.
+    origin: str = ""
+
+
+def release_sort_key(release: Release) -> tuple[str, str]:
+    return (release.folder, release.id.source)

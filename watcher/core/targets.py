@@ -1,0 +1,153 @@
+"""Targets: a release becomes a folder of files (name -> bytes).
+
+A target is the second extension point (sources are the first): anything with a
+``name`` and a ``render(release, artifact)`` method. Most targets are a folder
+of Jinja templates plus a function that turns a release into the templates'
+variables; :class:`TemplateTarget` is that. Pure: templates arrive through a
+Jinja environment the caller built, and the result is data, validated strictly
+before anything is committed. Output is normalised (no trailing spaces, one
+final newline) so equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import jinja2
+import jinja2.sandbox
+from jinja2.exceptions import SecurityError
+
+from watcher.core.artifacts import ArtifactRef
+from watcher.core.manifests import validate_folder
+from watcher.core.names import describe
+from watcher.core.release import Release
+from watcher.core.yaml_text import YamlText, to_yaml
+from watcher.errors import TemplateError
+
+KUSTOMIZATION = "kustomization.yaml"
+PROVENANCE = "promotion.json"
+
+#: Turns a release (and its verified copy, if it has one) into template variables.
+ContextBuilder = Callable[[Release, ArtifactRef | None], Mapping[str, Any]]
+
+
+class Target(Protocol):
+    """Renders one release into the files of its folder (without promotion.json)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def render(self, release: Release, artifact: ArtifactRef | None) -> dict[str, bytes]: ...
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, YamlText) or value is None or isinstance(value, bool | int):
+        return value
+    raise TemplateError(
+        f"a template inserts the value {describe(str(value), 60)} without the yaml filter",
+        hint="write {{ value | yaml }} so the value is quoted and escaped",
+    )
+
+
+def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    """A sandboxed, strict Jinja environment: undefined names and unquoted values are errors.
+
+    The sandbox keeps user templates from reaching Python internals, files or the
+    environment; ``finalize`` keeps them from splicing raw text into YAML.
+    """
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["yaml"] = to_yaml
+    return env
+
+
+class TemplateTarget:
+    """Every ``<folder>/*.j2`` template of an environment, rendered with one context.
+
+    ``kustomization.yaml.j2`` is rendered last, with ``resources`` set to the YAML
+    files the others produced; a template that renders empty drops its file, so
+    users can switch a built-in file off from their own template folder.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        env: jinja2.Environment,
+        folder: str,
+        context: ContextBuilder,
+        kubernetes_version: str | None = "1.33",
+    ) -> None:
+        self._name = name
+        self._env = env
+        self._folder = folder
+        self._context = context
+        self._kubernetes_version = kubernetes_version
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def render(self, release: Release, artifact: ArtifactRef | None) -> dict[str, bytes]:
+        context = dict(self._context(release, artifact))
+        prefix = f"{self._folder}/"
+        names = sorted(
+            name
+            for name in self._env.list_templates(extensions=["j2"])
+            if name.startswith(prefix) and name.count("/") == 1
+        )
+        if not names:
+            raise TemplateError(
+                f"target {self._name!r} has no templates in {self._folder}/",
+                hint="check render.templates_dir: a target needs at least one *.yaml.j2 file",
+            )
+        files: dict[str, bytes] = {}
+        kustomization: str | None = None
+        for name in names:
+            output = name[len(prefix) : -len(".j2")]
+            if output == KUSTOMIZATION:
+                kustomization = name
+                continue
+            if output == PROVENANCE:
+                raise TemplateError(
+                    f"template {name} would overwrite {PROVENANCE}, which the daemon owns"
+                )
+            text = render_template(self._env, name, context)
+            if text:
+                files[output] = text.encode()
+        if kustomization is not None:
+            resources = sorted(f for f in files if f.endswith((".yaml", ".yml")))
+            text = render_template(self._env, kustomization, {**context, "resources": resources})
+            if text:
+                files[KUSTOMIZATION] = text.encode()
+        if self._kubernetes_version:
+            validate_folder(files, self._kubernetes_version)
+        return files
+
+
+def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    """One template's normalised output; every Jinja failure becomes a TemplateError."""
+    try:
+        text = env.get_template(name).render(context)
+    except TemplateError as exc:
+        raise TemplateError(f"template {name}: {exc}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {name}, line {exc.lineno}: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"template {name}: {exc.message}", hint="see docs/templates.md for the variables"
+        ) from exc
+    except SecurityError as exc:
+        raise TemplateError(f"template {name} tried something the sandbox forbids: {exc}") from exc
+    except (jinja2.TemplateError, TypeError, ValueError, RecursionError) as exc:
+        raise TemplateError(f"template {name}: {describe(str(exc), 200)}") from exc
+    lines = [line.rstrip() for line in text.splitlines()]
+    normalised = "\n".join(lines).strip("\n")
+    return f"{normalised}\n" if normalised else ""

@@ -1,0 +1,228 @@
+"""Read every source, copy what releases serve, render them: the folders that should exist.
+
+Shared by ``reconcile`` and ``render``. A source that cannot be read holds back
+only its own folders; a release that cannot be copied or rendered fails alone
+and keeps its folder; an unexpected exception in one release is a failure of
+that release, never of the reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from watcher.artifact_sync import CopyStats
+from watcher.core.artifacts import ArtifactRef
+from watcher.core.names import describe
+from watcher.core.plan import DesiredFolder, SourceScope
+from watcher.core.provenance import PROVENANCE, provenance_of
+from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRead
+from watcher.core.targets import Target
+from watcher.errors import (
+    ConfigError,
+    InternalError,
+    OwnershipError,
+    SourceUnavailableError,
+    WatcherError,
+)
+from watcher.result import SourceOutcome
+
+log = logging.getLogger(__name__)
+
+
+class ArtifactStep(Protocol):
+    """Copies and verifies the files a release serves; one copy per ``ArtifactNeed.key``."""
+
+    def describe(self) -> str: ...
+    def check(self, *, dry_run: bool = False) -> None: ...
+    def ensure(
+        self, need: ArtifactNeed, *, dry_run: bool = False
+    ) -> tuple[ArtifactRef, CopyStats]: ...
+
+
+class Source(Protocol):
+    """Reads one input and yields releases: an MLflow registry, a folder of function specs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def kinds(self) -> frozenset[str]: ...
+    @property
+    def artifacts(self) -> ArtifactStep | None: ...
+    def read(self) -> SourceRead: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class DesiredState:
+    folders: dict[str, DesiredFolder] = field(default_factory=dict)
+    failures: list[ReleaseFailure] = field(default_factory=list)
+    sources: list[SourceOutcome] = field(default_factory=list)
+    scopes: dict[str, SourceScope] = field(default_factory=dict)
+    stats: CopyStats = field(default_factory=CopyStats)
+    #: Copies a dry run would make: (what, the copy's URI, files, bytes).
+    planned_copies: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    @property
+    def keep(self) -> set[str]:
+        """Folders of failed releases: kept exactly as they are."""
+        return {failure.folder for failure in self.failures if failure.folder}
+
+
+def build_desired(
+    sources: Sequence[Source], targets: Mapping[str, Target], *, dry_run: bool = False
+) -> DesiredState:
+    state = DesiredState()
+    if not sources:
+        raise ConfigError(
+            "no source is configured",
+            hint="set MLFLOW_TRACKING_URI, or list sources or functions in the config",
+        )
+    rendered: list[tuple[Release, DesiredFolder]] = []
+    for source in sources:
+        try:
+            read = source.read()
+        except WatcherError as exc:
+            _source_failed(state, source, exc)
+            continue
+        except Exception as exc:  # a bug in one source must not stop the others
+            log.debug("source %r crashed", source.name, exc_info=True)
+            _source_failed(
+                state, source, InternalError(f"reading source {source.name!r}: {exc!r:.200}")
+            )
+            continue
+        state.sources.append(SourceOutcome(source.name, True))
+        state.scopes[source.name] = SourceScope(source.path, source.kinds, True)
+        state.failures.extend(read.failures)
+        releases = list(read.releases)
+        refs = _copy(source.artifacts, releases, state, dry_run=dry_run)
+        for release in releases:
+            if release.artifact is not None and source.artifacts is not None:
+                if release.artifact.key not in refs:
+                    continue  # its failure was recorded when the copy failed
+                artifact = refs[release.artifact.key]
+            else:
+                artifact = None
+            folder = _render(release, artifact, targets, state)
+            if folder is not None:
+                rendered.append((release, folder))
+    if state.sources and not any(outcome.ok for outcome in state.sources):
+        first = state.sources[0].error
+        raise SourceUnavailableError(
+            f"no source could be read; first: {first}", hint="nothing was planned or changed"
+        ) from first
+    _place(rendered, state)
+    return state
+
+
+def _source_failed(state: DesiredState, source: Source, error: WatcherError) -> None:
+    log.error("cannot read source %r: %s (its folders are kept as they are)", source.name, error)
+    state.sources.append(SourceOutcome(source.name, False, error))
+    state.scopes[source.name] = SourceScope(source.path, source.kinds, False)
+
+
+def _render(
+    release: Release,
+    artifact: ArtifactRef | None,
+    targets: Mapping[str, Target],
+    state: DesiredState,
+) -> DesiredFolder | None:
+    target = targets.get(release.target)
+    try:
+        if target is None:
+            raise ConfigError(
+                f"unknown target {release.target!r}",
+                hint=f"choose one of: {', '.join(sorted(targets))}",
+            )
+        files = target.render(release, artifact)
+    except WatcherError as exc:
+        state.failures.append(ReleaseFailure(release.id, exc, release.folder, release.revision))
+        return None
+    except Exception as exc:  # one release's bug stays that release's failure
+        log.debug("rendering %s crashed", release.id.describe(), exc_info=True)
+        error = InternalError(f"rendering {release.id.describe()}: {exc!r:.200}")
+        state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
+        return None
+    provenance = provenance_of(release, artifact)
+    return DesiredFolder(release, {**files, PROVENANCE: provenance.to_json()}, provenance)
+
+
+def _place(rendered: list[tuple[Release, DesiredFolder]], state: DesiredState) -> None:
+    """Keep folders that no other release claims; two claimants (or nested folders) both fail."""
+    by_folder: dict[str, list[Release]] = {}
+    for release, _ in rendered:
+        by_folder.setdefault(release.folder, []).append(release)
+    folders = set(by_folder)
+    for release, desired in rendered:
+        others = [r for r in by_folder[release.folder] if r is not release]
+        nested = [
+            f
+            for f in folders
+            if f != release.folder
+            and (f.startswith(release.folder + "/") or release.folder.startswith(f + "/"))
+        ]
+        if others or nested:
+            clash = others[0].id.describe() if others else f"folder {nested[0]}"
+            error = OwnershipError(
+                f"{release.id.describe()} and {clash} would share folder {release.folder}",
+                hint="give the sources different paths, or rename one of them",
+            )
+            state.failures.append(
+                ReleaseFailure(release.id, error, release.folder, release.revision)
+            )
+            continue
+        state.folders[release.folder] = desired
+
+
+def _copy(
+    artifacts: ArtifactStep | None,
+    releases: Sequence[Release],
+    state: DesiredState,
+    *,
+    dry_run: bool,
+) -> dict[tuple[str, ...], ArtifactRef]:
+    """One verified copy per artifact key; a failure stops only the releases that need it.
+
+    The store is checked once first: when it is unreachable or refuses us,
+    every release fails with that one clear error instead of one timeout each.
+    """
+    needing = [r for r in releases if r.artifact is not None]
+    refs: dict[tuple[str, ...], ArtifactRef] = {}
+    if artifacts is None or not needing:
+        return refs
+    errors: dict[tuple[str, ...], WatcherError] = {}
+    try:
+        artifacts.check(dry_run=dry_run)
+    except WatcherError as exc:
+        log.error("artifact store %s cannot be used: %s", artifacts.describe(), exc)
+        errors = {r.artifact.key: exc for r in needing if r.artifact is not None}
+    for release in needing:
+        need = release.artifact
+        assert need is not None
+        if need.key in refs or need.key in errors:
+            continue
+        try:
+            ref, copied = artifacts.ensure(need, dry_run=dry_run)
+            refs[need.key] = ref
+            state.stats.add(copied)
+            if dry_run and not copied.files_already_there:
+                what = f"{release.id.kind} {describe(release.id.name)} {release.label}"
+                state.planned_copies.append((what, ref.uri, ref.file_count, ref.total_bytes))
+        except WatcherError as exc:
+            log.debug("cannot copy the files of %s: %s", release.id.describe(), exc)
+            errors[need.key] = exc
+        except Exception as exc:
+            log.debug("copying %s crashed", release.id.describe(), exc_info=True)
+            errors[need.key] = InternalError(f"copying {describe(release.id.name)}: {exc!r:.200}")
+    for release in needing:
+        assert release.artifact is not None
+        error = errors.get(release.artifact.key)
+        if error is not None:
+            state.failures.append(
+                ReleaseFailure(release.id, error, release.folder, release.revision)
+            )
+    return refs
