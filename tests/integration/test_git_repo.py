@@ -790,12 +790,12 @@ def test_http_credentials_never_reach_the_disk_or_the_logs(
     assert main(["-vv", "--config", str(config), "reconcile", "--once"]) != 0
 
     subjects = git("log", "--format=%s", "main", cwd=remote).splitlines()
-    assert subjects == [f"promote {name} v1 to staging"]
+    assert len(subjects) == 1 and f"{name} v1" in subjects[0], subjects
     assert server.auth_headers and set(server.auth_headers) == {server.expected_auth}
     forms = _secret_forms(USERNAME, server.password)
     captured = capsys.readouterr()
     logs = captured.out + captured.err + caplog.text
-    assert "promote" in logs  # the logs were captured
+    assert name in logs and "pushed" in logs  # the logs were captured
     assert [f for f in forms if f in logs] == []
     assert [p for _m, p in server.requests if any(f in p for f in forms)] == []
     checkouts = [p.parent.parent for p in state.rglob(".git/config")]
