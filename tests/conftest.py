@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.servers.postgres_fixtures",
     "tests.servers.sshd_fixtures",
     "tests.servers.seaweedfs_fixtures",
+    "tests.servers.git_http_fixtures",
 ]
 
 

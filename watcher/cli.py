@@ -258,8 +258,22 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
     return EXIT_OK if ok else EXIT_PARTIAL
 
 
+def _redacted(value: object) -> object:
+    """Passwords in URLs (a git remote, a database URI) are never printed."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        from watcher.adapters.git_transport import remote_url
+
+        return remote_url(value)
+    return value
+
+
 def _settings_yaml(settings: Settings, credentials: Credentials) -> str:
-    data = settings.model_dump(mode="json")
+    data = _redacted(settings.model_dump(mode="json"))
+    assert isinstance(data, dict)
     data["state_dir"] = str(settings.state_path)
     data["credentials_from_environment"] = sorted(
         name for name, value in credentials.model_dump().items() if value

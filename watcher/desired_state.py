@@ -120,7 +120,7 @@ def build_desired(
 
 
 def _source_failed(state: DesiredState, source: Source, error: WatcherError) -> None:
-    log.error("cannot read source %r: %s (its folders are kept as they are)", source.name, error)
+    log.info("cannot read source %r: %s (its folders are kept as they are)", source.name, error)
     state.sources.append(SourceOutcome(source.name, False, error))
     state.scopes[source.name] = SourceScope(source.path, source.kinds, False)
 
@@ -198,7 +198,7 @@ def _copy(
     try:
         artifacts.check(dry_run=dry_run)
     except WatcherError as exc:
-        log.error("artifact store %s cannot be used: %s", artifacts.describe(), exc)
+        log.info("artifact store %s cannot be used: %s", artifacts.describe(), exc)
         errors = {r.artifact.key: exc for r in needing if r.artifact is not None}
     for release in needing:
         need = release.artifact

@@ -9,7 +9,9 @@ Two families, as the reconciler treats them differently:
   input changes.
 
 Adapters wrap third-party exceptions once, with ``raise ... from exc``, so a
-caller never needs to know about requests, GitPython or SQLAlchemy errors.
+caller never needs to know about requests, GitPython or SQLAlchemy errors. An
+error that is not marked permanent counts as temporary: the daemon retries it
+with backoff, and a release that failed with it is tried again next time.
 """
 
 from __future__ import annotations

@@ -13,14 +13,14 @@ from typing import Any, Literal
 from watcher.artifact_sync import CopyStats
 from watcher.core.plan import Change
 from watcher.core.release import ReleaseFailure, ReleaseId
-from watcher.errors import TemporaryError, WatcherError
+from watcher.errors import PermanentError, WatcherError
 
 ReleaseState = Literal["deployed", "unchanged", "removed", "failed", "held"]
 
 
 def error_kind(error: WatcherError) -> Literal["temporary", "permanent"]:
-    """Temporary errors are retried with backoff; permanent ones wait for their input to change."""
-    return "temporary" if isinstance(error, TemporaryError) else "permanent"
+    """Permanent errors wait for their input to change; every other one is retried with backoff."""
+    return "permanent" if isinstance(error, PermanentError) else "temporary"
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,41 @@ def test_config_command_prints_settings_without_secrets(
     assert data["credentials_from_environment"] == ["mlflow_token"]
 
 
+def test_config_never_prints_a_password_from_a_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GIT_REPO_URL", "https://bot:hunter2@git.example.com/gitops.git")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://mlflow:pa55word@db.example.com/mlflow")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "pa55word" not in out
+    assert "git.example.com/gitops.git" in out
+
+
+def test_a_tracking_uri_without_a_scheme_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "mlflow.example.com")
+    monkeypatch.setenv("GIT_REPO_URL", "/tmp/nowhere.git")
+    assert main(["reconcile", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert "MLFLOW_TRACKING_URI" in err and "http(s)://" in err
+
+
+def test_an_unexpected_crash_has_an_exit_code_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import watcher.cli
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    # The one mock here: nothing real crashes on purpose.
+    monkeypatch.setattr(watcher.cli, "load_settings", broken)
+    assert main(["config"]) == 4
+    assert "internal error: RuntimeError: a bug" in capsys.readouterr().err
+
+
 def test_render_refuses_a_non_empty_folder_and_a_broken_snapshot(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "x").write_text("x")

@@ -19,7 +19,7 @@ from git.cmd import Git
 from git.exc import GitCommandError
 
 from tests.servers.git_http import GitHttpServer
-from tests.servers.git_http_fixtures import PASSWORD, USERNAME, git_http_server
+from tests.servers.git_http_fixtures import PASSWORD, USERNAME
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.sshd import SshGitServer
 from watcher.adapters.git_repo import GitOpsRepo, PushRejectedError
@@ -36,7 +36,7 @@ from watcher.config.settings import Credentials, GitSettings
 from watcher.errors import GitAuthError, GitError, GitUnavailableError, TemporaryError
 
 pytestmark = pytest.mark.slow
-__all__ = ["git_http_server"]  # a fixture, used by name
+
 
 FOLDER = "deployments/fraud/staging"
 

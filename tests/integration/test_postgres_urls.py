@@ -22,7 +22,7 @@ from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.postgres import PASSWORD, USER, PostgresServer
 from watcher.adapters.registry_db import DatabaseRegistry
 from watcher.adapters.sql_urls import engine_url
-from watcher.adapters.state_store import PromotionRecord, StateStore
+from watcher.adapters.ledger import Ledger, LedgerEntry
 from watcher.cli import main
 from watcher.config.settings import ModelFilter, RegistrySettings
 
@@ -69,19 +69,21 @@ def test_the_ledger_works_on_every_documented_form(
     database = f"ledger_{scheme.replace('+', '_')}"
     postgres_server.create_database(database)
     url = documented(scheme, postgres_server.port, database)
-    store = StateStore(url)
+    store = Ledger(url)
     try:
-        record = PromotionRecord(
-            folder="deployments/m/staging",
-            model_name="m",
-            stage="staging",
-            version="1",
-            action="create",
+        entry = LedgerEntry(
+            action="deploy",
             outcome="applied",
+            source="mlflow",
+            kind="model",
+            name="m",
+            stage="staging",
+            folder="m/staging",
+            revision="1",
             commit="c0ffee",
         )
-        store.record("r1", [record])
-        assert [(r.model_name, r.version, r.commit) for r in store.history()] == [
+        store.append("r1", [entry])
+        assert [(r.name, r.revision, r.commit) for r in store.history()] == [
             ("m", "1", "c0ffee")
         ]
     finally:
@@ -172,14 +174,14 @@ class Hide:
 
 sys.meta_path.insert(0, Hide())
 from watcher.adapters.registry_db import DatabaseRegistry
-from watcher.adapters.state_store import StateStore
+from watcher.adapters.ledger import Ledger
 from watcher.config.settings import ModelFilter, RegistrySettings
 
 settings = RegistrySettings(tracking_uri=REGISTRY, models=ModelFilter(include=(NAME,)))
 registry = DatabaseRegistry(settings)
 print("models", [m.name for m in registry.snapshot().models])
 registry.close()
-store = StateStore(LEDGER)
+store = Ledger(LEDGER)
 print("history", len(store.history()))
 store.close()
 """
@@ -225,7 +227,7 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
             DatabaseRegistry(RegistrySettings(tracking_uri=url)).snapshot()
         assert "gitops-watcher[mysql]" in str(registry_error.value)
         with pytest.raises(StateStoreError, match=r"gitops-watcher\[mysql\]"):
-            StateStore(url)
+            Ledger(url)
 
 
 def test_the_postgres_extra_installs_the_drivers_of_the_documented_urls() -> None:

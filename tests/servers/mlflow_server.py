@@ -75,12 +75,17 @@ class MlflowServer:
 
 
 def start_mlflow_server(
-    workdir: Path, backend_uri: str | None = None, *, proxy_artifacts: bool = False
+    workdir: Path,
+    backend_uri: str | None = None,
+    *,
+    proxy_artifacts: bool = False,
+    port: int | None = None,
 ) -> MlflowServer:
     """Start ``mlflow server`` and wait for /health; raise with the log tail if it fails.
 
     ``proxy_artifacts`` serves artifacts through the server (``--artifacts-destination``),
-    so runs get ``mlflow-artifacts:/`` URIs instead of local paths.
+    so runs get ``mlflow-artifacts:/`` URIs instead of local paths. ``port`` restarts a
+    stopped server at the same address.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     db_path: Path | None = None
@@ -90,7 +95,7 @@ def start_mlflow_server(
     artifact_root = workdir / "artifacts"
     artifact_root.mkdir(exist_ok=True)
     log_path = workdir / "mlflow-server.log"
-    port = free_port()
+    port = port or free_port()
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     env.pop("MLFLOW_TRACKING_URI", None)
