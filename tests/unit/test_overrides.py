@@ -52,3 +52,33 @@ def test_tags_for_other_stages_are_ignored() -> None:
     assert (
         read_overrides({"deploy.production.replicas": "x"}, "staging", STAGES, 20).replicas is None
     )
+
+
+def test_a_stage_minimum_refuses_zero_and_negative_replicas_are_named_for_what_they_are() -> None:
+    with pytest.raises(InvalidOverrideError, match="needs at least 1"):
+        read_overrides({"deploy.replicas": "0"}, "production", STAGES, 20, min_replicas=1)
+    with pytest.raises(InvalidOverrideError, match="a whole number from 1 to 20, not '-1'"):
+        read_overrides({"deploy.replicas": "-1"}, "production", STAGES, 20, min_replicas=1)
+    assert read_overrides({"deploy.replicas": "0"}, "staging", STAGES, 20).replicas == 0
+
+
+def test_values_are_normalised_before_they_are_used_or_recorded() -> None:
+    padded = read_overrides(
+        {"deploy.replicas": " 3 ", "deploy.cpu": " 500m"}, "staging", STAGES, 20
+    )
+    plain = read_overrides({"deploy.replicas": "3", "deploy.cpu": "500m"}, "staging", STAGES, 20)
+    assert padded == plain
+    assert dict(padded.applied) == {"deploy.cpu": "500m", "deploy.replicas": "3"}
+
+
+def test_a_huge_value_is_refused_quickly_and_quoted_short() -> None:
+    with pytest.raises(InvalidOverrideError) as info:
+        read_overrides({"deploy.replicas": "9" * 10_000}, "staging", STAGES, 20)
+    assert len(str(info.value)) < 200 and "10000 characters" in str(info.value)
+
+
+def test_the_default_production_stage_keeps_at_least_one_replica() -> None:
+    from watcher.config.settings import Settings
+
+    floors = {stage.name: stage.min_replicas for stage in Settings().stages}
+    assert floors == {"staging": 0, "production": 1}
