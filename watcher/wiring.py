@@ -155,8 +155,10 @@ def build_artifacts(
     if not isinstance(registry, RestRegistry | DatabaseRegistry):
         raise ConfigError("artifact copies need the REST or database registry adapter")
     proxy: RestRegistry | None = registry if isinstance(registry, RestRegistry) else None
+    opened: tuple[RestRegistry, ...] = ()
     if proxy is None and endpoint.registry.tracking_uri.startswith(("http://", "https://")):
         proxy = RestRegistry(endpoint.registry, endpoint.credentials)
+        opened = (proxy,)
     store: ObjectStore
     s3 = config.s3
     if kind == "s3":
@@ -185,7 +187,7 @@ def build_artifacts(
     locator: ArtifactLocator = registry
     resolver = SourceResolver(config.sources, locator, proxy=proxy, source_s3_client=source_client)
     return ModelArtifacts(
-        ArtifactSync(store, resolver, prefix=prefix, staging_dir=settings.staging_path)
+        ArtifactSync(store, resolver, prefix=prefix, staging_dir=settings.staging_path), opened
     )
 
 

@@ -27,8 +27,14 @@ class RegistryReader(Protocol):
 class ModelArtifacts:
     """Copies the files of the model version a release serves (one copy per version)."""
 
-    def __init__(self, sync: ArtifactSync) -> None:
+    def __init__(self, sync: ArtifactSync, closers: tuple[RegistryReader, ...] = ()) -> None:
         self.sync = sync
+        self._closers = closers
+
+    def close(self) -> None:
+        """Close what the copier opened of its own (a REST proxy beside a DB registry)."""
+        for closer in self._closers:
+            closer.close()
 
     def describe(self) -> str:
         return self.sync.describe()
@@ -83,6 +89,8 @@ class MlflowSource:
 
     def close(self) -> None:
         self.registry.close()
+        if self._artifacts is not None:
+            self._artifacts.close()
 
     def __enter__(self) -> MlflowSource:
         return self
