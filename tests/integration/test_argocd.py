@@ -46,7 +46,7 @@ def settings(git: dict[str, Any] | None = None, **argocd: Any) -> WithArgo:
     return WithArgo(base, ArgoCDSettings.model_validate(argocd))
 
 
-FULL = {
+FULL: dict[str, Any] = {
     "create_project": True,
     "project": "ml-team",
     "project_namespaces": ["models-*", "functions-*"],

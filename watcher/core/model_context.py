@@ -280,7 +280,10 @@ def knative_context(context: Mapping[str, Any], template_text: str) -> dict[str,
         refs = [{"secretRef": {"name": name}} for name in deployment["env_from"]]
         server["envFrom"] = [*refs, *(server.get("envFrom") or [])]
     server.setdefault("ports", [{"name": "http1", "containerPort": serving["port"]}])
-    server.setdefault("readinessProbe", {"httpGet": {"path": "/ping"}, "periodSeconds": 10})
+    server.setdefault(
+        "readinessProbe",
+        {"httpGet": {"path": "/ping", "port": serving["port"]}, "periodSeconds": 10},
+    )
     if deployment["resources"]:
         server.setdefault("resources", deployment["resources"])
     pod = {**pod, "containers": [server, *containers[1:]]}
