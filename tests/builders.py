@@ -46,7 +46,7 @@ def decide(snap: RegistrySnapshot, config: Settings, *, source: str = "mlflow", 
     models = config.registry.models
     return model_releases(
         snap,
-        tuple(stage_policy(stage) for stage in config.stages),
+        tuple(stage_policy(stage, config.render) for stage in config.stages),
         NameFilter(models.include, models.exclude),
         source=source,
         path=path,

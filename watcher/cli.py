@@ -62,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply removals even above safety.max_delete_fraction",
     )
 
+    from watcher.argocd import add_argocd_parser
     from watcher.daemon.command import add_run_parser
 
     add_run_parser(commands)
+    add_argocd_parser(commands)
 
     render = commands.add_parser("render", help="render the manifests into a folder, without git")
     render.add_argument("--out", required=True, type=Path, help="an empty or new folder")
@@ -156,6 +158,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         return _snapshot(args, settings, credentials)
     if args.command == "render":
         return _render(args, settings, credentials)
+    if args.command == "argocd":
+        from watcher.argocd import argocd_command
+
+        return argocd_command(args, settings)
     if args.command == "run":
         from watcher.daemon.command import run_command
 
@@ -231,7 +237,7 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
                 "mlflow",
                 "",
                 _SnapshotFile(snapshot),
-                tuple(wiring.stage_policy(stage) for stage in settings.stages),
+                tuple(wiring.stage_policy(stage, settings.render) for stage in settings.stages),
                 NameFilter(models.include, models.exclude),
             )
         ]

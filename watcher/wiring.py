@@ -100,7 +100,7 @@ def _without_registry(credentials: Credentials) -> Credentials:
     )
 
 
-def stage_policy(stage: StageSettings, render: RenderSettings | None = None) -> StagePolicy:
+def stage_policy(stage: StageSettings, render: RenderSettings) -> StagePolicy:
     """The core's view of a configured stage; ``render`` gives the default fetch image."""
     resources: dict[str, dict[str, str]] = {}
     for section in ("requests", "limits"):
@@ -204,7 +204,7 @@ def build_model_sources(
                 endpoint.name,
                 endpoint.path,
                 registry,
-                tuple(stage_policy(stage) for stage in endpoint.stages),
+                tuple(stage_policy(stage, settings.render) for stage in endpoint.stages),
                 NameFilter(models.include, models.exclude),
                 artifacts,
             )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watcher.config.argocd_settings import ArgoCDSettings
 from watcher.config.artifact_settings import ArtifactSettings, S3Settings, SourceSettings
 from watcher.config.base import Frozen
 from watcher.config.daemon_settings import DaemonSettings
@@ -31,6 +32,7 @@ from watcher.config.stage_settings import (
 )
 
 __all__ = [
+    "ArgoCDSettings",
     "ArtifactSettings",
     "CredentialVariables",
     "Credentials",
@@ -122,6 +124,7 @@ class Settings(Frozen):
     state: StateSettings = Field(default_factory=StateSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    argocd: ArgoCDSettings = Field(default_factory=ArgoCDSettings)
 
     @field_validator("stages")
     @classmethod

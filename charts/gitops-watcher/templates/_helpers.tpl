@@ -72,7 +72,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Names of the environment variables the chart sets itself. */}}
 {{- define "gitops-watcher.ownEnvNames" -}}
-{{- $names := list "HOME" "GITOPS_WATCHER_CONFIG" "GITOPS_WATCHER_STATE_DIR" }}
+{{- $names := list "HOME" "GITOPS_WATCHER_CONFIG" "GITOPS_WATCHER_STATE_DIR" "GITOPS_WATCHER_RENDER__FETCH_IMAGE" }}
 {{- if .Values.mlflow.trackingUri }}{{ $names = append $names "MLFLOW_TRACKING_URI" }}{{ end }}
 {{- if .Values.git.repoUrl }}{{ $names = append $names "GIT_REPO_URL" }}{{ end }}
 {{- if .Values.git.branch }}{{ $names = append $names "GIT_BRANCH" }}{{ end }}
