@@ -338,3 +338,147 @@ def test_workspace_column_filters(tmp_path: Path) -> None:
     make_registry_db(tmp_path / "ws.db", workspaces=True)
     (model,) = db_snapshot(f"sqlite:///{tmp_path / 'ws.db'}", workspace="team-b").models
     assert [(v.version, v.run_id) for v in model.versions] == [("9", "rb")]
+
+
+@dataclass
+class Proxy:
+    """A small HTTP proxy in front of the real MLflow server: counts requests and, when
+    told to, deletes one of our version-less models right after serving a page of
+    registered models that lists it (at most once per pass over the pages). That is what
+    a user deleting a model mid-read does to MLflow's offset page tokens: the next page
+    starts one model too late, and the model that slid back is never listed."""
+
+    target: str
+    url: str = ""
+    prefix: str = ""
+    deletions_left: int = 0
+    deleted: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    _deleted_this_pass: bool = False
+
+    def after_page(self, path: str, body: bytes) -> None:
+        if not path.startswith(SEARCH):
+            return
+        if "page_token" not in path:
+            self._deleted_this_pass = False
+        page = json.loads(body)
+        names = [m["name"] for m in page.get("registered_models", [])]
+        empty = [n for n in names if n.startswith(self.prefix) and n.endswith("-empty")]
+        more = bool(page.get("next_page_token"))
+        if self.deletions_left > 0 and not self._deleted_this_pass and empty and more:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=self.target).delete_registered_model(empty[0])
+            self.deleted.append(empty[0])
+            self.deletions_left -= 1
+            self._deleted_this_pass = True
+
+
+@pytest.fixture
+def proxy(mlflow_server: MlflowServer) -> Iterator[Proxy]:
+    import urllib.request
+
+    state = Proxy(target=mlflow_server.url)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.paths.append(self.path)
+            try:
+                with urllib.request.urlopen(state.target + self.path, timeout=60) as answer:  # noqa: S310
+                    status, body = answer.status, answer.read()
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, exc.read()
+            if status == 200:
+                state.after_page(self.path, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    import urllib.error
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _requests(proxy: Proxy, path: str) -> int:
+    return sum(1 for p in proxy.paths if p.split("?")[0] == path)
+
+
+def test_paged_read_costs_pages_not_versions(
+    mlflow_server: MlflowServer, unique_model_name: ModelNames, proxy: Proxy
+) -> None:
+    client = mlflow_server.client()
+    names = [unique_model_name(f"m{i}") for i in range(4)]
+    for index, name in enumerate(names):
+        for _ in range(3):
+            register_version(client, name, tags={"n": str(index)})
+        client.set_registered_model_alias(name, "champion", "1")
+        client.set_registered_model_alias(name, "staging", "2")
+        client.transition_model_version_stage(name, "3", "Production")
+    pattern = unique_model_name.prefix + "*"
+    shared = {"database_uri": mlflow_server.db_uri}
+    rest = rest_snapshot(proxy.url, pattern, **shared)
+    assert _requests(proxy, "/api/2.0/mlflow/model-versions/get") == 0
+    assert _requests(proxy, "/api/2.0/mlflow/model-versions/search") == 1
+    assert _requests(proxy, SEARCH) <= 2  # one page; a second pass only after several
+    # The same settings read through the DB give the very same snapshot, byte for byte
+    # (registry link included); only ``origin``, which names the reader for logs, differs.
+    db = db_snapshot(mlflow_server.db_uri, pattern, tracking_uri=proxy.url)
+    assert rest.ui_url == db.ui_url == proxy.url
+    as_bytes = [json.dumps({**s.to_dict(), "origin": ""}, sort_keys=True) for s in (rest, db)]
+    assert as_bytes[0] == as_bytes[1]
+    assert [len(m.versions) for m in rest.models] == [3, 3, 3, 3]
+    # Tiny pages: many requests, the same snapshot; a version page of 1 still finds all.
+    proxy.paths.clear()
+    small = RestRegistry(
+        RegistrySettings(
+            tracking_uri=proxy.url, models=ModelFilter(include=(pattern,)), page_size=1
+        ),
+        Credentials(),
+        version_page_size=1,
+    ).snapshot()
+    assert small.models == rest.models
+    assert _requests(proxy, "/api/2.0/mlflow/model-versions/get") == 0
+
+
+def test_model_deleted_between_pages_is_never_skipped(
+    mlflow_server: MlflowServer, unique_model_name: ModelNames, proxy: Proxy
+) -> None:
+    client = mlflow_server.client()
+    names = []
+    for i in range(8):
+        name = unique_model_name(f"m{i:02d}")
+        register_version(client, name)
+        client.set_registered_model_alias(name, "champion", "1")
+        # A model without versions: deleting it leaves no vanished version to notice.
+        client.create_registered_model(unique_model_name(f"m{i:02d}-empty"))
+        names += [name, unique_model_name(f"m{i:02d}-empty")]
+    pattern = unique_model_name.prefix + "*"
+    proxy.prefix = unique_model_name.prefix
+    settings = RegistrySettings(
+        tracking_uri=proxy.url, models=ModelFilter(include=(pattern,)), page_size=3
+    )
+    # One deletion mid-read: a one-pass reader would silently lose the model that slid
+    # onto the page it had already read. The second pass disagrees, so it reads again.
+    proxy.deletions_left = 1
+    snapshot = RestRegistry(settings, Credentials()).snapshot()
+    assert len(proxy.deleted) == 1
+    assert [m.name for m in snapshot.models] == [n for n in names if n not in proxy.deleted]
+    assert snapshot.models == db_snapshot(mlflow_server.db_uri, pattern).models
+    # A registry that changes under every read: a temporary error, never a partial snapshot.
+    proxy.deletions_left = 100
+    with pytest.raises(RegistryUnavailableError, match="changed while it was being read"):
+        RestRegistry(settings, Credentials()).snapshot()
+    assert len(proxy.deleted) >= 4

@@ -8,7 +8,7 @@ paging, retries, timeouts and how each failure is translated into our errors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +32,14 @@ from watcher.errors import (
 log = logging.getLogger(__name__)
 
 SEARCH_PATH = "/api/2.0/mlflow/registered-models/search"
+VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 VERSION_PATH = "/api/2.0/mlflow/model-versions/get"
+#: MLflow's ceiling for one page of ``model-versions/search``.
+VERSION_PAGE_SIZE = 200_000
+#: A stable order for version pages: updates (stage moves) do not reorder them.
+VERSION_ORDER = ("name ASC", "version_number ASC")
+#: Reads of a registry that kept changing under us before we give up for this reconcile.
+CONSISTENT_READ_ATTEMPTS = 3
 RUN_PATH = "/api/2.0/mlflow/runs/get"
 LOGGED_MODEL_PATH = "/api/2.0/mlflow/logged-models/"
 ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"
@@ -56,6 +63,10 @@ _PLAIN_HTTP_MARKERS = (
 )
 
 
+class _Shifted(Exception):
+    """The registry changed between two requests of one read (offset paging moved)."""
+
+
 class RestRegistry:
     """Builds a complete :class:`RegistrySnapshot` from an MLflow tracking server."""
 
@@ -66,6 +77,7 @@ class RestRegistry:
         *,
         retries: int = 3,
         backoff_seconds: float = 0.5,
+        version_page_size: int = VERSION_PAGE_SIZE,
     ) -> None:
         uri = settings.tracking_uri.rstrip("/")
         if urlsplit(uri).scheme not in ("http", "https"):
@@ -74,6 +86,7 @@ class RestRegistry:
                 hint="set registry.tracking_uri (or MLFLOW_TRACKING_URI) to the MLflow server",
             )
         self._settings = settings
+        self._version_page_size = max(1, min(version_page_size, VERSION_PAGE_SIZE))
         self._models = NameFilter(settings.models.include, settings.models.exclude)
         self._base = uri
         self._origin = redact_url(uri)
@@ -106,16 +119,58 @@ class RestRegistry:
         self._session.close()
 
     def snapshot(self) -> RegistrySnapshot:
-        """Read every selected model; raise rather than return anything partial."""
-        models = [self._read_model(raw) for raw in self._search()]
-        log.debug("read %d models from %s", len(models), self._origin)
-        return RegistrySnapshot(
-            models=tuple(models), ui_url=self._settings.resolved_ui_url, origin=self._origin
+        """Read every selected model; raise rather than return anything partial.
+
+        Cost follows pages, not versions: ``registered-models/search`` (aliases and
+        the latest version per stage, up to 1,000 models a page) and one
+        ``model-versions/search`` (every version with its tags, up to 200,000 a
+        page). MLflow's page tokens are offsets, so a model deleted between two
+        pages would silently shift the next page past a model: when the models
+        took more than one page, a second pass lists them again and the read
+        counts only if both passes agree. A registry that keeps changing is read
+        again, a few times, then reported as a temporary error.
+        """
+        problem = ""
+        for attempt in range(1, CONSISTENT_READ_ATTEMPTS + 1):
+            try:
+                models = self._read_consistent()
+            except _Shifted as exc:
+                problem = str(exc)
+                log.debug("registry changed during read %d: %s", attempt, problem)
+                continue
+            log.debug("read %d models from %s", len(models), self._origin)
+            return RegistrySnapshot(
+                models=tuple(models), ui_url=self._settings.resolved_ui_url, origin=self._origin
+            )
+        raise RegistryUnavailableError(
+            f"model registry at {self._origin} changed while it was being read ({problem}); "
+            f"gave up after {CONSISTENT_READ_ATTEMPTS} reads",
+            hint="the next reconcile reads it again",
         )
 
-    def _search(self) -> Iterator[Mapping[str, Any]]:
+    def _read_consistent(self) -> list[RegisteredModel]:
+        raws, pages = self._search()
+        selected = [raw for raw in raws if self._models.matches(self._field(raw, "name"))]
+        wanted = {self._field(raw, "name"): self._wanted(raw) for raw in selected}
+        found = self._search_versions(wanted) if any(wanted.values()) else {}
+        models = [self._read_model(raw, wanted, found) for raw in selected]
+        if pages > 1:
+            again, _ = self._search()
+            first = [self._field(raw, "name") for raw in raws]
+            second = [self._field(raw, "name") for raw in again]
+            if first != second:
+                gone = sorted(set(first) ^ set(second))
+                raise _Shifted(
+                    "the list of models changed between two passes"
+                    + (f" (e.g. {gone[0]!r})" if gone else "")
+                )
+        return models
+
+    def _search(self) -> tuple[list[Mapping[str, Any]], int]:
+        """Every registered model, in the server's order, and how many pages that took."""
         token = ""
         seen: set[str] = set()
+        models: list[Mapping[str, Any]] = []
         pages = 0
         while True:
             params = {"max_results": str(self._settings.page_size)}
@@ -129,50 +184,84 @@ class RestRegistry:
                 name = self._field(raw, "name")
                 if name in seen:
                     # Offset-based page tokens shift when models are added mid-read.
-                    raise RegistryUnavailableError(
-                        f"model registry at {self._origin} changed while it was being read "
-                        f"(model {name!r} seen twice)",
-                        hint="the next reconcile reads it again",
-                    )
+                    raise _Shifted(f"model {name!r} seen twice")
                 seen.add(name)
-                if self._models.matches(name):
-                    yield raw
+                models.append(raw)
             token = str(page.get("next_page_token") or "")
             if not token:
                 log.debug("searched %d page(s) of registered models", pages)
-                return
+                return models, pages
 
-    def _read_model(self, raw: Mapping[str, Any]) -> RegisteredModel:
+    def _wanted(self, raw: Mapping[str, Any]) -> set[str]:
+        """The versions a model's snapshot holds: alias targets and the latest per stage."""
+        wanted = {self._field(a, "version") for a in self._list(raw, "aliases")}
+        wanted.update(self._field(v, "version") for v in self._list(raw, "latest_versions"))
+        return wanted
+
+    def _search_versions(
+        self, wanted: Mapping[str, set[str]]
+    ) -> dict[tuple[str, str], Mapping[str, Any]]:
+        """The wanted versions' records from ``model-versions/search``, keyed (name, version)."""
+        found: dict[tuple[str, str], Mapping[str, Any]] = {}
+        token = ""
+        pages = 0
+        while True:
+            params: dict[str, str | list[str]] = {
+                "max_results": str(self._version_page_size),
+                "order_by": list(VERSION_ORDER),
+            }
+            if token:
+                params["page_token"] = token
+            page = self._get(VERSIONS_PATH, params)
+            if page is None:
+                raise self._bad_answer(VERSIONS_PATH, "HTTP 404")
+            pages += 1
+            for raw in self._list(page, "model_versions", VERSIONS_PATH):
+                name, version = str(raw.get("name") or ""), str(raw.get("version") or "")
+                if version in wanted.get(name, ()):
+                    found[(name, version)] = raw
+            token = str(page.get("next_page_token") or "")
+            if not token:
+                log.debug("searched %d page(s) of model versions", pages)
+                return found
+
+    def _read_model(
+        self,
+        raw: Mapping[str, Any],
+        wanted: Mapping[str, set[str]],
+        found: Mapping[tuple[str, str], Mapping[str, Any]],
+    ) -> RegisteredModel:
         name = self._field(raw, "name")
         aliases = tuple(
             (self._field(a, "alias"), self._field(a, "version")) for a in self._list(raw, "aliases")
         )
-        wanted = {version for _, version in aliases}
-        wanted.update(self._field(v, "version") for v in self._list(raw, "latest_versions"))
-        versions = tuple(self._read_version(name, version) for version in sorted(wanted))
+        versions = tuple(
+            self._version(name, version, found.get((name, version)))
+            for version in sorted(wanted[name])
+        )
         try:
             tags = _tag_pairs(raw.get("tags"))
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._bad_answer(SEARCH_PATH, f"malformed tags of model {name!r}") from exc
         return RegisteredModel(name=name, aliases=aliases, tags=tags, versions=versions)
 
-    def _read_version(self, name: str, version: str) -> ModelVersion:
-        answer = self._get(VERSION_PATH, {"name": name, "version": version}, missing_ok=True)
-        if answer is None:
-            raise RegistryUnavailableError(
-                f"version {version} of model {name!r} vanished while the registry at "
-                f"{self._origin} was being read",
-                hint="the next reconcile reads it again",
-            )
-        raw = answer.get("model_version")
-        if not isinstance(raw, Mapping):
-            raise self._bad_answer(VERSION_PATH, "no 'model_version' in the answer")
+    def _version(self, name: str, version: str, raw: Mapping[str, Any] | None) -> ModelVersion:
+        """A version from the search, or (when paging shifted past it) from its own lookup."""
+        path = VERSIONS_PATH
+        if raw is None:
+            path = VERSION_PATH
+            answer = self._get(VERSION_PATH, {"name": name, "version": version}, missing_ok=True)
+            if answer is None:
+                raise _Shifted(f"version {version} of model {name!r} vanished")
+            raw = answer.get("model_version")
+            if not isinstance(raw, Mapping):
+                raise self._bad_answer(VERSION_PATH, "no 'model_version' in the answer")
         try:
             # The API's field names are the snapshot's; only tags come as [{key, value}].
             return ModelVersion.from_dict({**raw, "tags": _tag_pairs(raw.get("tags"))})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise self._bad_answer(
-                VERSION_PATH, f"malformed record of {name!r} version {version}: {exc!r}"
+                path, f"malformed record of {name!r} version {version}: {exc!r}"
             ) from exc
 
     # -- artifact lookups: where a version's files are, and the server's artifact proxy --
@@ -246,7 +335,11 @@ class RestRegistry:
         )
 
     def _get(
-        self, path: str, params: Mapping[str, str], *, missing_ok: bool = False
+        self,
+        path: str,
+        params: Mapping[str, str | list[str]],
+        *,
+        missing_ok: bool = False,
     ) -> Mapping[str, Any] | None:
         url = self._base + path
         where = self._origin + path
@@ -297,10 +390,12 @@ class RestRegistry:
             raise self._bad_answer(path, "the answer is not a JSON object")
         return body
 
-    def _list(self, body: Mapping[str, Any] | None, key: str) -> Sequence[Mapping[str, Any]]:
+    def _list(
+        self, body: Mapping[str, Any] | None, key: str, path: str = SEARCH_PATH
+    ) -> Sequence[Mapping[str, Any]]:
         value = (body or {}).get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-            raise self._bad_answer(SEARCH_PATH, f"{key!r} is not a list of objects")
+            raise self._bad_answer(path, f"{key!r} is not a list of objects")
         return value
 
     def _field(self, body: Mapping[str, Any], key: str) -> str:
