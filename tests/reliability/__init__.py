@@ -1,0 +1,1 @@
+"""Reliability: crashes, conflicts, outages and hostile input, with real components."""
