@@ -229,3 +229,24 @@ def remote_tree(remote: Path) -> list[str]:
         ["git", "-C", str(remote), "ls-tree", "-r", "--name-only", "main"],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
+
+
+def deployed(remote: Path) -> dict[tuple[str, str], str]:
+    """(name, stage) -> revision, from the promotion.json markers on the remote's main."""
+    found: dict[tuple[str, str], str] = {}
+    for path in remote_tree(remote):
+        if not path.endswith("/promotion.json"):
+            continue
+        data = json.loads(
+            subprocess.run(
+                ["git", "-C", str(remote), "show", f"main:{path}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        model = data.get("model") or {}  # format 1 (before the spine) kept these under "model"
+        name = data.get("name") or model.get("name")
+        stage = data.get("stage") or (data.get("deployment") or {}).get("stage")
+        found[(str(name), str(stage))] = str(data.get("revision") or model.get("version"))
+    return found

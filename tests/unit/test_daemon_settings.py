@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
@@ -49,15 +50,21 @@ def test_ipv6_and_all_addresses() -> None:
 
 
 def test_environment_variables_set_daemon_keys_including_nested_ones() -> None:
+    from watcher.config.loader import load_settings
+
     env = {
         "GITOPS_WATCHER_DAEMON__RESYNC_INTERVAL_SECONDS": "7",
         "GITOPS_WATCHER_DAEMON__STATUS_WRITEBACK__ENABLED": "true",
-        "UNRELATED": "1",
+        "GITOPS_WATCHER_WEBHOOK_SECRET": "not-a-setting",
     }
-    daemon = daemon_settings(Settings(), env)
+    settings, _credentials = load_settings(None, env)
+    daemon = daemon_settings(settings)
     assert daemon.resync_interval_seconds == 7 and daemon.status_writeback.enabled
+    # The daemon's own reading of the same variables (for settings without a daemon field).
+    legacy = daemon_settings(SimpleNamespace(), env)  # type: ignore[arg-type]
+    assert legacy == daemon
     with pytest.raises(ConfigError, match=r"daemon\.listen"):
-        daemon_settings(Settings(), {"GITOPS_WATCHER_DAEMON__LISTEN": "nope"})
+        daemon_settings(SimpleNamespace(), {"GITOPS_WATCHER_DAEMON__LISTEN": "nope"})  # type: ignore[arg-type]
 
 
 def test_command_line_options_override_settings() -> None:
