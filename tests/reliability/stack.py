@@ -1,0 +1,122 @@
+"""Shared set-up of the reliability tests: the daemon as a process, remotes and checks.
+
+Plain helpers over the real servers in tests/servers/; each test starts what it
+needs and stops it. Checks are the guarantees of docs/reliability.md: one
+commit per changed (name, stage), every folder complete, every commit's
+artifacts present, and the ledger agreeing with git.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.servers.mlflow_webhook import remote_subjects, remote_tree
+
+__all__ = ["remote_subjects", "remote_tree"]
+
+FILES = {"deployment.yaml", "kustomization.yaml", "promotion.json", "service.yaml"}
+#: Fast daemon knobs: resync every second, short bounded backoff, no probe.
+FAST = {
+    "resync_interval_seconds": 1,
+    "probe_interval_seconds": 0,
+    "backoff_min_seconds": 1,
+    "backoff_max_seconds": 4,
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def bare_repo(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+def remote_files(remote: Path) -> dict[str, bytes]:
+    files = {}
+    for path in remote_tree(remote):
+        files[path] = subprocess.run(
+            ["git", "-C", str(remote), "show", f"main:{path}"], capture_output=True, check=True
+        ).stdout
+    return files
+
+
+def folders(remote: Path) -> dict[str, set[str]]:
+    """deployments/<name>/<stage> -> its file names; asserts every folder is complete."""
+    found: dict[str, set[str]] = {}
+    for path in remote_tree(remote):
+        if path.startswith("deployments/"):
+            folder, _, name = path.rpartition("/")
+            found.setdefault(folder, set()).add(name)
+    assert all(files == FILES for files in found.values()), found
+    return found
+
+
+def deployed_revisions(remote: Path) -> dict[str, str]:
+    """folder -> revision its promotion.json names."""
+    out = {}
+    for path, data in remote_files(remote).items():
+        if path.endswith("/promotion.json"):
+            out[path.rsplit("/", 1)[0]] = str(json.loads(data)["revision"])
+    return out
+
+
+def assert_one_commit_per_change(remote: Path) -> None:
+    """No subject twice in a row for one folder: each commit changes exactly one folder."""
+    if not remote_subjects(remote):
+        return
+    log = git("log", "--format=%H", "main", cwd=remote).splitlines()
+    for sha in log:
+        changed = git("diff-tree", "--no-commit-id", "--name-only", "-r", "--root", sha, cwd=remote)
+        touched = {p.rsplit("/", 1)[0] for p in changed.splitlines()}
+        assert len(touched) == 1, (sha, touched)
+    subjects = remote_subjects(remote)
+    assert len(subjects) == len(set(subjects)), subjects
+    subprocess.run(["git", "-C", str(remote), "fsck", "--no-progress"], check=True)
+
+
+def ledger_rows(state_dir: Path) -> list[dict[str, Any]]:
+    path = state_dir / "state.db"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM ledger ORDER BY id")]
+
+
+def assert_ledger_agrees_with_git(state_dir: Path, remote: Path) -> set[str]:
+    """Every commit an ``applied`` row names is on the remote and deploys that row's
+    revision in that row's folder; no ``applied`` row for a push that never landed.
+
+    Returns the remote's commits the ledger has no row for (a crash between the push
+    and the ledger write loses that row: the ledger is a record, git is the truth).
+    """
+    commits = git("log", "--format=%H", "main", cwd=remote).splitlines()
+    rows = ledger_rows(state_dir)
+    for row in rows:
+        if row["outcome"] != "applied":
+            continue
+        assert row["commit"] in commits, row
+        if row["action"] != "remove":
+            marker = git("show", f"{row['commit']}:deployments/{row['folder']}/promotion.json",
+                         cwd=remote)  # fmt: skip
+            assert str(json.loads(marker)["revision"]) == row["revision"], row
+    return set(commits) - {row["commit"] for row in rows if row["commit"]}
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
