@@ -281,6 +281,7 @@ class Daemon:
             self.metrics.running.set(0)
         self.metrics.observe(result, request.first_observed_at)
         self.board.run_finished(result)
+        _log_failures(result)
         counts: dict[str, int] = {}
         for release in result.get("releases") or ():
             counts[str(release.get("state"))] = counts.get(str(release.get("state")), 0) + 1
@@ -328,3 +329,23 @@ class Daemon:
                 written = 0
             self.metrics.status_tags.labels("ok").inc(written)
             self.metrics.status_tags.labels("failed").inc(len(tags) - written)
+
+
+def _log_failures(result: dict[str, Any]) -> None:
+    """No one reads a daemon's stdout: what failed goes to the log, once per reconcile."""
+    for release in result.get("releases") or ():
+        if release.get("state") == "failed":
+            log.warning(
+                "cannot deploy %s %r in %s (%s): %s",
+                release.get("kind"),
+                str(release.get("name"))[:80],
+                release.get("stage"),
+                release.get("error_kind"),
+                release.get("error"),
+            )
+    for problem in result.get("problems") or ():
+        log.warning("%s", problem.get("error"))
+    for source in result.get("sources") or ():
+        if not source.get("ok"):
+            log.warning("cannot read source %r: %s", source.get("name"), source.get("error"))
+
