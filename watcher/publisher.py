@@ -9,13 +9,14 @@ pull-request publisher would implement the same method.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from watcher.core.plan import Plan
+from watcher.core.plan import BlobIds, Plan
 from watcher.errors import PushRejectedError
 from watcher.result import Applied
 
@@ -26,10 +27,19 @@ Planner = Callable[[Mapping[str, bytes]], Plan]
 
 class GitOpsRepository(Protocol):
     def sync(self) -> str | None: ...
-    def read_tree(self, prefix: str) -> dict[str, bytes]: ...
+    def read_tree(self, prefix: str) -> Mapping[str, bytes]: ...
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None: ...
     def push(self) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchCommits(Protocol):
+    """A repository that commits many folders at once (still one commit per folder)."""
+
+    def apply_folders(
+        self, changes: Sequence[tuple[str, Mapping[str, bytes], str]]
+    ) -> list[str | None]: ...
 
 
 @dataclass
@@ -69,7 +79,7 @@ class DirectPushPublisher:
         delay = self._backoff
         for attempt in range(1, self._attempts + 1):
             self._repo.sync()
-            plan = planner(_relative(self._repo.read_tree(self._path), self._path))
+            plan = _settled(planner(_relative(self._repo.read_tree(self._path), self._path)))
             publication = Publication(plan, attempts=attempt)
             if dry_run or not plan.changes:
                 return publication
@@ -94,10 +104,17 @@ class DirectPushPublisher:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _commit(self, plan: Plan) -> list[Applied]:
+        """All changes in one batch: still one commit per folder, in plan order."""
+        batch = [
+            (f"{self._path}/{change.folder}", change.files, change.message)
+            for change in plan.changes
+        ]
+        if isinstance(self._repo, BatchCommits):
+            commits = self._repo.apply_folders(batch)
+        else:
+            commits = [self._repo.apply_folder(*one) for one in batch]
         applied = []
-        for change in plan.changes:
-            folder = f"{self._path}/{change.folder}"
-            commit = self._repo.apply_folder(folder, change.files, change.message)
+        for change, commit in zip(plan.changes, commits, strict=True):
             if commit:
                 log.info("committed %s: %s", commit[:10], change.subject)
                 applied.append(Applied(change, commit))
@@ -107,6 +124,42 @@ class DirectPushPublisher:
         self._repo.close()
 
 
-def _relative(tree: Mapping[str, bytes], prefix: str) -> dict[str, bytes]:
-    start = f"{prefix}/"
-    return {path[len(start) :]: data for path, data in tree.items() if path.startswith(start)}
+def _settled(plan: Plan) -> Plan:
+    """The plan with its changes' old files read now (the tree reads lazily from the
+    checkout, which may be closed before a report shows the diffs). Only changed
+    folders are read: the cost follows the change."""
+    changes = tuple(
+        dataclasses.replace(change, previous_files=dict(change.previous_files))
+        for change in plan.changes
+    )
+    return dataclasses.replace(plan, changes=changes)
+
+
+class _Relative(Mapping[str, bytes]):
+    """The files under ``prefix``, named relative to it; reads and blob ids pass through."""
+
+    def __init__(self, tree: Mapping[str, bytes], prefix: str) -> None:
+        self._tree = tree
+        self._start = f"{prefix}/"
+        self._names = [p[len(self._start) :] for p in tree if p.startswith(self._start)]
+        self._set = frozenset(self._names)
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self._set:
+            raise KeyError(name)
+        return self._tree[self._start + name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def blob_id(self, name: str) -> str | None:
+        if name not in self._set or not isinstance(self._tree, BlobIds):
+            return None
+        return self._tree.blob_id(self._start + name)
+
+
+def _relative(tree: Mapping[str, bytes], prefix: str) -> Mapping[str, bytes]:
+    return _Relative(tree, prefix)

@@ -827,3 +827,102 @@ def test_a_checkout_with_a_password_in_its_config_is_repaired(
     assert "holds a credential in its .git/config" in caplog.text
     assert _files_holding(checkout, *_secret_forms(USERNAME, PASSWORD)) == []
     assert (checkout / ".git" / "config").read_text().count(server.url_for()) == 1
+
+
+# -- batches of commits (fast-import) ---------------------------------------------------
+
+
+def test_batch_makes_one_revertable_commit_per_changed_folder(
+    repo: GitOpsRepo, bare_remote: Path, tmp_path: Path
+) -> None:
+    repo.sync()
+    repo.apply_folder("deployments/old/staging", {"a.yaml": b"old\n"}, "promote old")
+    repo.apply_folder("deployments/same/staging", {"a.yaml": b"same\n"}, "promote same")
+    start = repo.head()
+    results = repo.apply_folders(
+        [
+            ("deployments/a/staging", {"x.yaml": b"a\n", "sub/y.yaml": b"y\n"}, "promote a"),
+            ("deployments/same/staging", {"a.yaml": b"same\n"}, "no change here"),
+            ("deployments/old/staging", {}, "remove old"),
+            ("deployments/b/production", {"x.yaml": b"b\n"}, "promote b"),
+            ("deployments/a/staging", {"x.yaml": b"a2\n"}, "update a"),
+        ]
+    )
+    assert results[1] is None and all(results[i] for i in (0, 2, 3, 4))
+    checkout = tmp_path / "checkout"
+    log = git("log", "--format=%H %s", f"{start}..HEAD", cwd=checkout).splitlines()
+    assert [line.split(" ", 1)[1] for line in reversed(log)] == [
+        "promote a",
+        "remove old",
+        "promote b",
+        "update a",
+    ]
+    assert [line.split()[0] for line in reversed(log)] == [r for r in results if r]
+    # Each commit touches exactly its folder.
+    folders = ["deployments/a/staging", "deployments/old/staging", "deployments/b/production"]
+    for sha, folder in zip([r for r in results if r], [*folders, folders[0]], strict=True):
+        changed = git("diff-tree", "-r", "--no-commit-id", "--name-only", sha, cwd=checkout)
+        assert changed and all(p.startswith(folder + "/") for p in changed.splitlines())
+    assert repo.read_tree("deployments") == {
+        "deployments/a/staging/x.yaml": b"a2\n",
+        "deployments/b/production/x.yaml": b"b\n",
+        "deployments/same/staging/a.yaml": b"same\n",
+    }
+    # The working tree followed, and the index is clean.
+    assert (checkout / "deployments/a/staging/x.yaml").read_bytes() == b"a2\n"
+    assert not (checkout / "deployments/old").exists()
+    assert git("status", "--porcelain", cwd=checkout) == ""
+    # One promotion is undone by reverting its one commit.
+    git("-c", "user.name=t", "-c", "user.email=t@t", "revert", "--no-edit", results[3] or "",
+        cwd=checkout)  # fmt: skip
+    assert not (checkout / "deployments/b").exists()
+    assert (checkout / "deployments/a/staging/x.yaml").read_bytes() == b"a2\n"
+    # A batch of unchanged folders makes nothing at all.
+    repo.push()
+    repo.sync()
+    assert repo.apply_folders([("deployments/same/staging", {"a.yaml": b"same\n"}, "x")]) == [None]
+    assert "deployments/b/production/x.yaml" not in remote_files(bare_remote)
+
+
+def test_tree_ids_are_computed_as_git_does(repo: GitOpsRepo, tmp_path: Path) -> None:
+    from watcher.adapters.git_repo import blob_id, tree_id
+
+    repo.sync()
+    files = {
+        "a.yaml": b"a\n",
+        "a-b.yaml": b"",
+        "a/c.yaml": b"deep\n",
+        "z/y/x.yaml": b"x" * 5000,
+        '\u00e9t\u00e9 "q".yaml': b"quoted\n",
+    }
+    repo.apply_folder(FOLDER, files, "promote")
+    checkout = tmp_path / "checkout"
+    assert tree_id(files) == git("rev-parse", f"HEAD:{FOLDER}", cwd=checkout)
+    assert blob_id(b"a\n") == git("rev-parse", f"HEAD:{FOLDER}/a.yaml", cwd=checkout)
+    assert repo.read_tree(FOLDER)[f'{FOLDER}/\u00e9t\u00e9 "q".yaml'] == b"quoted\n"
+
+
+def test_batch_refuses_to_write_over_a_file_outside_its_folder(
+    repo: GitOpsRepo, tmp_path: Path
+) -> None:
+    repo.sync()
+    repo.apply_folder("deployments/x", {"file": b"mine\n"}, "one")
+    start = repo.head()
+    with pytest.raises(GitError, match="refused"):
+        repo.apply_folders(
+            [
+                ("deployments/ok/staging", {"a.yaml": b"a\n"}, "fine"),
+                ("deployments/x/file/staging", {"a.yaml": b"a\n"}, "over a file"),
+            ]
+        )
+    # Nothing of the batch was committed.
+    assert repo.head() == start
+    # A file written earlier in the same batch counts too.
+    with pytest.raises(GitError, match="refused"):
+        repo.apply_folders(
+            [
+                ("deployments/y", {"f": b"f\n"}, "a file f"),
+                ("deployments/y/f/staging", {"a.yaml": b"a\n"}, "over it"),
+            ]
+        )
+    assert repo.head() == start

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 
 import pytest
 
-from watcher.core.plan import DesiredFolder, SourceScope, make_plan
+from watcher.core.plan import DesiredFolder, SourceScope, git_blob_id, make_plan
 from watcher.core.provenance import MANAGED_BY, PROVENANCE, provenance_of
 from watcher.core.release import Release, ReleaseId
 
@@ -52,7 +53,7 @@ def v1_marker(name: str, version: str, stage: str) -> bytes:
     ).encode()
 
 
-def tree(folders: dict[str, DesiredFolder | dict[str, bytes]]) -> dict[str, bytes]:
+def tree(folders: Mapping[str, DesiredFolder | dict[str, bytes]]) -> dict[str, bytes]:
     out = {}
     for folder, content in folders.items():
         files = content.files if isinstance(content, DesiredFolder) else content
@@ -240,3 +241,61 @@ def test_hostile_names_cannot_forge_trailers() -> None:
     assert "Stage: staging" in trailer_lines
     assert not any(line.startswith("Run-Id: forged") for line in trailer_lines)
     assert "\n" not in change.subject
+
+
+class LazyTree(Mapping[str, bytes]):
+    """A tree that knows blob ids and records which contents were read (like GitTree)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self._files = files
+        self.read: list[str] = []
+
+    def __getitem__(self, path: str) -> bytes:
+        self.read.append(path)
+        return self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def blob_id(self, path: str) -> str | None:
+        return git_blob_id(self._files[path]) if path in self._files else None
+
+
+def test_an_unchanged_tree_is_compared_by_blob_id_reading_nothing() -> None:
+    wanted = {f"m{i}/staging": desired(f"m{i}", "1", "staging") for i in range(50)}
+    current = LazyTree(tree(wanted))
+    plan = make_plan(current, wanted, MODELS)
+    assert plan.changes == () and len(plan.unchanged) == 50
+    # Markers equal to the wanted ones are parsed from the wanted bytes: no read at all.
+    assert current.read == []
+
+
+def test_only_the_changed_folder_is_read_and_its_change_is_exact() -> None:
+    wanted = {f"m{i}/staging": desired(f"m{i}", "1", "staging") for i in range(20)}
+    before = dict(wanted)
+    before["m3/staging"] = desired("m3", "1", "staging", body=b"kind: Old\n")
+    current = LazyTree(tree(before))
+    plan = make_plan(current, wanted, MODELS)
+    (change,) = plan.changes
+    assert change.folder == "m3/staging" and change.action == "update"
+    assert dict(change.previous_files)["deployment.yaml"] == b"kind: Old\n"
+    assert {p.split("/")[0] for p in current.read} == {"m3"}
+    # Ids that differ from the bytes would make a change: ids really are compared.
+    assert git_blob_id(b"kind: X\n") != git_blob_id(b"kind: X \n")
+
+
+def test_a_blob_id_matches_git_hash_object() -> None:
+    import subprocess
+
+    data = b"apiVersion: v1\nkind: Service\n"
+    expected = (
+        subprocess.run(
+            ["git", "hash-object", "--stdin"], input=data, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    assert git_blob_id(data) == expected

@@ -10,10 +10,11 @@ symlink. Pushes are never forced. Not thread-safe: one writer per checkout.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -29,9 +30,10 @@ from watcher.adapters.git_transport import (
     wrap_command_error,
 )
 from watcher.config.settings import Credentials, GitSettings
+from watcher.core.plan import git_blob_id
 from watcher.errors import GitError, PushRejectedError
 
-__all__ = ["MARKER", "GitOpsRepo", "PushRejectedError"]
+__all__ = ["MARKER", "GitOpsRepo", "GitTree", "PushRejectedError", "blob_id", "tree_id"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,36 @@ log = logging.getLogger(__name__)
 MARKER = "gitops-watcher-checkout"
 _INDEX = "gitops-watcher.index"
 _FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}
+
+
+class GitTree(Mapping[str, bytes]):
+    """Files of a commit: paths and blob ids listed up front, contents read on first use."""
+
+    def __init__(self, ids: dict[str, str], read: Callable[[str], bytes]) -> None:
+        self._ids = ids
+        self._read = read
+        self._data: dict[str, bytes] = {}
+
+    def __getitem__(self, path: str) -> bytes:
+        data = self._data.get(path)
+        if data is None:
+            data = self._read(self._ids[path])
+            self._data[path] = data
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def blob_id(self, path: str) -> str | None:
+        return self._ids.get(path)
+
+    @property
+    def blobs_read(self) -> int:
+        """How many contents were read so far (for tests and benchmarks)."""
+        return len(self._data)
 
 
 class GitOpsRepo:
@@ -112,16 +144,19 @@ class GitOpsRepo:
         out = self._git("log", f"--max-count={max_count}", "--format=%H %s", "HEAD")
         return [(line[:40], line[41:]) for line in out.splitlines() if line]
 
-    def read_tree(self, prefix: str) -> dict[str, bytes]:
-        """Every file under ``prefix`` at HEAD, read from git objects (the disk may lie)."""
+    def read_tree(self, prefix: str) -> GitTree:
+        """Every file under ``prefix`` at HEAD, from git objects (the disk may lie).
+
+        One ``ls-tree`` lists paths and blob ids; contents are read from the object
+        store only when asked for, so comparing by id reads nothing.
+        """
         prefix = "" if prefix.strip("/") in ("", ".") else _safe_relpath(prefix)
         head = self.head()
         if head is None:
-            return {}
+            return GitTree({}, self._read_blob)
         args = ["ls-tree", "-r", "-z", "--full-tree", head]
         out = self._git(*args, "--", prefix) if prefix else self._git(*args)
-        repo = self._require_repo()
-        files: dict[str, bytes] = {}
+        ids: dict[str, str] = {}
         for record in out.split("\0"):
             if not record:
                 continue
@@ -129,74 +164,148 @@ class GitOpsRepo:
             _mode, kind, sha = meta.split()
             if kind != "blob" or (prefix and not path.startswith(prefix + "/")):
                 continue
-            files[path] = repo.git.get_object_data(sha)[3]
-        return files
+            ids[path] = sha
+        return GitTree(ids, self._read_blob)
+
+    def _read_blob(self, sha: str) -> bytes:
+        data: bytes = self._require_repo().git.get_object_data(sha)[3]
+        return data
 
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None:
         """Commit ``folder`` holding exactly ``files``; None (no commit) when nothing changed."""
+        return self.apply_folders([(folder, files, message)])[0]
+
+    def apply_folders(
+        self, changes: Sequence[tuple[str, Mapping[str, bytes], str]]
+    ) -> list[str | None]:
+        """One commit per (folder, files, message), in order, on top of HEAD.
+
+        Each commit changes exactly its folder; a folder already as wanted makes
+        no commit (None in its place). Trees and commits are built by one
+        ``git fast-import`` for the whole batch, from git objects only: no index
+        is written per commit and unchanged subtrees are reused, so a commit
+        costs the same in a repository of ten files or ten thousand. Whether a
+        folder changes is decided by comparing the tree id git has for it with
+        the id its wanted files hash to, without reading any blob.
+        """
+        prepared = [self._prepare(folder, files, message) for folder, files, message in changes]
+        head = self.head()
+        kinds: dict[str, str | None] = {}  # path -> object type once the batch so far is applied
+        trees: dict[str, str | None] = {}  # folder -> its tree id once the batch so far is applied
+        results: list[str | None] = []
+        stream: list[bytes] = []
+        commits: list[tuple[int, str, str]] = []  # (index in results, folder, subject)
+        for folder, wanted, message in prepared:
+            # fast-import would replace a file standing where a folder must go: never ours.
+            for path in (*_parents(folder), folder):
+                if self._kind(head, path, kinds) not in (None, "tree"):
+                    raise GitError(f"writing {folder!r} would change {path!r}: refused")
+            before = trees[folder] if folder in trees else self._tree_id(head, folder)
+            after = (
+                tree_id({p[len(folder) + 1 :]: d for p, d in wanted.items()}) if wanted else None
+            )
+            if before == after:
+                log.debug("'%s' is unchanged; no commit", folder)
+                results.append(None)
+                continue
+            trees[folder] = after
+            for path in [p for p in kinds if p.startswith(folder + "/")]:
+                kinds[path] = None
+            kinds[folder] = "tree" if wanted else None
+            for path in wanted:
+                kinds[path] = "blob"
+                for parent in _parents(path)[len(_parents(folder)) + 1 :]:
+                    kinds[parent] = "tree"
+            mark = len(commits) + 1
+            commits.append((len(results), folder, message.strip().splitlines()[0]))
+            results.append("")
+            stream.append(self._commit_command(mark, folder, wanted, message, head, mark == 1))
+        if not commits:
+            return results
+        git_dir = Path(self._git("rev-parse", "--absolute-git-dir"))
+        with tempfile.TemporaryDirectory(dir=git_dir, prefix="gitops-watcher-") as tmp:
+            marks = Path(tmp) / "marks"
+            self._git(
+                "fast-import",
+                "--quiet",
+                "--done",
+                "--date-format=now",
+                f"--export-marks={marks}",
+                stdin=b"".join(stream) + b"done\n",
+            )
+            shas = dict(line.split() for line in marks.read_text().splitlines() if line)
+        for mark, (index, folder, subject) in enumerate(commits, start=1):
+            results[index] = shas[f":{mark}"]
+            log.info("committed %s to '%s': %s", shas[f":{mark}"][:12], folder, subject)
+        # Bring index and working tree along once per batch (untracked files stay untracked).
+        self._git("reset", "-q", "--hard", shas[f":{len(commits)}"])
+        return results
+
+    def _prepare(
+        self, folder: str, files: Mapping[str, bytes], message: str
+    ) -> tuple[str, dict[str, bytes], str]:
         if not message.strip():
             raise ValueError("a commit message is required")
         folder = _safe_relpath(folder)
         wanted = {f"{folder}/{_safe_relpath(name)}": data for name, data in files.items()}
         for path in (folder, *wanted):
+            if "\n" in path:
+                raise GitError(f"unsafe path {path!r}: no line breaks")
             self._check_no_symlink(path)
-            parents = path.split("/")
-            if any("/".join(parents[:depth]) in wanted for depth in range(1, len(parents))):
+            if any(parent in wanted for parent in _parents(path)):
                 raise GitError(f"unsafe path {path!r}: a file of that name is also a folder")
-        head = self.head()
-        if head is None and not wanted:
+        return folder, wanted, message
+
+    def _kind(self, head: str | None, path: str, known: Mapping[str, str | None]) -> str | None:
+        """The type of object at ``path`` (blob, tree, commit) after the batch so far."""
+        if path in known:
+            return known[path]
+        if head is None:
             return None
-        index = Path(self._git("rev-parse", "--absolute-git-dir")) / _INDEX
-        env = {"GIT_INDEX_FILE": str(index)}
         try:
-            index.unlink(missing_ok=True)
-            if head is not None:
-                self._git("read-tree", head, env=env)
-            self._git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", folder, env=env)
-            if wanted:
-                shas = self._store_blobs(list(wanted.values()))
-                entries = [f"100644 {sha}\t{path}" for path, sha in zip(wanted, shas, strict=True)]
-                self._git(
-                    "update-index",
-                    "--add",
-                    "-z",
-                    "--index-info",
-                    env=env,
-                    stdin="".join(e + "\0" for e in entries).encode(),
-                )
-            tree = self._git("write-tree", env=env)
-        finally:
-            index.unlink(missing_ok=True)
-        if head is not None:
-            if tree == self._git("rev-parse", f"{head}^{{tree}}"):
-                log.debug("'%s' is unchanged; no commit", folder)
-                return None
-            # git replaces a file that stands where a folder must go: never outside ours.
-            changed = self._git("diff-tree", "-r", "--no-renames", "--name-only", "-z", head, tree)
-            outside = [p for p in changed.split("\0") if p and not p.startswith(folder + "/")]
-            if outside:
-                raise GitError(f"writing {folder!r} would change {outside[0]!r}: refused")
-        parents = ["-p", head] if head is not None else []
-        author = {
-            "GIT_AUTHOR_NAME": self._settings.author_name,
-            "GIT_AUTHOR_EMAIL": self._settings.author_email,
-            "GIT_COMMITTER_NAME": self._settings.author_name,
-            "GIT_COMMITTER_EMAIL": self._settings.author_email,
-        }
-        commit = self._git("commit-tree", tree, *parents, "-m", message, env=author)
-        subject = message.strip().splitlines()[0]
-        self._git(
-            "update-ref",
-            "-m",
-            f"gitops-watcher: {subject}",
-            f"refs/heads/{self._branch}",
-            commit,
-            head or "",
-        )
-        # Bring index and working tree along (untracked files stay untracked).
-        self._git("reset", "-q", "--hard", commit)
-        log.info("committed %s to '%s': %s", commit[:12], folder, subject)
-        return commit
+            _sha, kind, _size = self._require_repo().git.get_object_header(f"{head}:{path}")
+        except ValueError:
+            return None
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+    def _tree_id(self, head: str | None, path: str) -> str | None:
+        """The id of the tree at ``path`` in ``head`` (None when there is none)."""
+        if head is None:
+            return None
+        try:
+            sha, kind, _size = self._require_repo().git.get_object_header(f"{head}:{path}")
+        except ValueError:
+            return None
+        if (kind.decode() if isinstance(kind, bytes) else str(kind)) != "tree":
+            return None
+        return sha.decode() if isinstance(sha, bytes) else str(sha)
+
+    def _commit_command(
+        self,
+        mark: int,
+        folder: str,
+        wanted: Mapping[str, bytes],
+        message: str,
+        head: str | None,
+        first: bool,
+    ) -> bytes:
+        who = f"{self._settings.author_name} <{self._settings.author_email}> now".encode()
+        text = message.encode()
+        if not text.endswith(b"\n"):
+            text += b"\n"
+        lines = [
+            f"commit refs/heads/{self._branch}\nmark :{mark}\n".encode(),
+            b"author " + who + b"\n",
+            b"committer " + who + b"\n",
+            b"data %d\n" % len(text) + text,
+        ]
+        if first and head is not None:
+            lines.append(f"from {head}\n".encode())
+        lines.append(b"D " + _quote(folder) + b"\n")
+        for path, data in sorted(wanted.items()):
+            lines.append(b"M 100644 inline " + _quote(path) + b"\n")
+            lines.append(b"data %d\n" % len(data) + data + b"\n")
+        return b"".join(lines) + b"\n"
 
     def push(self) -> None:
         """Push the branch to origin, never forced; a lost race raises PushRejectedError."""
@@ -402,10 +511,53 @@ class GitOpsRepo:
                     stdout_as_string=False,
                 )
         except CommandError as exc:
-            raise wrap_command_error(
-                exc, args[0], network, self._url, self._secrets
-            ) from exc
+            raise wrap_command_error(exc, args[0], network, self._url, self._secrets) from exc
         return out.decode("utf-8", "replace").strip()
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _quote(path: str) -> bytes:
+    """A path as fast-import reads it: C-style quoted when it needs to be."""
+    raw = path.encode()
+    if not raw.startswith(b'"') and not any(c in raw for c in (b"\\", b'"')) and raw.isascii():
+        return raw
+    out = bytearray(b'"')
+    for byte in raw:
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte >= 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+blob_id = git_blob_id
+
+
+def tree_id(files: Mapping[str, bytes]) -> str:
+    """The id git gives a tree of regular files (paths relative to it), computed here."""
+    return _tree_of({tuple(path.split("/")): data for path, data in files.items()})
+
+
+def _tree_of(files: Mapping[tuple[str, ...], bytes]) -> str:
+    entries: list[tuple[bytes, bytes]] = []  # (sort key, entry)
+    subtrees: dict[str, dict[tuple[str, ...], bytes]] = {}
+    for parts, data in files.items():
+        if len(parts) == 1:
+            leaf = parts[0].encode()
+            entries.append((leaf, b"100644 " + leaf + b"\0" + bytes.fromhex(blob_id(data))))
+        else:
+            subtrees.setdefault(parts[0], {})[parts[1:]] = data
+    for name, inner in subtrees.items():
+        raw = name.encode()
+        entries.append((raw + b"/", b"40000 " + raw + b"\0" + bytes.fromhex(_tree_of(inner))))
+    body = b"".join(entry for _, entry in sorted(entries))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 def _safe_relpath(path: str) -> str:

@@ -11,8 +11,10 @@ the deployments keeps them and says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+import hashlib
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from watcher.core.messages import Action, deploy_message, removal_message
 from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
@@ -74,17 +76,79 @@ class Plan:
     held: tuple[tuple[str, Provenance], ...] = field(default=())
 
 
-def marker_folders(tree: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file holding ``data`` (as ``git hash-object`` computes it)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+@runtime_checkable
+class BlobIds(Protocol):
+    """A tree that knows the git blob id of each file without reading its contents."""
+
+    def blob_id(self, path: str) -> str | None: ...
+
+
+class FolderView(Mapping[str, bytes]):
+    """The files of one folder of a larger tree, relative to it; contents read on access.
+
+    Planning an unchanged repository must not read every blob: when the tree
+    knows blob ids, files are compared by id and only those that differ (and
+    the markers) are ever read.
+    """
+
+    def __init__(self, tree: Mapping[str, bytes], folder: str, names: list[str]) -> None:
+        self._tree = tree
+        self._prefix = f"{folder}/"
+        self._names = names
+        self._set = frozenset(names)
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self._set:
+            raise KeyError(name)
+        return self._tree[self._prefix + name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def blob_id(self, name: str) -> str | None:
+        if name not in self._set or not isinstance(self._tree, BlobIds):
+            return None
+        return self._tree.blob_id(self._prefix + name)
+
+
+def marker_folders(tree: Mapping[str, bytes]) -> dict[str, Mapping[str, bytes]]:
     """Files grouped by the nearest folder that holds a promotion.json (any depth)."""
     markers = sorted(
         path[: -len(PROVENANCE) - 1] for path in tree if path.endswith(f"/{PROVENANCE}")
     )
-    folders: dict[str, dict[str, bytes]] = {folder: {} for folder in markers}
-    for path, data in tree.items():
-        owner = _nearest(path, folders)
+    names: dict[str, list[str]] = {folder: [] for folder in markers}
+    for path in tree:
+        owner = _nearest(path, names)
         if owner is not None:
-            folders[owner][path[len(owner) + 1 :]] = data
-    return folders
+            names[owner].append(path[len(owner) + 1 :])
+    return {folder: FolderView(tree, folder, found) for folder, found in names.items()}
+
+
+def same_files(
+    before: Mapping[str, bytes], after: Mapping[str, bytes], skip: str | None = None
+) -> bool:
+    """Equal names and contents (``skip`` aside); by blob id where ``before`` knows them."""
+    if {k for k in before if k != skip} != {k for k in after if k != skip}:
+        return False
+    ids = before if isinstance(before, BlobIds) else None
+    for name, data in after.items():
+        if name == skip:
+            continue
+        known = ids.blob_id(name) if ids is not None else None
+        if known is not None:
+            if known != git_blob_id(data):
+                return False
+        elif before[name] != data:
+            return False
+    return True
 
 
 def _nearest(path: str, folders: Mapping[str, object]) -> str | None:
@@ -135,7 +199,7 @@ def make_plan(
     owned: dict[str, tuple[str, Provenance]] = {}
     problems: list[tuple[str, WatcherError]] = []
     for folder, files in existing.items():
-        marker = read_marker(files[PROVENANCE])
+        marker = read_marker(_marker_bytes(files, desired.get(folder)))
         if marker is None:
             continue
         if isinstance(marker, ForeignMarker):
@@ -197,11 +261,13 @@ def make_plan(
             continue
         previous = before[1] if before is not None else None
         old_files = existing.get(folder)
-        if old_files == files or (
-            previous is not None
-            and old_files is not None
-            and _same_manifests(old_files, files)
-            and previous.same_deployment(want.provenance)
+        if old_files is not None and (
+            same_files(old_files, files)
+            or (
+                previous is not None
+                and same_files(old_files, files, skip=PROVENANCE)
+                and previous.same_deployment(want.provenance)
+            )
         ):
             unchanged.append((folder, previous or want.provenance))
             continue
@@ -251,9 +317,13 @@ def make_plan(
     )
 
 
-def _same_manifests(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> bool:
-    strip = {k: v for k, v in before.items() if k != PROVENANCE}
-    return strip == {k: v for k, v in after.items() if k != PROVENANCE}
+def _marker_bytes(files: Mapping[str, bytes], want: DesiredFolder | None) -> bytes:
+    """The folder's marker; when its blob id equals the wanted marker's, those bytes."""
+    if want is not None and isinstance(files, BlobIds):
+        wanted = want.files.get(PROVENANCE)
+        if wanted is not None and files.blob_id(PROVENANCE) == git_blob_id(wanted):
+            return wanted
+    return files[PROVENANCE]
 
 
 def _in_the_way(
