@@ -96,7 +96,8 @@ def build_desired(
             )
             continue
         state.sources.append(SourceOutcome(source.name, True))
-        state.scopes[source.name] = SourceScope(source.path, source.kinds, True)
+        # An incomplete read deploys what it has, and removes nothing.
+        state.scopes[source.name] = SourceScope(source.path, source.kinds, read.complete)
         state.failures.extend(read.failures)
         releases = list(read.releases)
         refs = _copy(source.artifacts, releases, state, dry_run=dry_run)

@@ -105,7 +105,15 @@ class FunctionSource:
             len(failures),
             len(files),
         )
-        return SourceRead(releases, failures, self.origin)
+        guessed = [unit.file for unit in catalog.units if unit.name_guessed]
+        if guessed:
+            log.info(
+                "function source %r: the name of %s cannot be read; nothing of this source "
+                "is removed until it can",
+                self.name,
+                guessed[0],
+            )
+        return SourceRead(releases, failures, self.origin, complete=not guessed)
 
     def _read_git(self) -> dict[str, bytes]:
         assert self._repo is not None and self._settings.git is not None

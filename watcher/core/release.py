@@ -100,6 +100,9 @@ class SourceRead:
     failures: tuple[ReleaseFailure, ...] = ()
     #: Registry UI or repository URL, for logs.
     origin: str = ""
+    #: False when some input could not be tied to a release for sure (a spec whose
+    #: name cannot be read): then nothing of this source is removed this time.
+    complete: bool = True
 
 
 def release_sort_key(release: Release) -> tuple[str, str]:

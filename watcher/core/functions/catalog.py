@@ -34,6 +34,8 @@ class Unit:
     problems: tuple[Problem, ...] = ()
     #: Every file this unit was read from (spec, function, overlay, code).
     inputs: tuple[str, ...] = ()
+    #: The name is the file's stem, not read from the spec: its folder is only a guess.
+    name_guessed: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,16 @@ def read_catalog(files: Mapping[str, bytes]) -> Catalog:
             overlay, overlay_problems, overlay_file = overlay_for(path)
             name = workload.name if workload else _name_of(document, stem)
             inputs = tuple(p for p in (path, overlay_file) if p)
+            guessed = workload is None and name == stem and _name_of(document, "") == ""
             units.append(
                 Unit(
-                    path, name, workload, overlay, tuple(problems.found + overlay_problems), inputs
+                    path,
+                    name,
+                    workload,
+                    overlay,
+                    tuple(problems.found + overlay_problems),
+                    inputs,
+                    guessed,
                 )
             )
         elif digitalhub.is_digitalhub(document) and kind == digitalhub.FUNCTION_KIND:
@@ -195,7 +204,9 @@ def _broken(
     path: str, name: str, problems: list[Problem], overlay_file: str, real_name: str = ""
 ) -> Unit:
     inputs = tuple(p for p in (path, overlay_file) if p)
-    return Unit(path, real_name or name, None, Overlay(), tuple(problems), inputs)
+    return Unit(
+        path, real_name or name, None, Overlay(), tuple(problems), inputs, not real_name
+    )
 
 
 def _name_of(document: Mapping[str, object], stem: str) -> str:
