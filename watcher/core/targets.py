@@ -11,6 +11,9 @@ final newline) so equal inputs give byte-identical files.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -90,19 +93,55 @@ class TemplateTarget:
         self._folder = folder
         self._context = context
         self._kubernetes_version = kubernetes_version
+        #: Rendered and validated folders by the hash of everything that went in.
+        self._cache: OrderedDict[str, tuple[dict[str, bytes], tuple[Any, ...]]] = OrderedDict()
 
     @property
     def name(self) -> str:
         return self._name
 
     def render(self, release: Release, artifact: ArtifactRef | None) -> dict[str, bytes]:
-        context = dict(self._context(release, artifact))
+        """The folder's files, validated; served from the cache while no input changed.
+
+        The key hashes the release, its verified copy and every template of the
+        folder as Jinja has it loaded now (Jinja reloads a template whose file
+        changed, which makes a new object and so a new key). Only successful
+        renders are kept; a release whose inputs cannot be fingerprinted is
+        rendered every time.
+        """
         prefix = f"{self._folder}/"
         names = sorted(
             name
             for name in self._env.list_templates(extensions=["j2"])
             if name.startswith(prefix) and name.count("/") == 1
         )
+        key: str | None = None
+        templates: tuple[Any, ...] = ()
+        if names:
+            try:
+                templates = tuple(self._env.get_template(name) for name in names)
+                key = _input_key(release, artifact, names, templates)
+            except (_Unkeyable, jinja2.TemplateError):
+                key = None
+        if key is not None:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return dict(hit[0])
+        files = self._render(release, artifact, names)
+        if key is not None:
+            # The templates stay referenced beside the entry, so their ids in the key
+            # cannot be reused by other template objects while the entry lives.
+            self._cache[key] = (dict(files), templates)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return files
+
+    def _render(
+        self, release: Release, artifact: ArtifactRef | None, names: list[str]
+    ) -> dict[str, bytes]:
+        context = dict(self._context(release, artifact))
+        prefix = f"{self._folder}/"
         if not names:
             raise TemplateError(
                 f"target {self._name!r} has no templates in {self._folder}/",
@@ -130,6 +169,41 @@ class TemplateTarget:
         if self._kubernetes_version:
             validate_folder(files, self._kubernetes_version)
         return files
+
+
+#: Rendered folders one target keeps (a few KB each): more than any registry we measured.
+CACHE_ENTRIES = 50_000
+
+
+class _Unkeyable(Exception):
+    """An input without a canonical form: render it every time."""
+
+
+def _canonical(value: Any) -> Any:
+    """A form of ``value`` that is equal exactly when the inputs are (types included)."""
+    if value is None or isinstance(value, str | bytes | bool | int | float):
+        return (type(value).__name__, value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__qualname__,
+            tuple((f.name, _canonical(getattr(value, f.name))) for f in dataclasses.fields(value)),
+        )
+    if isinstance(value, Mapping):
+        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
+        return ("map", tuple(sorted(items, key=repr)))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_canonical(v) for v in value))
+    if isinstance(value, set | frozenset):
+        return ("set", tuple(sorted((_canonical(v) for v in value), key=repr)))
+    raise _Unkeyable(type(value).__name__)
+
+
+def _input_key(
+    release: Release, artifact: ArtifactRef | None, names: list[str], templates: tuple[Any, ...]
+) -> str:
+    loaded = tuple((name, id(template)) for name, template in zip(names, templates, strict=True))
+    text = repr((_canonical(release), _canonical(artifact), loaded))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
