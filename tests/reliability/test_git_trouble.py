@@ -75,7 +75,7 @@ def test_remote_down_backs_off_and_recovers(
     tmp_path: Path,
     unique_model_name: Any,
 ) -> None:
-    server, proxy, remote = http_remote
+    _server, proxy, remote = http_remote
     first = unique_model_name("first")
     _promote(mlflow_server, first)
     url = f"http://{proxy.address}/repo.git"
@@ -111,7 +111,7 @@ def test_refused_credentials_are_named_back_off_and_recover_after_rotation(
     tmp_path: Path,
     unique_model_name: Any,
 ) -> None:
-    server, proxy, remote = http_remote
+    server, _proxy, remote = http_remote
     server.password = "the-server-wants-another-one"
     _promote(mlflow_server, unique_model_name("m"))
     env = {"GIT_USERNAME": "deploy-bot", "GIT_TOKEN": TOKEN}

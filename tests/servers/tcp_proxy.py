@@ -33,7 +33,8 @@ class Rules:
 
     #: Accept, then close at once (a server that is down but whose port answers).
     refuse: bool = False
-    #: Seconds to wait before connecting upstream, for connections that ``delay_match``.
+    #: Seconds to hold each matching HTTP request before it is forwarded (for other
+    #: protocols: before connecting upstream).
     delay_seconds: float = 0.0
     delay_match: Match = any_connection
     #: Bytes per second, client to server and server to client (0: no limit).
@@ -86,6 +87,11 @@ class TcpProxy:
         """Every HTTP request line seen, over all connections, in arrival order per connection."""
         with self._lock:
             return [r.decode("latin-1") for c in self.connections for r in c.requests]
+
+    def requests_matching(self, match: Match) -> int:
+        """How many HTTP requests so far match (on any connection)."""
+        with self._lock:
+            return sum(1 for c in self.connections for r in c.requests if match(r))
 
     def matching(self, match: Match) -> list[ConnectionRecord]:
         with self._lock:
@@ -148,8 +154,9 @@ class TcpProxy:
                 record.first = client.recv(65536)
             client.settimeout(120)
             rules = self.rules
-            if rules.delay_seconds and rules.delay_match(record.first):
-                time.sleep(rules.delay_seconds)
+            is_http = record.first.startswith(self._METHODS)
+            if not is_http and rules.delay_seconds and rules.delay_match(record.first):
+                time.sleep(rules.delay_seconds)  # HTTP requests are held one by one in _saw
             upstream = socket.create_connection(self.upstream, timeout=120)
             with self._lock:
                 self._open.add(upstream)
@@ -180,7 +187,7 @@ class TcpProxy:
     _METHODS = (b"GET ", b"PUT ", b"POST ", b"HEAD ", b"DELETE ", b"PATCH ", b"OPTIONS ")
 
     def _saw(self, record: ConnectionRecord, data: bytes) -> None:
-        """A new HTTP request on the connection: arm the cut when it matches."""
+        """A new HTTP request on the connection: arm the cut, or hold it, when it matches."""
         if not data.startswith(self._METHODS):
             return
         line = data.split(b"\r\n", 1)[0]
@@ -191,6 +198,8 @@ class TcpProxy:
                 bool(rules.cut_down_after) and rules.cut_match(data) and self.cuts < rules.cut_limit
             )
             record.down_mark = record.down
+        if rules.delay_seconds and rules.delay_match(data):
+            time.sleep(rules.delay_seconds)
 
     def _pipe(
         self,
