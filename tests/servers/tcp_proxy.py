@@ -37,6 +37,8 @@ class Rules:
     #: protocols: before connecting upstream).
     delay_seconds: float = 0.0
     delay_match: Match = any_connection
+    #: After holding a request, close the connection instead of forwarding it.
+    drop_held: bool = False
     #: Bytes per second, client to server and server to client (0: no limit).
     rate_up: float = 0.0
     rate_down: float = 0.0
@@ -200,6 +202,8 @@ class TcpProxy:
             record.down_mark = record.down
         if rules.delay_seconds and rules.delay_match(data):
             time.sleep(rules.delay_seconds)
+            if rules.drop_held:
+                raise OSError("held request dropped")
 
     def _pipe(
         self,
@@ -249,6 +253,9 @@ class TcpProxy:
                     if ahead > 0:
                         time.sleep(min(ahead, 5.0))
         except OSError:
+            for sock in (source, target):  # one side broke (or a held request was dropped)
+                with contextlib.suppress(OSError):
+                    sock.close()
             return
 
 
