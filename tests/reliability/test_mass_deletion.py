@@ -1,0 +1,60 @@
+"""A reconcile that would remove too large a share of deployments stops, in the daemon too.
+
+Real MLflow server, real bare remote, ``python -m watcher run``: three of four
+models lose their alias (75 % > safety.max_delete_fraction 50 %). The daemon
+removes nothing, reports the block in its log and ``/status``, and keeps holding
+over further resyncs. The operator's way through today is the CLI's
+``reconcile --once --allow-mass-delete`` (the daemon has no switch of its own).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.stack import FAST, folders, remote_subjects
+from tests.servers.mlflow_server import MlflowServer, register_version
+from tests.servers.mlflow_webhook import REPO_ROOT, base_config, start_daemon
+
+pytestmark = [pytest.mark.slow]
+
+
+def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
+    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    client = mlflow_server.client()
+    names = [unique_model_name(f"m{i}") for i in range(4)]
+    for name in names:
+        register_version(client, name)
+        client.set_registered_model_alias(name, "staging", "1")
+    config = base_config(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
+    daemon = start_daemon(tmp_path / "d", config, FAST)
+    try:
+        daemon.wait_for("four promotions", lambda: len(remote_subjects(bare_remote)) == 4, 60)
+        for name in names[:3]:
+            client.delete_registered_model_alias(name, "staging")
+        daemon.wait_for("the block", lambda: "max_delete_fraction" in daemon.log()
+                        or "mass" in daemon.log().lower(), 30)  # fmt: skip
+        time.sleep(4)  # several resyncs: it stays stopped
+        assert len(folders(bare_remote)) == 4
+        assert len(remote_subjects(bare_remote)) == 4
+        status = daemon.status()
+        assert any("3" in str(p.get("error")) for p in status["problems"]), status["problems"]
+        code, metrics = daemon.get("/metrics")
+        assert code == 200
+    finally:
+        assert daemon.stop() == 0
+    # The operator allows it once, with the CLI on the same settings.
+    allowed = subprocess.run(
+        [sys.executable, "-m", "watcher", "--config", str(daemon.config_path), "reconcile",
+         "--once", "--allow-mass-delete"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert len(folders(bare_remote)) == 1
+    assert len(remote_subjects(bare_remote)) == 7  # one removal commit per folder
