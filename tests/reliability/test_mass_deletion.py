@@ -45,7 +45,7 @@ def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
         assert len(remote_subjects(bare_remote)) == 4
         status = daemon.status()
         assert any("3" in str(p.get("error")) for p in status["problems"]), status["problems"]
-        code, metrics = daemon.get("/metrics")
+        code, _metrics = daemon.get("/metrics")
         assert code == 200
     finally:
         assert daemon.stop() == 0
