@@ -101,7 +101,7 @@ def test_make_demo_works_in_a_fresh_clone_on_an_externally_managed_python(
         check=True,
     ).stdout.strip()
     assert int(count) >= 4, output
-    assert "promote fraud-detector v1 to staging" in result.stdout
+    assert "deploy fraud-detector v1 to staging" in result.stdout
     # The clone's venv and demo folder are ignored by git, and the outer repo is untouched.
     status = subprocess.run(
         ["git", "-C", str(clone), "status", "--porcelain"],
