@@ -8,6 +8,7 @@ that release, never of the reconcile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,29 @@ def build_desired(
             hint="set MLFLOW_TRACKING_URI, or list sources or functions in the config",
         )
     rendered: list[tuple[Release, DesiredFolder]] = []
+    with contextlib.ExitStack() as batch:
+        for target in targets.values():
+            begin = getattr(target, "batch", None)
+            if callable(begin):  # list each template folder once per reconcile
+                batch.enter_context(begin())
+        _read_and_render(sources, targets, state, rendered, dry_run=dry_run)
+    if state.sources and not any(outcome.ok for outcome in state.sources):
+        first = state.sources[0].error
+        raise SourceUnavailableError(
+            f"no source could be read; first: {first}", hint="nothing was planned or changed"
+        ) from first
+    _place(rendered, state)
+    return state
+
+
+def _read_and_render(
+    sources: Sequence[Source],
+    targets: Mapping[str, Target],
+    state: DesiredState,
+    rendered: list[tuple[Release, DesiredFolder]],
+    *,
+    dry_run: bool,
+) -> None:
     for source in sources:
         try:
             read = source.read()
@@ -111,13 +135,6 @@ def build_desired(
             folder = _render(release, artifact, targets, state)
             if folder is not None:
                 rendered.append((release, folder))
-    if state.sources and not any(outcome.ok for outcome in state.sources):
-        first = state.sources[0].error
-        raise SourceUnavailableError(
-            f"no source could be read; first: {first}", hint="nothing was planned or changed"
-        ) from first
-    _place(rendered, state)
-    return state
 
 
 def _source_failed(state: DesiredState, source: Source, error: WatcherError) -> None:
@@ -158,14 +175,20 @@ def _place(rendered: list[tuple[Release, DesiredFolder]], state: DesiredState) -
     for release, _ in rendered:
         by_folder.setdefault(release.folder, []).append(release)
     folders = set(by_folder)
+    # A folder is nested when one of its parents is a folder, or it is a parent of one:
+    # ancestors looked up in sets, not every pair compared (n log n, not n²).
+    below: dict[str, str] = {}  # an ancestor path -> one folder beneath it
+    for folder in sorted(folders):
+        parts = folder.split("/")
+        for depth in range(1, len(parts)):
+            below.setdefault("/".join(parts[:depth]), folder)
     for release, desired in rendered:
         others = [r for r in by_folder[release.folder] if r is not release]
-        nested = [
-            f
-            for f in folders
-            if f != release.folder
-            and (f.startswith(release.folder + "/") or release.folder.startswith(f + "/"))
+        parts = release.folder.split("/")
+        above = [
+            "/".join(parts[:d]) for d in range(1, len(parts)) if "/".join(parts[:d]) in folders
         ]
+        nested = above or ([below[release.folder]] if release.folder in below else [])
         if others or nested:
             clash = others[0].id.describe() if others else f"folder {nested[0]}"
             error = OwnershipError(

@@ -11,10 +11,10 @@ final newline) so equal inputs give byte-identical files.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import jinja2
@@ -95,6 +95,25 @@ class TemplateTarget:
         self._kubernetes_version = kubernetes_version
         #: Rendered and validated folders by the hash of everything that went in.
         self._cache: OrderedDict[str, tuple[dict[str, bytes], tuple[Any, ...]]] = OrderedDict()
+        #: The folder's template names while a batch of renders runs (see ``batch``).
+        self._names: list[str] | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """List the template folder once for many renders (one reconcile), not per render."""
+        self._names = self._list_names()
+        try:
+            yield
+        finally:
+            self._names = None
+
+    def _list_names(self) -> list[str]:
+        prefix = f"{self._folder}/"
+        return sorted(
+            name
+            for name in self._env.list_templates(extensions=["j2"])
+            if name.startswith(prefix) and name.count("/") == 1
+        )
 
     @property
     def name(self) -> str:
@@ -109,12 +128,7 @@ class TemplateTarget:
         renders are kept; a release whose inputs cannot be fingerprinted is
         rendered every time.
         """
-        prefix = f"{self._folder}/"
-        names = sorted(
-            name
-            for name in self._env.list_templates(extensions=["j2"])
-            if name.startswith(prefix) and name.count("/") == 1
-        )
+        names = self._names if self._names is not None else self._list_names()
         key: str | None = None
         templates: tuple[Any, ...] = ()
         if names:
@@ -176,34 +190,24 @@ CACHE_ENTRIES = 50_000
 
 
 class _Unkeyable(Exception):
-    """An input without a canonical form: render it every time."""
-
-
-def _canonical(value: Any) -> Any:
-    """A form of ``value`` that is equal exactly when the inputs are (types included)."""
-    if value is None or isinstance(value, str | bytes | bool | int | float):
-        return (type(value).__name__, value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (
-            type(value).__qualname__,
-            tuple((f.name, _canonical(getattr(value, f.name))) for f in dataclasses.fields(value)),
-        )
-    if isinstance(value, Mapping):
-        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
-        return ("map", tuple(sorted(items, key=repr)))
-    if isinstance(value, list | tuple):
-        return (type(value).__name__, tuple(_canonical(v) for v in value))
-    if isinstance(value, set | frozenset):
-        return ("set", tuple(sorted((_canonical(v) for v in value), key=repr)))
-    raise _Unkeyable(type(value).__name__)
+    """An input without a faithful text form: render it every time."""
 
 
 def _input_key(
     release: Release, artifact: ArtifactRef | None, names: list[str], templates: tuple[Any, ...]
 ) -> str:
+    """A hash of everything that goes into a folder.
+
+    Releases and copies are frozen dataclasses of strings, numbers, tuples and
+    mappings, whose ``repr`` shows every field (equal inputs in another order
+    only miss the cache). A value shown by address (``<… at 0x…>``) could
+    stand for different contents at different times, so it is never keyed.
+    """
+    text = repr((release, artifact))
+    if " at 0x" in text:
+        raise _Unkeyable(release.id.describe())
     loaded = tuple((name, id(template)) for name, template in zip(names, templates, strict=True))
-    text = repr((_canonical(release), _canonical(artifact), loaded))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(f"{text}{loaded!r}".encode()).hexdigest()
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
