@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     t_noop, res = timed(rec.reconcile, args.repeat)
                     assert not res.applied
                     changes = []
-                    for step in range(args.repeat):
+                    for _step in range(args.repeat):
                         move_alias(db, names[label][next(moved[label])], 4)
                         start = time.perf_counter()
                         res = rec.reconcile()
