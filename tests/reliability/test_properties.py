@@ -89,7 +89,7 @@ class _Given:
 
 
 def desired(snapshot: RegistrySnapshot) -> DesiredState:
-    source = MlflowSource("mlflow", "", _Given(snapshot), STAGES, NameFilter(("*",), ()), None)  # type: ignore[arg-type]
+    source = MlflowSource("mlflow", "", _Given(snapshot), STAGES, NameFilter(("*",), ()), None)
     return build_desired([source], TARGETS)
 
 

@@ -69,11 +69,11 @@ def test_down_503_and_slow_registry_delete_nothing_and_work_resumes(
             else:
                 http.delay_seconds, proxy.rules.refuse = 0.0, True
             started = http.count()
-            daemon.wait_for(
-                f"a failed read ({trouble})",
-                lambda f=failures: daemon.log().count("reconcile could not complete") > f,
-                timeout=40,
-            )
+
+            def failed_again(before: int = failures) -> bool:
+                return daemon.log().count("reconcile could not complete") > before
+
+            daemon.wait_for(f"a failed read ({trouble})", failed_again, timeout=40)
             time.sleep(3)
             assert deployed_revisions(bare_remote) == deployed, trouble
             assert len(remote_subjects(bare_remote)) == 3, trouble

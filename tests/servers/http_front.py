@@ -117,7 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
         if front.on_request is not None:
             front.on_request(self.command, self.path)
         target = urllib.parse.urlsplit(front.upstream)
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        connection = http.client.HTTPConnection(
+            target.hostname or "127.0.0.1", target.port, timeout=60
+        )
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers.pop("Authorization", None)
