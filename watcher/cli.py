@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
 
+    commands.add_parser(
+        "allow-mass-delete",
+        help="let the running daemon's next reconcile apply removals above "
+        "safety.max_delete_fraction, once",
+    )
+
     commands.add_parser("config", help="validate the settings and print them (no secrets)")
 
     history = commands.add_parser("history", help="print the newest entries of the ledger")
@@ -158,6 +164,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         return _snapshot(args, settings, credentials)
     if args.command == "render":
         return _render(args, settings, credentials)
+    if args.command == "allow-mass-delete":
+        from watcher.daemon.spine import mass_delete_flag
+
+        flag = mass_delete_flag(settings)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.write_text("written by 'gitops-watcher allow-mass-delete'; consumed by 'run'\n")
+        print(f"the daemon's next reconcile may remove above the limit ({flag})")
+        return EXIT_OK
     if args.command == "argocd":
         from watcher.argocd import argocd_command
 

@@ -162,14 +162,6 @@ def test_a_push_in_the_same_moment_is_kept_and_ours_is_reapplied_on_top(
     _race(mlflow_server, http_remote, tmp_path, unique_model_name, hand_edits)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GitOpsRepo.push (watcher/adapters/git_repo.py) classifies git's "
-    "'[remote rejected] (failed to update ref) ... cannot lock ref ... is at X but expected Y' "
-    "(a push that lost a race on a stateless HTTP remote) as a refusal, not PushRejectedError: "
-    "the publisher does not re-plan in the same reconcile, the reconcile fails as temporary "
-    "with the hint 'a protected branch or a hook?', and only the daemon's backoff retry lands it",
-)
 def test_a_lost_push_race_over_http_is_replanned_within_the_same_reconcile(
     mlflow_server: MlflowServer,
     http_remote: tuple[GitHttpServer, TcpProxy, Path],

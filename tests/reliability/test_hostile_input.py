@@ -190,12 +190,6 @@ def test_hostile_registry_values_through_a_real_server_stay_data(
     assert os.path.commonpath([str(bare_remote)]) == str(bare_remote)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: read_folder (watcher/adapters/function_source.py) drops a spec file over "
-    "MAX_FILE_BYTES with only a warning, so its function vanishes and its deployed folders "
-    "are removed; it must fail that function (keep its folders) as invalid YAML does",
-)
 def test_a_spec_that_grows_past_the_size_limit_keeps_its_deployment(tmp_path: Path) -> None:
     import subprocess
 

@@ -3,8 +3,9 @@
 Real MLflow server, real bare remote, ``python -m watcher run``: three of four
 models lose their alias (75 % > safety.max_delete_fraction 50 %). The daemon
 removes nothing, reports the block in its log and ``/status``, and keeps holding
-over further resyncs. The operator's way through today is the CLI's
-``reconcile --once --allow-mass-delete`` (the daemon has no switch of its own).
+over further resyncs, until an operator allows it: ``gitops-watcher
+allow-mass-delete`` for the running daemon (once), or the CLI's
+``reconcile --once --allow-mass-delete`` with the daemon stopped.
 """
 
 from __future__ import annotations
@@ -58,3 +59,36 @@ def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
     assert allowed.returncode == 0, allowed.stderr[-2000:]
     assert len(folders(bare_remote)) == 1
     assert len(remote_subjects(bare_remote)) == 7  # one removal commit per folder
+
+
+def test_an_operator_allows_the_running_daemon_one_mass_removal(
+    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    client = mlflow_server.client()
+    names = [unique_model_name(f"m{i}") for i in range(4)]
+    for name in names:
+        register_version(client, name)
+        client.set_registered_model_alias(name, "staging", "1")
+    config = base_config(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
+    daemon = start_daemon(tmp_path / "d", config, FAST)
+    try:
+        daemon.wait_for("four promotions", lambda: len(remote_subjects(bare_remote)) == 4, 60)
+        for name in names[:3]:
+            client.delete_registered_model_alias(name, "staging")
+        daemon.wait_for("the block", lambda: "max_delete_fraction" in daemon.log(), 30)
+        assert len(folders(bare_remote)) == 4
+        allowed = subprocess.run(
+            [sys.executable, "-m", "watcher", "--config", str(daemon.config_path),
+             "allow-mass-delete"],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=60, check=False,
+        )  # fmt: skip
+        assert allowed.returncode == 0, allowed.stderr[-2000:]
+        daemon.wait_for("the removals", lambda: len(folders(bare_remote)) == 1, 30)
+        assert len(remote_subjects(bare_remote)) == 7
+        # The allowance was used up: the next mass removal is held again.
+        flag = tmp_path / "state" / "allow-mass-delete"
+        assert not flag.exists()
+        assert "an operator allowed mass deletion" in daemon.log()
+    finally:
+        assert daemon.stop() == 0
+

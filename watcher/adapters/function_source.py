@@ -131,7 +131,7 @@ class FunctionSource:
         prefix = self._settings.git.path
         tree = self._repo.read_tree(prefix)
         cut = len(prefix) + 1 if prefix else 0
-        return {path[cut:]: data for path, data in tree.items() if len(data) <= MAX_FILE_BYTES}
+        return {path[cut:]: data for path, data in tree.items()}
 
     def _read_folder(self) -> dict[str, bytes]:
         return read_folder(Path(self._settings.folder))
@@ -166,10 +166,10 @@ def read_folder(root: Path) -> dict[str, bytes]:
                 path = Path(folder) / name
                 if name.startswith(".") or path.is_symlink() or not path.is_file():
                     continue
-                if path.stat().st_size > MAX_FILE_BYTES:
-                    log.warning("skipping %s: larger than %d bytes", path, MAX_FILE_BYTES)
-                    continue
-                files[path.relative_to(root).as_posix()] = path.read_bytes()
+                # An oversized file is still handed on, cut, so that it is reported as a
+                # broken spec (whose folders are kept), never taken for a deleted one.
+                with path.open("rb") as handle:
+                    files[path.relative_to(root).as_posix()] = handle.read(MAX_FILE_BYTES + 1)
                 if len(files) > _MAX_FILES:
                     raise FunctionSourceUnavailableError(
                         f"{root} holds more than {_MAX_FILES} files; is it the right folder?"

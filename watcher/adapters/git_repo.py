@@ -319,7 +319,12 @@ class GitOpsRepo:
         except GitError as exc:
             cause = exc.__cause__
             text = f"{cause.stdout} {cause.stderr}" if isinstance(cause, CommandError) else ""
-            if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
+            lost_race = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref")
+            # Over smart HTTP a race lost on the server side reads "[remote rejected]
+            # (failed to update ref) … cannot lock ref … but expected …": a race, not a hook.
+            if any(marker in text for marker in lost_race) or (
+                "cannot lock ref" in text and "but expected" in text
+            ):
                 raise PushRejectedError(
                     f"push of '{self._branch}' was rejected: the remote has commits we do not "
                     "have (another writer pushed first)",

@@ -9,13 +9,20 @@ settings.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, RegistrySettings, Settings
 from watcher.errors import PermanentError, WatcherError
+
+log = logging.getLogger(__name__)
+
+#: In the state folder: the next reconcile of the daemon may remove above the limit.
+MASS_DELETE_FLAG = "allow-mass-delete"
 
 #: One reconcile: returns the contract's result dict, raises Temporary/PermanentError.
 ReconcileFn = Callable[[bool], dict[str, Any]]
@@ -51,12 +58,25 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
     """A reconcile function over one reconciler, whose adapters are closed on exit."""
     from watcher.wiring import build_reconciler
 
+    flag = mass_delete_flag(settings)
     with build_reconciler(settings, credentials) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
-            return reconciler.reconcile(dry_run=dry_run).to_dict()
+            allowed = not dry_run and flag.is_file()
+            if allowed:
+                log.warning("an operator allowed mass deletion (%s) for this reconcile", flag)
+            result = reconciler.reconcile(dry_run=dry_run, allow_mass_delete=allowed)
+            if allowed:
+                # One reconcile only: the next mass deletion needs a new allowance.
+                flag.unlink(missing_ok=True)
+            return result.to_dict()
 
         yield run
+
+
+def mass_delete_flag(settings: Settings) -> Path:
+    """The file ``gitops-watcher allow-mass-delete`` writes for the running daemon to consume."""
+    return settings.state_path / MASS_DELETE_FLAG
 
 
 def error_kind(error: BaseException) -> str:
