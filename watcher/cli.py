@@ -21,7 +21,6 @@ import yaml
 from watcher import __version__, logs
 from watcher.config.loader import CONFIG_ENV, load_settings
 from watcher.config.settings import Credentials, Settings
-from watcher.core.model import RegistrySnapshot
 from watcher.errors import ConfigError, WatcherError
 
 log = logging.getLogger(__name__)
@@ -214,19 +213,6 @@ def _snapshot(args: argparse.Namespace, settings: Settings, credentials: Credent
     return EXIT_OK
 
 
-class _SnapshotFile:
-    """A registry reader over a snapshot file, for offline rendering."""
-
-    def __init__(self, snapshot: RegistrySnapshot) -> None:
-        self._snapshot = snapshot
-
-    def snapshot(self) -> RegistrySnapshot:
-        return self._snapshot
-
-    def close(self) -> None:
-        pass
-
-
 def _render(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     from watcher import wiring
     from watcher.adapters.mlflow_source import MlflowSource
@@ -241,16 +227,15 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
     sources: list[Source]
     if args.snapshot:
         # Offline: no registry to locate files with, so manifests name models:/ URIs.
-        try:
-            snapshot = RegistrySnapshot.from_dict(json.loads(args.snapshot.read_text("utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"cannot read snapshot {args.snapshot}: {exc}") from exc
+        from watcher.adapters.snapshot_file import SnapshotFile
+
+        registry = SnapshotFile.read(args.snapshot)
         models = settings.registry.models
         sources = [
             MlflowSource(
                 "mlflow",
                 "",
-                _SnapshotFile(snapshot),
+                registry,
                 tuple(wiring.stage_policy(stage, settings.render) for stage in settings.stages),
                 NameFilter(models.include, models.exclude),
             )

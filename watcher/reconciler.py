@@ -15,9 +15,9 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Protocol
 
+from watcher.closing import Closing
 from watcher.core.plan import Plan, make_plan
 from watcher.core.targets import Target
 from watcher.desired_state import DesiredState, Source, build_desired
@@ -33,7 +33,7 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class Reconciler:
+class Reconciler(Closing):
     """Owns its sources, publisher and ledger: use it as a context manager to close them."""
 
     def __init__(
@@ -50,17 +50,6 @@ class Reconciler:
         self._publisher = publisher
         self._ledger = ledger
         self._max_delete_fraction = max_delete_fraction
-
-    def __enter__(self) -> Reconciler:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         for source in self.sources:

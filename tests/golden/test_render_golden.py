@@ -18,11 +18,11 @@ import yaml
 
 from tests.tree_compare import assert_same_tree
 from watcher.adapters.mlflow_source import MlflowSource
+from watcher.adapters.snapshot_file import SnapshotFile
 from watcher.artifact_sync import CopyStats
 from watcher.cli import main
 from watcher.config.loader import load_settings
 from watcher.core.artifacts import ArtifactRef
-from watcher.core.model import RegistrySnapshot
 from watcher.core.release import ArtifactNeed
 from watcher.core.stages import NameFilter
 from watcher.desired_state import build_desired
@@ -66,21 +66,9 @@ class _GivenCopies:
         return self._refs[need.key], CopyStats()
 
 
-class _Snapshot:
-    def __init__(self, snapshot: RegistrySnapshot) -> None:
-        self._snapshot = snapshot
-
-    def snapshot(self) -> RegistrySnapshot:
-        return self._snapshot
-
-    def close(self) -> None:
-        pass
-
-
 def render_with_artifacts(source: Path, out: Path) -> int:
     """As `render --snapshot`, plus verified copies: the CLI renders offline and has none."""
     settings, _ = load_settings(str(source / "config.yaml"), env={})
-    snapshot = RegistrySnapshot.from_dict(json.loads((source / "snapshot.json").read_text()))
     refs: dict[tuple[str, ...], ArtifactRef] = {
         (item["model"], item["version"]): ArtifactRef(
             item["uri"], item["digest"], item["files"], item["bytes"]
@@ -91,7 +79,7 @@ def render_with_artifacts(source: Path, out: Path) -> int:
     mlflow = MlflowSource(
         "mlflow",
         "",
-        _Snapshot(snapshot),
+        SnapshotFile.read(source / "snapshot.json"),
         tuple(stage_policy(stage, settings.render) for stage in settings.stages),
         NameFilter(models.include, models.exclude),
         _GivenCopies(refs),  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.test_reconcile_e2e import git_out, subjects
 from tests.servers.mlflow_server import (
     MlflowServer,
     register_version,
@@ -23,18 +24,6 @@ from watcher.cli import main
 from watcher.core.names import model_slug
 
 pytestmark = pytest.mark.slow
-
-
-def git_out(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def subjects(remote: Path) -> list[str]:
-    if not git_out(remote, "branch", "--list", "main").strip():
-        return []
-    return git_out(remote, "log", "--reverse", "--format=%s", "main").splitlines()
 
 
 def remote_paths(remote: Path) -> list[str]:

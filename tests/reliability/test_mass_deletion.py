@@ -25,16 +25,25 @@ from tests.servers.mlflow_webhook import REPO_ROOT, base_config, start_daemon
 pytestmark = [pytest.mark.slow]
 
 
-def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
+def four_deployed_models(
     mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
-) -> None:
+) -> tuple[Any, list[str], Any]:
+    """Four models on staging and a daemon running over them."""
     client = mlflow_server.client()
     names = [unique_model_name(f"m{i}") for i in range(4)]
     for name in names:
         register_version(client, name)
         client.set_registered_model_alias(name, "staging", "1")
     config = base_config(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
-    daemon = start_daemon(tmp_path / "d", config, FAST)
+    return client, names, start_daemon(tmp_path / "d", config, FAST)
+
+
+def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
+    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    client, names, daemon = four_deployed_models(
+        mlflow_server, bare_remote, tmp_path, unique_model_name
+    )
     try:
         daemon.wait_for("four promotions", lambda: len(remote_subjects(bare_remote)) == 4, 60)
         for name in names[:3]:
@@ -64,13 +73,9 @@ def test_mass_removal_is_held_in_the_daemon_until_an_operator_allows_it(
 def test_an_operator_allows_the_running_daemon_one_mass_removal(
     mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
 ) -> None:
-    client = mlflow_server.client()
-    names = [unique_model_name(f"m{i}") for i in range(4)]
-    for name in names:
-        register_version(client, name)
-        client.set_registered_model_alias(name, "staging", "1")
-    config = base_config(mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix)
-    daemon = start_daemon(tmp_path / "d", config, FAST)
+    client, names, daemon = four_deployed_models(
+        mlflow_server, bare_remote, tmp_path, unique_model_name
+    )
     try:
         daemon.wait_for("four promotions", lambda: len(remote_subjects(bare_remote)) == 4, 60)
         for name in names[:3]:

@@ -13,9 +13,9 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from watcher.adapters.git_repo import GitOpsRepo
+from watcher.closing import Closing
 from watcher.config.function_settings import FunctionSourceSettings
 from watcher.config.settings import Credentials, GitSettings
 from watcher.core.functions.catalog import read_catalog
@@ -39,7 +39,7 @@ class FunctionSourceUnavailableError(TemporaryError):
     """The spec folder or repository cannot be read now; nothing of this source changes."""
 
 
-class FunctionSource:
+class FunctionSource(Closing):
     """Reads one folder or git repository of MLRun and DigitalHub specs."""
 
     artifacts = None
@@ -139,17 +139,6 @@ class FunctionSource:
     def close(self) -> None:
         if self._repo is not None:
             self._repo.close()
-
-    def __enter__(self) -> FunctionSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_folder(root: Path) -> dict[str, bytes]:

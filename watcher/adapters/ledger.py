@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from types import TracebackType
 
 from sqlalchemy import DateTime, Integer, String, Text, inspect, select, text
 from sqlalchemy.engine import Engine
@@ -19,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.state_store import open_state_engine, short_error
+from watcher.closing import Closing
 from watcher.errors import StateStoreError
 from watcher.result import ReconcileResult, error_kind
 
@@ -140,7 +140,7 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
     return entries
 
 
-class Ledger:
+class Ledger(Closing):
     def __init__(self, url: str) -> None:
         self._engine: Engine = open_state_engine(url)
         try:
@@ -149,17 +149,6 @@ class Ledger:
         except SQLAlchemyError as exc:
             self._engine.dispose()
             raise StateStoreError(f"cannot open the ledger: {short_error(exc)}") from exc
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def record(self, result: ReconcileResult) -> None:
         self.append(result.reconcile_id, entries_of(result))

@@ -7,10 +7,10 @@ job. A read that fails raises, so the spine keeps every folder of this source.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol
 
 from watcher.artifact_sync import ArtifactSync, CopyStats
+from watcher.closing import Closing
 from watcher.core.artifacts import ArtifactRef
 from watcher.core.model import RegistrySnapshot
 from watcher.core.model_releases import MODEL_KIND, ModelDeployment, model_releases
@@ -49,7 +49,7 @@ class ModelArtifacts:
         return self.sync.ensure(deployment.version, deployment.slug, dry_run=dry_run)
 
 
-class MlflowSource:
+class MlflowSource(Closing):
     """One MLflow registry, its stages, and the folder of the GitOps repo it owns."""
 
     kinds = frozenset({MODEL_KIND})
@@ -91,14 +91,3 @@ class MlflowSource:
         self.registry.close()
         if self._artifacts is not None:
             self._artifacts.close()
-
-    def __enter__(self) -> MlflowSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
