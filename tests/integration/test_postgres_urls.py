@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.postgres import PASSWORD, USER, PostgresServer
+from watcher.adapters.ledger import Ledger, LedgerEntry
 from watcher.adapters.registry_db import DatabaseRegistry
 from watcher.adapters.sql_urls import engine_url
-from watcher.adapters.ledger import Ledger, LedgerEntry
 from watcher.cli import main
 from watcher.config.settings import ModelFilter, RegistrySettings
 
