@@ -7,6 +7,7 @@ settings model). A new source or target is registered here, once.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from watcher.desired_state import Source
 from watcher.errors import ConfigError
 from watcher.publisher import DirectPushPublisher
 from watcher.reconciler import Reconciler
+
+log = logging.getLogger(__name__)
 
 #: Model targets: name -> template folder. Each renders from the model context; a stage
 #: picks one with ``stages[].target``. ``deployment``: Deployment + Service, serving the
@@ -141,6 +144,13 @@ def build_registry(registry: RegistrySettings, credentials: Credentials) -> Regi
         )
     if registry.resolved_kind == "rest":
         return RestRegistry(registry, credentials)
+    if not registry.resolved_ui_url:
+        # The REST reader links to the server it reads; a database names no UI address.
+        log.warning(
+            "registry links are left out of manifests and commits: the registry is read from "
+            "its database and no UI address is known (set registry.ui_url, or keep the http "
+            "tracking URI and set registry.database_uri)"
+        )
     return DatabaseRegistry(registry)
 
 
