@@ -120,3 +120,64 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0) -> f
             return time.monotonic() - started
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def markers_in_history(remote: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(commit, path) -> parsed promotion.json, for every marker in every commit of the remote."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    if not remote_subjects(remote):
+        return found
+    for sha in git("rev-list", "--all", cwd=remote).splitlines():
+        for path in git("ls-tree", "-r", "--name-only", sha, cwd=remote).splitlines():
+            if path.endswith("/promotion.json"):
+                found[(sha, path)] = json.loads(git("show", f"{sha}:{path}", cwd=remote))
+    return found
+
+
+def assert_every_marker_names_a_complete_copy(remote: Path, s3: Any, bucket: str) -> int:
+    """Each marker's ``details.artifact`` in the whole history is a complete copy in ``bucket``:
+    the manifest beside it, every file it lists present with its size and SHA-256 (hashed
+    here), and the digest recomputed here equal to the marker's. Returns how many were checked.
+    """
+    import hashlib
+
+    from tests.artifact_checks import expected_digest
+
+    checked: dict[str, str] = {}
+    for (sha, path), marker in markers_in_history(remote).items():
+        artifact = (marker.get("details") or {}).get("artifact")
+        assert artifact, (sha, path, marker)
+        uri = str(artifact["uri"])
+        assert uri.startswith(f"s3://{bucket}/") and uri.endswith("/model"), (sha, path, uri)
+        if uri in checked:
+            assert checked[uri] == artifact["digest"], (sha, path, uri)
+            continue
+        files_key = uri.removeprefix(f"s3://{bucket}/")
+        manifest_key = files_key.rsplit("/", 1)[0] + "/gitops-watcher-manifest.json"
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+        data: dict[str, bytes] = {}
+        for entry in manifest["files"]:
+            body = s3.get_object(Bucket=bucket, Key=f"{files_key}/{entry['path']}")["Body"].read()
+            assert len(body) == entry["size"], (uri, entry["path"])
+            assert hashlib.sha256(body).hexdigest() == entry["sha256"], (uri, entry["path"])
+            data[entry["path"]] = body
+        assert expected_digest(data) == artifact["digest"] == manifest["digest"], (sha, uri)
+        assert artifact["files"] == len(data), (sha, uri)
+        checked[uri] = str(artifact["digest"])
+    return len(checked)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` in Prometheus text whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        sample, _, rest = head.partition("{")
+        if sample != name:
+            continue
+        found = dict(part.split("=", 1) for part in rest.rstrip("}").split(",") if "=" in part)
+        if all(found.get(k, "").strip('"') == v for k, v in labels.items()):
+            total += float(value)
+    return total

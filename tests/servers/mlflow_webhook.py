@@ -155,9 +155,14 @@ def start_daemon(
     env: Mapping[str, str] | None = None,
     *,
     args: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
     wait: bool = True,
 ) -> DaemonProcess:
-    """Write ``config`` as YAML, set ``daemon`` keys as GITOPS_WATCHER_DAEMON__* and start."""
+    """Write ``config`` as YAML, set ``daemon`` keys as GITOPS_WATCHER_DAEMON__* and start.
+
+    ``args`` go after ``run``; ``options`` are global ones before it (``-vv``,
+    ``--log-format json``).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(dict(config)), encoding="utf-8")
@@ -178,7 +183,7 @@ def start_daemon(
     log_path = workdir / "daemon.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [*daemon_command(), "--config", str(config_path), "-v", "run",
+            [*daemon_command(), "--config", str(config_path), "-v", *options, "run",
              "--listen", f"127.0.0.1:{port}", *args],
             stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=full_env,
             start_new_session=True,

@@ -111,6 +111,21 @@ class TcpProxy:
         self._thread.start()
         return self
 
+    def close_open(self) -> int:
+        """Close every connection open now (a server that went away); how many were open.
+
+        Clients with kept-alive connections notice at their next request; new
+        connections follow ``rules`` (set ``refuse`` first for an outage).
+        """
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        return len(sockets)
+
     def stop(self) -> None:
         self._stopping = True
         if self._thread is not None:
@@ -239,6 +254,11 @@ class TcpProxy:
                         target.setsockopt(
                             socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                         )
+                    # The other pipe thread is blocked reading this socket, which keeps it
+                    # open (no RST, the client only sees a stall) until that read returns:
+                    # wake it first, so the close resets the connection now.
+                    with contextlib.suppress(OSError):
+                        target.shutdown(socket.SHUT_RD)
                     target.close()
                     source.close()
                     return
