@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,9 +21,9 @@ from watcher.artifact_sync import CopyStats
 from watcher.core.artifacts import ArtifactRef
 from watcher.core.names import describe
 from watcher.core.plan import DesiredFolder, SourceScope
-from watcher.core.provenance import PROVENANCE, provenance_of
+from watcher.core.provenance import PROVENANCE, Provenance, provenance_of
 from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRead
-from watcher.core.targets import Target
+from watcher.core.targets import CACHE_ENTRIES, Target
 from watcher.errors import (
     ConfigError,
     InternalError,
@@ -31,6 +34,15 @@ from watcher.errors import (
 from watcher.result import SourceOutcome
 
 log = logging.getLogger(__name__)
+
+#: Copies checked (or made) at once; each also HEADs its files in parallel.
+COPY_CONCURRENCY = 8
+
+#: Per target: finished folders (files with promotion.json, and the provenance) by the
+#: target's cache key, so an unchanged release costs one key, not a render and a marker.
+_FOLDERS: weakref.WeakKeyDictionary[
+    object, OrderedDict[str, tuple[dict[str, bytes], Provenance]]
+] = weakref.WeakKeyDictionary()
 
 
 class ArtifactStep(Protocol):
@@ -156,6 +168,14 @@ def _render(
                 f"unknown target {release.target!r}",
                 hint=f"choose one of: {', '.join(sorted(targets))}",
             )
+        keyer = getattr(target, "cache_key", None)
+        key = keyer(release, artifact) if callable(keyer) else None
+        cache = _folder_cache(target) if key is not None else None
+        if cache is not None and key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                cache.move_to_end(key)
+                return DesiredFolder(release, dict(hit[0]), hit[1])
         files = target.render(release, artifact)
     except WatcherError as exc:
         state.failures.append(ReleaseFailure(release.id, exc, release.folder, release.revision))
@@ -166,7 +186,22 @@ def _render(
         state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
         return None
     provenance = provenance_of(release, artifact)
-    return DesiredFolder(release, {**files, PROVENANCE: provenance.to_json()}, provenance)
+    folder = {**files, PROVENANCE: provenance.to_json()}
+    if cache is not None and key is not None:
+        # The provenance is a function of (release, artifact), which the key covers.
+        cache[key] = (dict(folder), provenance)
+        while len(cache) > CACHE_ENTRIES:
+            cache.popitem(last=False)
+    return DesiredFolder(release, folder, provenance)
+
+
+def _folder_cache(
+    target: object,
+) -> OrderedDict[str, tuple[dict[str, bytes], Provenance]] | None:
+    try:
+        return _FOLDERS.setdefault(target, OrderedDict())
+    except TypeError:  # a target that cannot be weakly referenced is not cached here
+        return None
 
 
 def _place(rendered: list[tuple[Release, DesiredFolder]], state: DesiredState) -> None:
@@ -224,24 +259,40 @@ def _copy(
     except WatcherError as exc:
         log.info("artifact store %s cannot be used: %s", artifacts.describe(), exc)
         errors = {r.artifact.key: exc for r in needing if r.artifact is not None}
+    first: dict[tuple[str, ...], Release] = {}  # one release per copy, in release order
     for release in needing:
-        need = release.artifact
-        assert need is not None
-        if need.key in refs or need.key in errors:
-            continue
+        assert release.artifact is not None
+        if release.artifact.key not in errors:
+            first.setdefault(release.artifact.key, release)
+
+    def ensure(release: Release) -> tuple[ArtifactRef, CopyStats] | WatcherError:
+        assert release.artifact is not None
         try:
-            ref, copied = artifacts.ensure(need, dry_run=dry_run)
-            refs[need.key] = ref
-            state.stats.add(copied)
-            if dry_run and not copied.files_already_there:
-                what = f"{release.id.kind} {describe(release.id.name)} {release.label}"
-                state.planned_copies.append((what, ref.uri, ref.file_count, ref.total_bytes))
+            return artifacts.ensure(release.artifact, dry_run=dry_run)
         except WatcherError as exc:
             log.debug("cannot copy the files of %s: %s", release.id.describe(), exc)
-            errors[need.key] = exc
+            return exc
         except Exception as exc:
             log.debug("copying %s crashed", release.id.describe(), exc_info=True)
-            errors[need.key] = InternalError(f"copying {describe(release.id.name)}: {exc!r:.200}")
+            return InternalError(f"copying {describe(release.id.name)}: {exc!r:.200}")
+
+    # Copies are independent: checking N verified copies is N round trips of waiting,
+    # so they run side by side (each still reads its manifest and HEADs every file).
+    if len(first) > 1:
+        with ThreadPoolExecutor(max_workers=min(COPY_CONCURRENCY, len(first))) as pool:
+            outcomes = list(pool.map(ensure, first.values()))
+    else:
+        outcomes = [ensure(release) for release in first.values()]
+    for (key, release), outcome in zip(first.items(), outcomes, strict=True):
+        if isinstance(outcome, WatcherError):
+            errors[key] = outcome
+            continue
+        ref, copied = outcome
+        refs[key] = ref
+        state.stats.add(copied)
+        if dry_run and not copied.files_already_there:
+            what = f"{release.id.kind} {describe(release.id.name)} {release.label}"
+            state.planned_copies.append((what, ref.uri, ref.file_count, ref.total_bytes))
     for release in needing:
         assert release.artifact is not None
         error = errors.get(release.artifact.key)

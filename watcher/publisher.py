@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from watcher.core.plan import BlobIds, Plan
+from watcher.core.plan import Plan, blob_ids_of
 from watcher.errors import PushRejectedError
 from watcher.result import Applied
 
@@ -143,6 +143,7 @@ class _Relative(Mapping[str, bytes]):
         self._start = f"{prefix}/"
         self._names = [p[len(self._start) :] for p in tree if p.startswith(self._start)]
         self._set = frozenset(self._names)
+        self._ids = blob_ids_of(tree)
 
     def __getitem__(self, name: str) -> bytes:
         if name not in self._set:
@@ -156,9 +157,9 @@ class _Relative(Mapping[str, bytes]):
         return len(self._names)
 
     def blob_id(self, name: str) -> str | None:
-        if name not in self._set or not isinstance(self._tree, BlobIds):
+        if name not in self._set or self._ids is None:
             return None
-        return self._tree.blob_id(self._start + name)
+        return self._ids(self._start + name)
 
 
 def _relative(tree: Mapping[str, bytes], prefix: str) -> Mapping[str, bytes]:

@@ -482,3 +482,44 @@ def test_model_deleted_between_pages_is_never_skipped(
     with pytest.raises(RegistryUnavailableError, match="changed while it was being read"):
         RestRegistry(settings, Credentials()).snapshot()
     assert len(proxy.deleted) >= 4
+
+
+def test_name_filter_sent_to_the_server_is_a_superset(
+    mlflow_server: MlflowServer, unique_model_name: ModelNames, proxy: Proxy
+) -> None:
+    """``prefix*`` is sent as ``name ILIKE 'prefix%'``; the glob still decides, here."""
+    client = mlflow_server.client()
+    # '_' is a LIKE wildcard and ILIKE ignores case: both extra names come back from
+    # the server, and the case-sensitive glob drops them.
+    for label in ("a_1", "aX1", "A_2"):
+        name = unique_model_name(label)
+        register_version(client, name)
+        client.set_registered_model_alias(name, "champion", "1")
+    register_version(client, unique_model_name("other"))  # never selected
+    pattern = f"{unique_model_name.prefix}-a_*"
+    rest = rest_snapshot(proxy.url, pattern)
+    assert [m.name for m in rest.models] == [unique_model_name("a_1")]
+    assert rest.models == db_snapshot(mlflow_server.db_uri, pattern).models
+    searches = [p for p in proxy.paths if "/search?" in p]
+    assert len(searches) == 2 and all("filter=name+ILIKE" in p for p in searches)
+    # Several patterns (or other globs) are not sent: the filter stays local.
+    proxy.paths.clear()
+    settings = RegistrySettings(
+        tracking_uri=proxy.url,
+        models=ModelFilter(include=(pattern, f"{unique_model_name.prefix}-oth?r")),
+    )
+    both = RestRegistry(settings, Credentials()).snapshot()
+    assert [m.name for m in both.models] == [unique_model_name("a_1"), unique_model_name("other")]
+    assert not any("filter=" in p for p in proxy.paths)
+
+
+def test_a_server_refusing_the_name_filter_is_read_unfiltered(scripted: Scripted) -> None:
+    scripted.script[SEARCH] = [
+        (400, '{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad filter"}'),
+        (200, json.dumps({"registered_models": [{"name": "team-m1"}, {"name": "x"}]})),
+    ]
+    settings = RegistrySettings(tracking_uri=scripted.url, models=ModelFilter(include=("team-*",)))
+    snapshot = RestRegistry(settings, Credentials()).snapshot()
+    assert [m.name for m in snapshot.models] == ["team-m1"]
+    paths = [p for p, _ in scripted.seen]
+    assert "filter=" in paths[0] and "filter=" not in paths[1]

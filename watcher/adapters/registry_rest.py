@@ -63,6 +63,28 @@ _PLAIN_HTTP_MARKERS = (
 )
 
 
+#: Characters a name prefix may hold to be sent as a ``name ILIKE 'prefix%'`` filter.
+_PLAIN_PREFIX = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. /")
+
+
+def name_filter(include: Sequence[str]) -> str:
+    """A server-side filter that returns at least the models ``include`` selects ("" if none).
+
+    Only one pattern of the form ``prefix*`` (or an exact name) is sent, as
+    ``name ILIKE 'prefix%'``: ILIKE is case-insensitive and ``_`` matches any
+    character, so the server returns a superset, and the glob patterns are still
+    applied here. Anything else (several patterns, ``?``, ``[``, a quote) is
+    not sent: the server returns every model and the filter is local.
+    """
+    if len(include) != 1:
+        return ""
+    pattern = include[0]
+    prefix = pattern[:-1] if pattern.endswith("*") else pattern
+    if not prefix or not set(prefix) <= _PLAIN_PREFIX:
+        return ""
+    return f"name ILIKE '{prefix}%'" if pattern.endswith("*") else f"name ILIKE '{prefix}'"
+
+
 class _Shifted(Exception):
     """The registry changed between two requests of one read (offset paging moved)."""
 
@@ -88,6 +110,8 @@ class RestRegistry:
         self._settings = settings
         self._version_page_size = max(1, min(version_page_size, VERSION_PAGE_SIZE))
         self._models = NameFilter(settings.models.include, settings.models.exclude)
+        #: Sent with both searches while the server accepts it ("" once it refused).
+        self._filter = name_filter(settings.models.include)
         self._base = uri
         self._origin = redact_url(uri)
         self._session = requests.Session()
@@ -176,7 +200,7 @@ class RestRegistry:
             params = {"max_results": str(self._settings.page_size)}
             if token:
                 params["page_token"] = token
-            page = self._get(SEARCH_PATH, params)
+            page = self._filtered_get(SEARCH_PATH, params)
             if page is None:  # only a version lookup may be missing
                 raise self._bad_answer(SEARCH_PATH, "HTTP 404")
             pages += 1
@@ -212,7 +236,7 @@ class RestRegistry:
             }
             if token:
                 params["page_token"] = token
-            page = self._get(VERSIONS_PATH, params)
+            page = self._filtered_get(VERSIONS_PATH, params)
             if page is None:
                 raise self._bad_answer(VERSIONS_PATH, "HTTP 404")
             pages += 1
@@ -224,6 +248,30 @@ class RestRegistry:
             if not token:
                 log.debug("searched %d page(s) of model versions", pages)
                 return found
+
+    def _filtered_get(
+        self, path: str, params: Mapping[str, str | list[str]]
+    ) -> Mapping[str, Any] | None:
+        """A search with the name filter; without it from now on if the server refuses it.
+
+        A server that cannot filter (an old MLflow, a proxy) answers 400: the
+        read goes on unfiltered, which is what every read did before.
+        """
+        if not self._filter:
+            return self._get(path, params)
+        try:
+            return self._get(path, {**params, "filter": self._filter})
+        except RegistryError as exc:
+            if isinstance(exc, RegistryAuthError | RegistryUnavailableError) or (
+                "HTTP 400" not in str(exc)
+            ):
+                raise
+            log.info("the registry refused the filter %r on %s; reading unfiltered",
+                     self._filter, path)  # fmt: skip
+            self._filter = ""
+            if "page_token" in params:  # its offsets are the filtered list's: start over
+                raise _Shifted("the registry stopped accepting the name filter") from exc
+            return self._get(path, params)
 
     def _read_model(
         self,

@@ -12,7 +12,7 @@ the deployments keeps them and says so.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -88,6 +88,16 @@ class BlobIds(Protocol):
     def blob_id(self, path: str) -> str | None: ...
 
 
+def blob_ids_of(tree: object) -> Callable[[str], str | None] | None:
+    """``tree.blob_id`` when the tree knows blob ids, else None.
+
+    The same question as ``isinstance(tree, BlobIds)``, without the cost of a
+    runtime protocol check (microseconds each, paid per file of a large plan).
+    """
+    method = getattr(tree, "blob_id", None)
+    return method if callable(method) else None
+
+
 class FolderView(Mapping[str, bytes]):
     """The files of one folder of a larger tree, relative to it; contents read on access.
 
@@ -101,6 +111,7 @@ class FolderView(Mapping[str, bytes]):
         self._prefix = f"{folder}/"
         self._names = names
         self._set = frozenset(names)
+        self._ids = blob_ids_of(tree)
 
     def __getitem__(self, name: str) -> bytes:
         if name not in self._set:
@@ -114,9 +125,9 @@ class FolderView(Mapping[str, bytes]):
         return len(self._names)
 
     def blob_id(self, name: str) -> str | None:
-        if name not in self._set or not isinstance(self._tree, BlobIds):
+        if name not in self._set or self._ids is None:
             return None
-        return self._tree.blob_id(self._prefix + name)
+        return self._ids(self._prefix + name)
 
 
 def marker_folders(tree: Mapping[str, bytes]) -> dict[str, Mapping[str, bytes]]:
@@ -138,11 +149,11 @@ def same_files(
     """Equal names and contents (``skip`` aside); by blob id where ``before`` knows them."""
     if {k for k in before if k != skip} != {k for k in after if k != skip}:
         return False
-    ids = before if isinstance(before, BlobIds) else None
+    ids = blob_ids_of(before)
     for name, data in after.items():
         if name == skip:
             continue
-        known = ids.blob_id(name) if ids is not None else None
+        known = ids(name) if ids is not None else None
         if known is not None:
             if known != git_blob_id(data):
                 return False
@@ -319,9 +330,10 @@ def make_plan(
 
 def _marker_bytes(files: Mapping[str, bytes], want: DesiredFolder | None) -> bytes:
     """The folder's marker; when its blob id equals the wanted marker's, those bytes."""
-    if want is not None and isinstance(files, BlobIds):
+    ids = blob_ids_of(files)
+    if want is not None and ids is not None:
         wanted = want.files.get(PROVENANCE)
-        if wanted is not None and files.blob_id(PROVENANCE) == git_blob_id(wanted):
+        if wanted is not None and ids(PROVENANCE) == git_blob_id(wanted):
             return wanted
     return files[PROVENANCE]
 

@@ -97,15 +97,26 @@ class TemplateTarget:
         self._cache: OrderedDict[str, tuple[dict[str, bytes], tuple[Any, ...]]] = OrderedDict()
         #: The folder's template names while a batch of renders runs (see ``batch``).
         self._names: list[str] | None = None
+        #: Those templates as loaded at the start of the batch (None: load per render).
+        self._templates: tuple[Any, ...] | None = None
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """List the template folder once for many renders (one reconcile), not per render."""
+        """List and load the template folder once for many renders (one reconcile).
+
+        Jinja checks every template's file for changes on each ``get_template``;
+        within one reconcile once is enough (an edit is seen by the next one).
+        """
         self._names = self._list_names()
+        try:
+            self._templates = tuple(self._env.get_template(name) for name in self._names)
+        except jinja2.TemplateError:
+            self._templates = None  # each render reports the broken template itself
         try:
             yield
         finally:
             self._names = None
+            self._templates = None
 
     def _list_names(self) -> list[str]:
         prefix = f"{self._folder}/"
@@ -128,15 +139,7 @@ class TemplateTarget:
         renders are kept; a release whose inputs cannot be fingerprinted is
         rendered every time.
         """
-        names = self._names if self._names is not None else self._list_names()
-        key: str | None = None
-        templates: tuple[Any, ...] = ()
-        if names:
-            try:
-                templates = tuple(self._env.get_template(name) for name in names)
-                key = _input_key(release, artifact, names, templates)
-            except (_Unkeyable, jinja2.TemplateError):
-                key = None
+        names, templates, key = self._keyed(release, artifact)
         if key is not None:
             hit = self._cache.get(key)
             if hit is not None:
@@ -150,6 +153,28 @@ class TemplateTarget:
             while len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
         return files
+
+    def cache_key(self, release: Release, artifact: ArtifactRef | None) -> str | None:
+        """The hash ``render`` caches this release's folder under (None: not cacheable).
+
+        Equal keys mean equal output of this target, so a caller may keep what it
+        derives from the output (the marker, blob ids) under the same key.
+        """
+        return self._keyed(release, artifact)[2]
+
+    def _keyed(
+        self, release: Release, artifact: ArtifactRef | None
+    ) -> tuple[list[str], tuple[Any, ...], str | None]:
+        names = self._names if self._names is not None else self._list_names()
+        if not names:
+            return names, (), None
+        try:
+            templates = self._templates
+            if templates is None or self._names is None:
+                templates = tuple(self._env.get_template(name) for name in names)
+            return names, templates, _input_key(release, artifact, names, templates)
+        except (_Unkeyable, jinja2.TemplateError):
+            return names, (), None
 
     def _render(
         self, release: Release, artifact: ArtifactRef | None, names: list[str]
