@@ -6,6 +6,10 @@ costs no benchmark time), then read through the server (REST) and the file (DB).
 N versions in N/5 models, aliases ``staging`` and ``champion`` on each model
 (2 deployments per model), ``artifacts.store: none``, as in issue 13.
 
+Beside it, the seed-style baseline (``bench/seed_style.py``: rescan, render every
+folder afresh, ``git add -A``, one commit, push, on every event) on the same
+registry, with ratios.
+
     python bench/reconcile.py [--quick] [--versions 10000] [--import-versions 5000]
 
 Prints a table; the last line is one JSON object with the figures and the targets met.
@@ -29,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from seed_style import clone, seed_cycle  # noqa: E402
 
 from tests.servers.mlflow_server import start_mlflow_server, stop_mlflow_server  # noqa: E402
 from watcher.adapters.registry_db import DatabaseRegistry  # noqa: E402
@@ -194,7 +200,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures["first_import"] = {
             "deployments": commits, "seconds": first, "ms_per_commit": 1000 * first / commits,
         }  # fmt: skip
-        figures["per_commit"] = per_commit_cost(remote, work)
+        figures["per_commit"] = per_commit_cost(remote, work, args.batch)
+        figures["seed_style"] = seed_baseline(
+            server.db_uri, db, names["import"], work, result, first, args.repeat
+        )
 
         moved = {label: iter(range(len(names[label]))) for label in ("small", "large")}
         # No-op and one change, both readers, warm (a daemon's reconciler) and cold (CLI).
@@ -256,8 +265,55 @@ def growth(rec: Any, db: Path, names: list[str], remote: Path, repeat: int) -> d
     }
 
 
-def per_commit_cost(remote: Path, work: Path) -> dict[str, float]:
-    """Cost of one commit (batches of 50) in an empty repository and in the imported one."""
+def seed_baseline(
+    uri: str, db: Path, names: list[str], work: Path, ours: Any, ours_first: float, repeat: int
+) -> dict[str, Any]:
+    """The seed's loop on the import registry: first reconcile, no-op, one alias moved.
+
+    Ours for the same registry: the first import just measured, then a warm
+    daemon's no-op and one change (a reconciler kept across runs, like ``run``).
+    """
+    remote = bare(work / "seed.git")
+    checkout = work / "seed-checkout"
+    clone(remote, checkout)
+    settings = settings_for(uri, "bimport", remote, work / "state-seed")
+    start = time.perf_counter()
+    seed_cycle(settings, checkout)
+    seed_first = time.perf_counter() - start
+    seed_noop, _ = timed(lambda: seed_cycle(settings, checkout), repeat)
+    steps = iter(range(len(names)))
+    seed_changes = []
+    for _ in range(repeat):
+        move_alias(db, names[next(steps)], 3)
+        start = time.perf_counter()
+        seed_cycle(settings, checkout)
+        seed_changes.append(time.perf_counter() - start)
+    ours_remote = bare(work / "ours-seedcmp.git")
+    with build_reconciler(
+        settings_for(uri, "bimport", ours_remote, work / "state-ours-seedcmp"), Credentials()
+    ) as rec:
+        rec.reconcile()
+        ours_noop, _ = timed(rec.reconcile, repeat)
+        ours_changes = []
+        for _ in range(repeat):
+            move_alias(db, names[next(steps)], 3)
+            start = time.perf_counter()
+            res = rec.reconcile()
+            ours_changes.append(time.perf_counter() - start)
+            assert len(res.applied) == 1
+    return {
+        "deployments": len(ours.applied),
+        "first": {"seed_s": seed_first, "ours_s": ours_first, "seed_commits": 1,
+                  "ours_commits": len(ours.applied)},
+        "noop": {"seed_s": seed_noop, "ours_s": ours_noop},
+        "one_change": {"seed_s": median(seed_changes), "ours_s": median(ours_changes)},
+    }  # fmt: skip
+
+
+def per_commit_cost(remote: Path, work: Path, size: int) -> dict[str, float]:
+    """Cost of one commit (in batches of ``size``) in an empty repository and in the
+    imported one: batches big enough that the per-batch cost of moving the
+    working tree is shared out and the per-commit cost shows."""
     from watcher.adapters.git_repo import GitOpsRepo
     from watcher.config.settings import GitSettings
 
@@ -266,16 +322,24 @@ def per_commit_cost(remote: Path, work: Path) -> dict[str, float]:
             repo.sync()
             changes = [
                 (f"deployments/zz-{i}/staging", {"a.yaml": f"{i}\n".encode()}, f"promote {i}")
-                for i in range(50)
+                for i in range(size)
             ]
             start = time.perf_counter()
             repo.apply_folders(changes)
-            return (time.perf_counter() - start) / 50
+            return (time.perf_counter() - start) / size
 
     empty = bare(work / "empty.git")
+    files = len(
+        subprocess.run(
+            ["git", "-C", str(remote), "ls-tree", "-r", "--name-only", "main"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+    )  # fmt: skip
     return {
+        "batch": size,
         "ms_at_start": 1000 * batch(str(empty), work / "c-empty"),
         "ms_at_end": 1000 * batch(str(remote), work / "c-full"),
+        "files_at_end": files,
     }
 
 
@@ -307,9 +371,10 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--import-versions", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=500, help="commits per measured batch")
     args = parser.parse_args()
     if args.quick:
-        args.versions, args.import_versions, args.repeat = 2_000, 1_000, 1
+        args.versions, args.import_versions, args.repeat, args.batch = 2_000, 1_000, 1, 200
     f = run(args)
     met = targets(f)
     rows = [
@@ -321,9 +386,16 @@ def main() -> None:
         ("first import", f"{f['first_import']['seconds']:.1f} s for "
          f"{f['first_import']['deployments']} deployments "
          f"({f['first_import']['ms_per_commit']:.1f} ms/commit)"),
-        ("one commit, empty repo / full repo", f"{f['per_commit']['ms_at_start']:.1f} ms / "
+        (f"one commit (batch of {f['per_commit']['batch']}), empty repo / "
+         f"{f['per_commit']['files_at_end']} files", f"{f['per_commit']['ms_at_start']:.1f} ms / "
          f"{f['per_commit']['ms_at_end']:.1f} ms"),
     ]  # fmt: skip
+    b = f["seed_style"]
+    for case, label in (("first", "first reconcile"), ("noop", "no-op"),
+                        ("one_change", "one alias moved")):  # fmt: skip
+        rows.append((f"{label}, {b['deployments']} deployments: ours / seed-style",
+                     f"{b[case]['ours_s']:.2f} s / {b[case]['seed_s']:.2f} s "
+                     f"({b[case]['seed_s'] / b[case]['ours_s']:.1f}x faster)"))  # fmt: skip
     for label in ("large", "small"):
         for reader in ("db", "rest"):
             n = f[f"noop_{label}_{reader}"]

@@ -142,6 +142,19 @@ class ProbeJob:
     def __init__(self, name: str, probe: Callable[[], bool], request: Request) -> None:
         self._name, self._probe, self._request = name, probe, request
         self._failing = False
+        self._primed = self._prime()
+
+    def _prime(self) -> bool:
+        """Take the baseline now, before the startup reconcile reads the registry.
+
+        Otherwise a change made between that read and the first probe would be
+        remembered as the baseline and wait for the resync (minutes, not seconds).
+        """
+        try:
+            self._probe()
+        except WatcherError:
+            return False
+        return True
 
     def __call__(self) -> None:
         started = time.time()
@@ -157,6 +170,9 @@ class ProbeJob:
             log.info("change probe of %s works again", self._name)
             self._failing = False
             changed = True  # we may have missed something while it was down
+        if not self._primed:
+            self._primed = True
+            changed = True  # no baseline from before the startup read: ask once
         if changed:
             log.info("change probe: registry %s changed", self._name)
             self._request("probe", started)
