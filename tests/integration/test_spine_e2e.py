@@ -259,3 +259,45 @@ def test_dry_run_shows_each_folder_diff_and_the_copies_it_would_make(
     client.set_model_version_tag(name, "1", "deploy.replicas", "0")
     assert main(["--config", config, "reconcile", "--once"]) == 1
     assert "needs at least 1" in capsys.readouterr().out
+
+
+def test_a_commit_whose_push_failed_is_made_again_once_the_remote_accepts(
+    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    """The daemon's case: one reconciler, a push refused after the local commit, then healed."""
+    from watcher.config.settings import Credentials, Settings
+    from watcher.errors import WatcherError
+    from watcher.wiring import build_reconciler
+
+    client = mlflow_server.client()
+    first, second = unique_model_name("first"), unique_model_name("second")
+    settings = Settings.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "registry": {
+                "tracking_uri": mlflow_server.url,
+                "models": {"include": [f"{unique_model_name.prefix}*"]},
+            },
+            "git": {"repo_url": str(bare_remote), "push_backoff_seconds": 0},
+            "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
+        }
+    )
+    hook = bare_remote / "hooks" / "pre-receive"
+    with build_reconciler(settings, Credentials()) as reconciler:
+        register_version(client, first)
+        client.set_registered_model_alias(first, "staging", "1")
+        assert reconciler.reconcile().pushed
+        hook.write_text("#!/bin/sh\necho 'closed for maintenance' >&2\nexit 1\n")
+        hook.chmod(0o755)
+        register_version(client, second)
+        client.set_registered_model_alias(second, "staging", "1")
+        with pytest.raises(WatcherError):
+            reconciler.reconcile()
+        assert subjects(bare_remote) == [f"deploy {first} v1 to staging"]
+        hook.unlink()
+        healed = reconciler.reconcile()
+    assert healed.pushed, healed.to_dict()
+    assert subjects(bare_remote) == [
+        f"deploy {first} v1 to staging",
+        f"deploy {second} v1 to staging",
+    ]
