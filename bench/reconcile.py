@@ -146,16 +146,26 @@ def count_requests() -> dict[str, int]:
 
 
 def cold_noop(config: Path) -> tuple[float, float]:
-    """A whole `gitops-watcher reconcile --once` in a fresh process: seconds and peak RSS MB."""
+    """A whole `gitops-watcher reconcile --once` in a fresh process: seconds and its peak RSS MB.
+
+    The process reports its own ``ru_maxrss``: RUSAGE_CHILDREN is the peak of every child
+    so far (the first import's among them), not of this one.
+    """
+    probe = (
+        "import resource, sys\n"
+        "from watcher.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, "-m", "watcher", "--config", str(config), "-q", "reconcile", "--once"],
-        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--config", str(config), "-q", "reconcile", "--once"],
+        check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+    peak_kib = int(done.stderr.strip().splitlines()[-1])
+    return seconds, peak_kib / 1024
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

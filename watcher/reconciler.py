@@ -44,7 +44,9 @@ class Reconciler(Closing):
         ledger: Ledger | None = None,
         *,
         max_delete_fraction: float = 0.5,
+        closers: Sequence[Closing] = (),
     ) -> None:
+        self._closers = tuple(closers)
         self.sources = tuple(sources)
         self._targets = targets
         self._publisher = publisher
@@ -60,6 +62,9 @@ class Reconciler(Closing):
         if self._ledger is not None:
             with contextlib.suppress(Exception):
                 self._ledger.close()
+        for closer in self._closers:
+            with contextlib.suppress(Exception):
+                closer.close()
 
     def reconcile(
         self, *, dry_run: bool = False, allow_mass_delete: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from watcher.adapters.registry_db import DatabaseRegistry
 from watcher.adapters.registry_rest import RestRegistry
 from watcher.adapters.s3_store import S3Store, make_s3_client
 from watcher.adapters.templates import template_loader
+from watcher.adapters.validation_cache import ValidationCache
 from watcher.artifact_sync import ArtifactSync
 from watcher.config.settings import (
     DEFAULT_SOURCE,
@@ -239,13 +240,17 @@ def build_templates(settings: Settings) -> jinja2.Environment:
     return make_environment(template_loader(settings.render.templates_dir))
 
 
-def build_targets(settings: Settings, env: jinja2.Environment | None = None) -> dict[str, Target]:
+def build_targets(
+    settings: Settings,
+    env: jinja2.Environment | None = None,
+    known_valid: MutableSet[str] | None = None,
+) -> dict[str, Target]:
     """Every target a release may name; model stages and function specs pick from these."""
     env = env or build_templates(settings)
     render = settings.render
     version = render.kubernetes_version if render.validate_manifests else None
     targets: dict[str, Target] = {
-        name: TemplateTarget(name, env, folder, model_context, version)
+        name: TemplateTarget(name, env, folder, model_context, version, known_valid)
         for name, folder in MODEL_TARGETS.items()
     }
     try:
@@ -269,7 +274,9 @@ def check_stage_targets(settings: Settings, targets: Mapping[str, Target]) -> No
 
 def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
     """A reconciler with every adapter open; use it as a context manager to close them."""
-    targets = build_targets(settings)
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    validated = ValidationCache(settings.state_path)
+    targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings, targets)
     sources = build_sources(settings, credentials)
     if not settings.git.repo_url:
@@ -278,7 +285,6 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         raise ConfigError(
             "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
         )
-    settings.state_path.mkdir(parents=True, exist_ok=True)
     git = settings.git
     publisher = DirectPushPublisher(
         GitOpsRepo(git, settings.checkout_path, credentials),
@@ -292,4 +298,5 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         publisher,
         Ledger(settings.state_database_url),
         max_delete_fraction=settings.safety.max_delete_fraction,
+        closers=(validated,),
     )

@@ -9,9 +9,10 @@ schema (custom resources) are parsed and checked for shape only.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSet
 from typing import Any
 
 import jsonschema
@@ -54,16 +55,38 @@ def _validator(kubernetes_version: str, kind: str, api_version: str) -> jsonsche
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
-def validate_folder(files: Mapping[str, bytes], kubernetes_version: str) -> None:
+def validate_folder(
+    files: Mapping[str, bytes],
+    kubernetes_version: str,
+    known_valid: MutableSet[str] | None = None,
+) -> None:
+    """Every YAML file parsed and checked; ``known_valid`` holds digests of files that passed.
+
+    A file whose exact bytes passed before (for the same Kubernetes version) is not
+    parsed again: validation is most of a cold reconcile's time. Kustomizations are
+    always checked, since they depend on the folder's other files.
+    """
     for name in sorted(files):
         if not name.endswith((".yaml", ".yml")):
             continue
+        digest = manifest_digest(files[name], kubernetes_version)
+        if known_valid is not None and digest in known_valid:
+            continue
+        cacheable = True
         for index, document in enumerate(_documents(name, files[name])):
             where = f"{name} (document {index + 1})"
             if str(document.get("apiVersion", "")).startswith(_KUSTOMIZE_API):
                 _check_kustomization(where, document, files)
+                cacheable = False
             else:
                 _check_object(where, document, kubernetes_version)
+        if known_valid is not None and cacheable:
+            known_valid.add(digest)
+
+
+def manifest_digest(data: bytes, kubernetes_version: str) -> str:
+    """What a file that passed validation is remembered by."""
+    return hashlib.sha256(f"{kubernetes_version}\0".encode() + data).hexdigest()
 
 
 def _documents(name: str, data: bytes) -> list[dict[str, Any]]:

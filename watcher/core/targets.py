@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableSet
 from typing import Any, Protocol
 
 import jinja2
@@ -87,8 +87,11 @@ class TemplateTarget:
         folder: str,
         context: ContextBuilder,
         kubernetes_version: str | None = "1.33",
+        known_valid: MutableSet[str] | None = None,
     ) -> None:
         self._name = name
+        #: Digests of files that passed validation (shared, and kept across runs by wiring).
+        self._known_valid = known_valid
         self._env = env
         self._folder = folder
         self._context = context
@@ -206,7 +209,7 @@ class TemplateTarget:
             if text:
                 files[KUSTOMIZATION] = text.encode()
         if self._kubernetes_version:
-            validate_folder(files, self._kubernetes_version)
+            validate_folder(files, self._kubernetes_version, self._known_valid)
         return files
 
 
