@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from watcher.core.plan import Plan, blob_ids_of
+from watcher.core.plan import FolderView, Plan
 from watcher.errors import PushRejectedError
 from watcher.result import Applied
 
@@ -135,32 +135,7 @@ def _settled(plan: Plan) -> Plan:
     return dataclasses.replace(plan, changes=changes)
 
 
-class _Relative(Mapping[str, bytes]):
-    """The files under ``prefix``, named relative to it; reads and blob ids pass through."""
-
-    def __init__(self, tree: Mapping[str, bytes], prefix: str) -> None:
-        self._tree = tree
-        self._start = f"{prefix}/"
-        self._names = [p[len(self._start) :] for p in tree if p.startswith(self._start)]
-        self._set = frozenset(self._names)
-        self._ids = blob_ids_of(tree)
-
-    def __getitem__(self, name: str) -> bytes:
-        if name not in self._set:
-            raise KeyError(name)
-        return self._tree[self._start + name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def blob_id(self, name: str) -> str | None:
-        if name not in self._set or self._ids is None:
-            return None
-        return self._ids(self._start + name)
-
-
 def _relative(tree: Mapping[str, bytes], prefix: str) -> Mapping[str, bytes]:
-    return _Relative(tree, prefix)
+    """The files under ``prefix``, named relative to it; reads and blob ids pass through."""
+    start = f"{prefix}/"
+    return FolderView(tree, prefix, [path[len(start) :] for path in tree if path.startswith(start)])
