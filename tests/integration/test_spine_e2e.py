@@ -30,6 +30,15 @@ def remote_paths(remote: Path) -> list[str]:
     return git_out(remote, "ls-tree", "-r", "--name-only", "main").splitlines()
 
 
+def one_registry(server: MlflowServer, remote: Path, prefix: str) -> dict[str, Any]:
+    """Settings for one test's models (by name prefix) on the session server."""
+    return {
+        "registry": {"tracking_uri": server.url, "models": {"include": [f"{prefix}*"]}},
+        "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
+        "artifacts": {"sources": {"local_roots": [str(server.artifact_root)]}},
+    }
+
+
 def write_config(path: Path, data: dict[str, Any]) -> str:
     path.write_text(yaml.safe_dump(data))
     return str(path)
@@ -147,14 +156,7 @@ def test_a_10000_digit_tag_fails_only_its_version_with_a_short_message(
         client.set_registered_model_alias(model, "staging", "1")
     config = write_config(
         tmp_path / "watcher.yaml",
-        {
-            "registry": {
-                "tracking_uri": mlflow_server.url,
-                "models": {"include": [f"{unique_model_name.prefix}*"]},
-            },
-            "git": {"repo_url": str(bare_remote)},
-            "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
-        },
+        one_registry(mlflow_server, bare_remote, unique_model_name.prefix),
     )
     assert main(["--config", config, "reconcile", "--once"]) == 1
     captured = capsys.readouterr()
@@ -225,14 +227,7 @@ def test_dry_run_shows_each_folder_diff_and_the_copies_it_would_make(
     client.set_registered_model_alias(name, "champion", "1")
     config = write_config(
         tmp_path / "watcher.yaml",
-        {
-            "registry": {
-                "tracking_uri": mlflow_server.url,
-                "models": {"include": [f"{unique_model_name.prefix}*"]},
-            },
-            "git": {"repo_url": str(bare_remote)},
-            "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
-        },
+        one_registry(mlflow_server, bare_remote, unique_model_name.prefix),
     )
     assert main(["--config", config, "reconcile", "--once", "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -273,13 +268,8 @@ def test_a_commit_whose_push_failed_is_made_again_once_the_remote_accepts(
     first, second = unique_model_name("first"), unique_model_name("second")
     settings = Settings.model_validate(
         {
+            **one_registry(mlflow_server, bare_remote, unique_model_name.prefix),
             "state_dir": str(tmp_path / "state"),
-            "registry": {
-                "tracking_uri": mlflow_server.url,
-                "models": {"include": [f"{unique_model_name.prefix}*"]},
-            },
-            "git": {"repo_url": str(bare_remote), "push_backoff_seconds": 0},
-            "artifacts": {"sources": {"local_roots": [str(mlflow_server.artifact_root)]}},
         }
     )
     hook = bare_remote / "hooks" / "pre-receive"
