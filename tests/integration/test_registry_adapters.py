@@ -21,7 +21,7 @@ from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer, free_port, register_version
 from tests.servers.postgres import PASSWORD, PostgresServer
 from watcher.adapters.registry_db import DatabaseRegistry
-from watcher.adapters.registry_rest import RestRegistry
+from watcher.adapters.registry_rest import CONSISTENT_READ_ATTEMPTS, RestRegistry
 from watcher.config.settings import Credentials, ModelFilter, RegistrySettings
 from watcher.core.model import RegisteredModel, RegistrySnapshot
 from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
@@ -184,6 +184,7 @@ def scripted() -> Iterator[Scripted]:
 
 
 SEARCH = "/api/2.0/mlflow/registered-models/search"
+VERSIONS = "/api/2.0/mlflow/model-versions/search"
 PAGE_1 = json.dumps({"registered_models": [{"name": "m1"}], "next_page_token": "MQ=="})
 
 
@@ -343,18 +344,30 @@ def test_workspace_column_filters(tmp_path: Path) -> None:
 @dataclass
 class Proxy:
     """A small HTTP proxy in front of the real MLflow server: counts requests and, when
-    told to, deletes one of our version-less models right after serving a page of
-    registered models that lists it (at most once per pass over the pages). That is what
+    told to, deletes one of our models right after serving a page of registered models
+    that has more pages after it (at most once per pass over the pages). That is what
     a user deleting a model mid-read does to MLflow's offset page tokens: the next page
-    starts one model too late, and the model that slid back is never listed."""
+    starts one model too late, and the model that slid back is never listed.
+
+    ``victim`` is ``"last-empty"`` (the page's last model, if it is a version-less
+    "-empty" one: the next page's first model slides) or ``"with-versions"`` (the
+    page's first model that has versions: its versions vanish)."""
 
     target: str
     url: str = ""
     prefix: str = ""
+    victim: str = "last-empty"
     deletions_left: int = 0
     deleted: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     _deleted_this_pass: bool = False
+
+    def _pick(self, names: list[str]) -> str | None:
+        ours = [n for n in names if n.startswith(self.prefix)]
+        if self.victim == "last-empty":
+            last = names[-1] if names else ""
+            return last if last in ours and last.endswith("-empty") else None
+        return next((n for n in ours if not n.endswith("-empty")), None)
 
     def after_page(self, path: str, body: bytes) -> None:
         if not path.startswith(SEARCH):
@@ -362,14 +375,13 @@ class Proxy:
         if "page_token" not in path:
             self._deleted_this_pass = False
         page = json.loads(body)
-        names = [m["name"] for m in page.get("registered_models", [])]
-        empty = [n for n in names if n.startswith(self.prefix) and n.endswith("-empty")]
+        victim = self._pick([m["name"] for m in page.get("registered_models", [])])
         more = bool(page.get("next_page_token"))
-        if self.deletions_left > 0 and not self._deleted_this_pass and empty and more:
+        if self.deletions_left > 0 and not self._deleted_this_pass and victim and more:
             from mlflow.tracking import MlflowClient
 
-            MlflowClient(tracking_uri=self.target).delete_registered_model(empty[0])
-            self.deleted.append(empty[0])
+            MlflowClient(tracking_uri=self.target).delete_registered_model(victim)
+            self.deleted.append(victim)
             self.deletions_left -= 1
             self._deleted_this_pass = True
 
@@ -431,8 +443,8 @@ def test_paged_read_costs_pages_not_versions(
     shared = {"database_uri": mlflow_server.db_uri}
     rest = rest_snapshot(proxy.url, pattern, **shared)
     assert _requests(proxy, "/api/2.0/mlflow/model-versions/get") == 0
-    assert _requests(proxy, "/api/2.0/mlflow/model-versions/search") == 1
-    assert _requests(proxy, SEARCH) <= 2  # one page; a second pass only after several
+    assert _requests(proxy, VERSIONS) == 1
+    assert _requests(proxy, SEARCH) == 1
     # The same settings read through the DB give the very same snapshot, byte for byte
     # (registry link included); only ``origin``, which names the reader for logs, differs.
     db = db_snapshot(mlflow_server.db_uri, pattern, tracking_uri=proxy.url)
@@ -440,7 +452,13 @@ def test_paged_read_costs_pages_not_versions(
     as_bytes = [json.dumps({**s.to_dict(), "origin": ""}, sort_keys=True) for s in (rest, db)]
     assert as_bytes[0] == as_bytes[1]
     assert [len(m.versions) for m in rest.models] == [3, 3, 3, 3]
+    # Two pages of models: each asked for once, no second pass; the version search,
+    # one page, is what shows that no model slid past a page boundary.
+    proxy.paths.clear()
+    assert rest_snapshot(proxy.url, pattern, page_size=2) == rest
+    assert (_requests(proxy, SEARCH), _requests(proxy, VERSIONS)) == (2, 1)
     # Tiny pages: many requests, the same snapshot; a version page of 1 still finds all.
+    # Paged versions can shift too, so then the models are listed a second time.
     proxy.paths.clear()
     small = RestRegistry(
         RegistrySettings(
@@ -451,37 +469,44 @@ def test_paged_read_costs_pages_not_versions(
     ).snapshot()
     assert small.models == rest.models
     assert _requests(proxy, "/api/2.0/mlflow/model-versions/get") == 0
+    assert _requests(proxy, SEARCH) == 2 * 4  # four pages, twice
+    assert _requests(proxy, VERSIONS) >= 12
 
 
 def test_model_deleted_between_pages_is_never_skipped(
     mlflow_server: MlflowServer, unique_model_name: ModelNames, proxy: Proxy
 ) -> None:
+    """Pages of two: m00, m00-empty | m01, m01-empty | … Deleting a page's last model
+    (a version-less one) makes the next page start one model late: m01, which has
+    versions, slides onto the page already read. The version search still lists
+    m01, so the read is seen to be incomplete and made again."""
     client = mlflow_server.client()
     names = []
     for i in range(8):
         name = unique_model_name(f"m{i:02d}")
         register_version(client, name)
         client.set_registered_model_alias(name, "champion", "1")
-        # A model without versions: deleting it leaves no vanished version to notice.
         client.create_registered_model(unique_model_name(f"m{i:02d}-empty"))
         names += [name, unique_model_name(f"m{i:02d}-empty")]
     pattern = unique_model_name.prefix + "*"
     proxy.prefix = unique_model_name.prefix
     settings = RegistrySettings(
-        tracking_uri=proxy.url, models=ModelFilter(include=(pattern,)), page_size=3
+        tracking_uri=proxy.url, models=ModelFilter(include=(pattern,)), page_size=2
     )
-    # One deletion mid-read: a one-pass reader would silently lose the model that slid
-    # onto the page it had already read. The second pass disagrees, so it reads again.
+    # One deletion mid-read: a reader trusting the pages would lose m01.
     proxy.deletions_left = 1
     snapshot = RestRegistry(settings, Credentials()).snapshot()
-    assert len(proxy.deleted) == 1
+    assert proxy.deleted == [unique_model_name("m00-empty")]
+    assert _requests(proxy, VERSIONS) == 2  # the first read was refused, then read again
     assert [m.name for m in snapshot.models] == [n for n in names if n not in proxy.deleted]
     assert snapshot.models == db_snapshot(mlflow_server.db_uri, pattern).models
-    # A registry that changes under every read: a temporary error, never a partial snapshot.
-    proxy.deletions_left = 100
+    assert {m.name for m in snapshot.models if m.versions} == set(names[::2])
+    # A registry that changes under every read (a model with versions deleted after a
+    # page that lists it: its version vanishes): a temporary error, never a partial one.
+    proxy.victim, proxy.deletions_left = "with-versions", 100
     with pytest.raises(RegistryUnavailableError, match="changed while it was being read"):
         RestRegistry(settings, Credentials()).snapshot()
-    assert len(proxy.deleted) >= 4
+    assert len(proxy.deleted) == 1 + CONSISTENT_READ_ATTEMPTS
 
 
 def test_name_filter_sent_to_the_server_is_a_superset(

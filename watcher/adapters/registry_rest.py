@@ -149,10 +149,17 @@ class RestRegistry:
         the latest version per stage, up to 1,000 models a page) and one
         ``model-versions/search`` (every version with its tags, up to 200,000 a
         page). MLflow's page tokens are offsets, so a model deleted between two
-        pages would silently shift the next page past a model: when the models
-        took more than one page, a second pass lists them again and the read
-        counts only if both passes agree. A registry that keeps changing is read
-        again, a few times, then reported as a temporary error.
+        pages shifts the next page by one: the model that slid onto a page
+        already read is never listed. The version search, made after the models,
+        catches that without another request: a model that slid still exists, so
+        when the models took more than one page, every selected model with a
+        version in that answer must have been listed. A model with no version
+        that slid is not noticed: it deploys nothing (no alias, no stage), so
+        leaving it out changes no folder. Only when the versions too took more
+        than one page (their offsets can shift as well) are the models listed a
+        second time, and the read counts only if both passes agree. A registry
+        that keeps changing is read again, a few times, then reported as a
+        temporary error.
         """
         problem = ""
         for attempt in range(1, CONSISTENT_READ_ATTEMPTS + 1):
@@ -176,9 +183,22 @@ class RestRegistry:
         raws, pages = self._search()
         selected = [raw for raw in raws if self._models.matches(self._field(raw, "name"))]
         wanted = {self._field(raw, "name"): self._wanted(raw) for raw in selected}
-        found = self._search_versions(wanted) if any(wanted.values()) else {}
+        found: Mapping[tuple[str, str], Mapping[str, Any]] = {}
+        version_pages = 0
+        if pages > 1 or any(wanted.values()):
+            found, with_versions, version_pages = self._search_versions(wanted)
+            if pages > 1:
+                # A model that slid past a page boundary still has its versions here.
+                unlisted = sorted(
+                    name
+                    for name in with_versions
+                    if name not in wanted and self._models.matches(name)
+                )
+                if unlisted:
+                    raise _Shifted(f"model {unlisted[0]!r} has versions but was not listed")
         models = [self._read_model(raw, wanted, found) for raw in selected]
-        if pages > 1:
+        if pages > 1 and version_pages > 1:
+            # The version pages shift too and may have missed a slid model: list again.
             again, _ = self._search()
             first = [self._field(raw, "name") for raw in raws]
             second = [self._field(raw, "name") for raw in again]
@@ -224,9 +244,11 @@ class RestRegistry:
 
     def _search_versions(
         self, wanted: Mapping[str, set[str]]
-    ) -> dict[tuple[str, str], Mapping[str, Any]]:
-        """The wanted versions' records from ``model-versions/search``, keyed (name, version)."""
+    ) -> tuple[dict[tuple[str, str], Mapping[str, Any]], set[str], int]:
+        """``model-versions/search``: the wanted versions' records keyed (name, version),
+        the name of every model with a version in the answer, and how many pages it took."""
         found: dict[tuple[str, str], Mapping[str, Any]] = {}
+        names: set[str] = set()
         token = ""
         pages = 0
         while True:
@@ -242,12 +264,13 @@ class RestRegistry:
             pages += 1
             for raw in self._list(page, "model_versions", VERSIONS_PATH):
                 name, version = str(raw.get("name") or ""), str(raw.get("version") or "")
+                names.add(name)
                 if version in wanted.get(name, ()):
                     found[(name, version)] = raw
             token = str(page.get("next_page_token") or "")
             if not token:
                 log.debug("searched %d page(s) of model versions", pages)
-                return found
+                return found, names, pages
 
     def _filtered_get(
         self, path: str, params: Mapping[str, str | list[str]]
