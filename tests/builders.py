@@ -37,7 +37,14 @@ def settings(**overrides: object) -> Settings:
     return Settings.model_validate(overrides)
 
 
-def decide(snap: RegistrySnapshot, config: Settings, *, source: str = "mlflow", path: str = ""):  # type: ignore[no-untyped-def]
+def decide(  # type: ignore[no-untyped-def]
+    snap: RegistrySnapshot,
+    config: Settings,
+    *,
+    source: str = "mlflow",
+    path: str = "",
+    memo: object = None,
+):
     """The releases the MLflow source would yield for ``snap`` under ``config``."""
     from watcher.core.model_releases import model_releases
     from watcher.core.stages import NameFilter
@@ -50,4 +57,5 @@ def decide(snap: RegistrySnapshot, config: Settings, *, source: str = "mlflow", 
         NameFilter(models.include, models.exclude),
         source=source,
         path=path,
+        memo=memo,  # type: ignore[arg-type]
     )

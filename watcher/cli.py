@@ -22,6 +22,7 @@ from watcher import __version__, logs
 from watcher.config.loader import CONFIG_ENV, load_settings
 from watcher.config.settings import Credentials, Settings
 from watcher.errors import ConfigError, WatcherError
+from watcher.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_garbage_collector()
     logs.configure(-1 if args.quiet else args.verbose, args.log_format)
     try:
         if args.command == "demo":

@@ -15,13 +15,14 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from watcher.artifact_sync import CopyStats
 from watcher.core.artifacts import ArtifactRef
 from watcher.core.names import describe
 from watcher.core.plan import DesiredFolder, SourceScope
-from watcher.core.provenance import PROVENANCE, Provenance, provenance_of
+from watcher.core.provenance import PROVENANCE, provenance_of
 from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRead
 from watcher.core.targets import CACHE_ENTRIES, Target
 from watcher.errors import (
@@ -38,11 +39,12 @@ log = logging.getLogger(__name__)
 #: Copies checked (or made) at once; each also HEADs its files in parallel.
 COPY_CONCURRENCY = 8
 
-#: Per target: finished folders (files with promotion.json, and the provenance) by the
-#: target's cache key, so an unchanged release costs one key, not a render and a marker.
-_FOLDERS: weakref.WeakKeyDictionary[
-    object, OrderedDict[str, tuple[dict[str, bytes], Provenance]]
-] = weakref.WeakKeyDictionary()
+#: Per target: finished folders (files with promotion.json, the provenance, and what the
+#: plan derives from them: blob ids, the marker read back) by the target's cache key, so
+#: an unchanged release costs one key, not a render, a marker and a hash of every file.
+_FOLDERS: weakref.WeakKeyDictionary[object, OrderedDict[str, DesiredFolder]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ArtifactStep(Protocol):
@@ -175,7 +177,8 @@ def _render(
             hit = cache.get(key)
             if hit is not None:
                 cache.move_to_end(key)
-                return DesiredFolder(release, dict(hit[0]), hit[1])
+                # Equal keys: an equal release (maybe an earlier object) and equal files.
+                return hit
         files = target.render(release, artifact)
     except WatcherError as exc:
         state.failures.append(ReleaseFailure(release.id, exc, release.folder, release.revision))
@@ -186,18 +189,18 @@ def _render(
         state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
         return None
     provenance = provenance_of(release, artifact)
-    folder = {**files, PROVENANCE: provenance.to_json()}
+    # Read-only: the cache hands this very object to later reconciles.
+    complete = MappingProxyType({**files, PROVENANCE: provenance.to_json()})
+    desired = DesiredFolder(release, complete, provenance)
     if cache is not None and key is not None:
         # The provenance is a function of (release, artifact), which the key covers.
-        cache[key] = (dict(folder), provenance)
+        cache[key] = desired
         while len(cache) > CACHE_ENTRIES:
             cache.popitem(last=False)
-    return DesiredFolder(release, folder, provenance)
+    return desired
 
 
-def _folder_cache(
-    target: object,
-) -> OrderedDict[str, tuple[dict[str, bytes], Provenance]] | None:
+def _folder_cache(target: object) -> OrderedDict[str, DesiredFolder] | None:
     try:
         return _FOLDERS.setdefault(target, OrderedDict())
     except TypeError:  # a target that cannot be weakly referenced is not cached here

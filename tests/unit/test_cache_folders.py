@@ -7,6 +7,7 @@ between reconciles must never be served stale.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pytest
 
 from tests.unit.test_cache_render import TEMPLATE, Counting, release
 from watcher.core.artifacts import ArtifactRef
@@ -66,11 +68,12 @@ def test_an_unchanged_release_is_served_whole_and_a_changed_one_is_not() -> None
     changed = folder(source, t)
     assert marker(changed)["settings"] == {"replicas": "3"} and b"3" in changed["a.yaml"]
     # Fields that only the marker shows (not the templates) count too.
-    source.releases = (Release(**{**release("3").__dict__, "url": "https://ui/iris"}),)
+    source.releases = (dataclasses.replace(release("3"), url="https://ui/iris"),)
     assert marker(folder(source, t))["url"] == "https://ui/iris"
-    # A caller changing its copy never reaches the cache.
+    # The cached folder is handed out read-only: no caller can change what is cached.
     state = build_desired([source], {"t": t})
-    state.folders["iris/staging"].files[PROVENANCE] = b"mutated"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        state.folders["iris/staging"].files[PROVENANCE] = b"mutated"  # type: ignore[index]
     assert marker(folder(source, t))["url"] == "https://ui/iris"
 
 

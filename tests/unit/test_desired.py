@@ -89,3 +89,52 @@ def test_custom_stages_and_overrides() -> None:
         "requests": {"cpu": "100m", "memory": "256Mi"},
         "limits": {"memory": "256Mi"},
     }
+
+
+def test_the_memo_hands_out_the_same_releases_while_a_model_is_unchanged() -> None:
+    """Unchanged records reuse the last read's release objects (and what is cached on
+    them); a changed record, or changed stage policies, decide afresh."""
+    from watcher.core.model_releases import ModelReleaseMemo
+
+    memo = ModelReleaseMemo()
+    config = settings()
+
+    def read(*models):  # type: ignore[no-untyped-def]
+        return decide(snapshot(*models), config, memo=memo)
+
+    a = model("a", [version("a", 1), version("a", 2)], aliases={"staging": 2, "champion": 1})
+    b = model("b", [version("b", 1, **{"deploy.replicas": "x"})], aliases={"staging": 1})
+    first = read(a, b)
+    a_first = [r for r in first.releases if r.id.name == "a"]
+    assert len(a_first) == 2 and first.releases[0].fingerprint
+    assert [f.id.name for f in first.failures] == ["b"]  # the bad tag fails b alone
+    # Equal records (new objects): the very same releases and failures come back.
+    again = read(
+        model("a", [version("a", 1), version("a", 2)], aliases={"staging": 2, "champion": 1}),
+        model("b", [version("b", 1, **{"deploy.replicas": "x"})], aliases={"staging": 1}),
+    )
+    assert all(x is y for x, y in zip(again.releases, first.releases, strict=True))
+    assert again.failures[0] is first.failures[0]
+    # One alias moved: a is decided again, nothing is reused for it.
+    moved = read(
+        model("a", [version("a", 1), version("a", 2)], aliases={"staging": 1, "champion": 1}),
+        b,
+    )
+    a_moved = [r for r in moved.releases if r.id.name == "a"]
+    assert [r.revision for r in a_moved] == ["1", "1"]
+    assert not any(x is y for x in a_moved for y in a_first)
+    # A version tag changed (no timestamp moves in MLflow): decided again too.
+    retagged = read(
+        model("a", [version("a", 1, **{"deploy.replicas": "3"}), version("a", 2)],
+              aliases={"staging": 1, "champion": 1}),
+        b,
+    )  # fmt: skip
+    assert {r.settings["replicas"] for r in retagged.releases if r.id.name == "a"} == {"3"}
+    # Other stage policies: nothing is reused.
+    config = settings(stages=[{"name": "staging", "select": [{"alias": "staging"}]}])
+    other = read(
+        model("a", [version("a", 1, **{"deploy.replicas": "3"}), version("a", 2)],
+              aliases={"staging": 1, "champion": 1}),
+    )  # fmt: skip
+    assert [r.id.stage for r in other.releases] == ["staging"]
+    assert not any(x is y for x in other.releases for y in retagged.releases)

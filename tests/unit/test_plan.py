@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 
@@ -97,7 +98,7 @@ def test_deploy_update_and_remove_with_one_vocabulary() -> None:
 def test_a_settings_change_is_named_in_the_subject() -> None:
     before = desired("m", "2", "production")
     after_release = release("m", "2", "production")
-    after_release = Release(**{**after_release.__dict__, "settings": {"replicas": "3"}})
+    after_release = dataclasses.replace(after_release, settings={"replicas": "3"})
     info = provenance_of(after_release, None)
     after = DesiredFolder(
         after_release, {"deployment.yaml": b"kind: Z\n", PROVENANCE: info.to_json()}, info
@@ -182,21 +183,19 @@ def test_a_format_1_marker_is_read_and_upgrading_alone_changes_nothing() -> None
         wanted.release,
         wanted.files,
         provenance_of(
-            Release(
-                **{
-                    **wanted.release.__dict__,
-                    "details": {
-                        "model": {
-                            "name": "m",
-                            "version": "4",
-                            "run_id": "r",
-                            "source": "s",
-                            "url": "",
-                        },
-                        "selected_by": "alias 'staging'",
-                        "overrides": {},
+            dataclasses.replace(
+                wanted.release,
+                details={
+                    "model": {
+                        "name": "m",
+                        "version": "4",
+                        "run_id": "r",
+                        "source": "s",
+                        "url": "",
                     },
-                }
+                    "selected_by": "alias 'staging'",
+                    "overrides": {},
+                },
             ),
             None,
         ),

@@ -13,7 +13,12 @@ from watcher.artifact_sync import ArtifactSync, CopyStats
 from watcher.closing import Closing
 from watcher.core.artifacts import ArtifactRef
 from watcher.core.model import RegistrySnapshot
-from watcher.core.model_releases import MODEL_KIND, ModelDeployment, model_releases
+from watcher.core.model_releases import (
+    MODEL_KIND,
+    ModelDeployment,
+    ModelReleaseMemo,
+    model_releases,
+)
 from watcher.core.release import ArtifactNeed, SourceRead
 from watcher.core.stages import NameFilter, StagePolicy
 from watcher.errors import InternalError
@@ -69,6 +74,7 @@ class MlflowSource(Closing):
         self._stages = stages
         self._models = models
         self._artifacts = artifacts
+        self._memo = ModelReleaseMemo()
 
     @property
     def name(self) -> str:
@@ -84,7 +90,12 @@ class MlflowSource(Closing):
 
     def read(self) -> SourceRead:
         return model_releases(
-            self.registry.snapshot(), self._stages, self._models, source=self._name, path=self._path
+            self.registry.snapshot(),
+            self._stages,
+            self._models,
+            source=self._name,
+            path=self._path,
+            memo=self._memo,
         )
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,23 @@ _AUTH_MARKERS = (
     "access denied for user",
     "authentication failed",
 )
+
+
+def include_prefixes(include: Sequence[str]) -> tuple[str, ...]:
+    """The literal start of every include pattern; () when one of them has none.
+
+    Sent as ``name LIKE 'prefix%'`` so a team's daemon on a shared registry reads
+    its own rows, not every team's. LIKE is case-insensitive in SQLite and MySQL
+    and exact in PostgreSQL, a superset of the case-sensitive globs either way;
+    the globs still decide.
+    """
+    prefixes = []
+    for pattern in include:
+        cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+        if cut == 0:
+            return ()
+        prefixes.append(pattern[:cut])
+    return tuple(sorted(set(prefixes)))
 
 
 class DatabaseRegistry:
@@ -207,17 +225,17 @@ class DatabaseRegistry:
         model_tags: dict[str, list[tuple[str, str]]] = defaultdict(list)
         if rm_tags is not None:
             query = sa.select(rm_tags.c.name, rm_tags.c.key, rm_tags.c.value)
-            for name, key, value in conn.execute(self._in_workspace(query, rm_tags)):
+            for name, key, value in conn.execute(self._scoped(query, rm_tags)):
                 model_tags[name].append((key, value or ""))
         names = [
             name
-            for (name,) in conn.execute(self._in_workspace(sa.select(rm.c.name), rm))
+            for (name,) in conn.execute(self._scoped(sa.select(rm.c.name), rm))
             if self._models.matches(name)
             and dict(model_tags[name]).get(PROMPT_TAG, "").lower() != "true"
         ]
 
         alias_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        latest = self._in_workspace(
+        latest = self._scoped(
             sa.select(mv.c.name, sa.func.max(mv.c.version).label("version"))
             .where(sa.func.coalesce(mv.c.current_stage, "None") != DELETED_STAGE)
             .group_by(mv.c.name, mv.c.current_stage),
@@ -226,10 +244,10 @@ class DatabaseRegistry:
         wanted_parts = [latest]
         if aliases_t is not None:
             query = sa.select(aliases_t.c.name, aliases_t.c.alias, aliases_t.c.version)
-            for name, alias, version in conn.execute(self._in_workspace(query, aliases_t)):
+            for name, alias, version in conn.execute(self._scoped(query, aliases_t)):
                 alias_rows[name].append((alias, str(version)))
             wanted_parts.append(
-                self._in_workspace(sa.select(aliases_t.c.name, aliases_t.c.version), aliases_t)
+                self._scoped(sa.select(aliases_t.c.name, aliases_t.c.version), aliases_t)
             )
         wanted = sa.union(*wanted_parts).subquery("wanted")
 
@@ -270,6 +288,15 @@ class DatabaseRegistry:
             )
             for name in names
         ]
+
+    def _scoped(self, query: Any, table: sa.Table) -> Any:
+        """The query in our workspace, for names our include patterns can match."""
+        prefixes = include_prefixes(self._settings.models.include)
+        if prefixes:
+            query = query.where(
+                sa.or_(*(table.c.name.startswith(p, autoescape=True) for p in prefixes))
+            )
+        return self._in_workspace(query, table)
 
     def _in_workspace(self, query: Any, table: sa.Table) -> Any:
         """Filter by workspace where MLflow's schema has one (MLflow 3.x)."""

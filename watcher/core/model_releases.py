@@ -70,6 +70,39 @@ def select_version(model: RegisteredModel, stage: StagePolicy) -> tuple[ModelVer
     return None
 
 
+class ModelReleaseMemo:
+    """What the last read decided for each model record, reused while the record is equal.
+
+    A level-triggered reconcile decides every (model, stage) on every run; most
+    models did not change. An equal record (name, aliases, tags, versions with
+    their tags) under the same stage policies decides the same releases, so the
+    very same objects are handed out again, and what is cached on them (the
+    render key) carries over. Only models of the latest read are kept.
+    """
+
+    def __init__(self) -> None:
+        self._context: tuple[object, ...] | None = None
+        self._last: dict[tuple[RegisteredModel, str], _Decided] = {}
+        self._now: dict[tuple[RegisteredModel, str], _Decided] = {}
+
+    def start(self, context: tuple[object, ...]) -> None:
+        if context != self._context:
+            self._context, self._last = context, {}
+        self._now = {}
+
+    def lookup(self, key: tuple[RegisteredModel, str]) -> _Decided | None:
+        return self._last.get(key)
+
+    def keep(self, key: tuple[RegisteredModel, str], decided: _Decided) -> None:
+        self._now[key] = decided
+
+    def finish(self) -> None:
+        self._last, self._now = self._now, {}
+
+
+_Decided = tuple[tuple["Release", ...], tuple[ReleaseFailure, ...]]
+
+
 def model_releases(
     snapshot: RegistrySnapshot,
     stages: Sequence[StagePolicy],
@@ -77,22 +110,25 @@ def model_releases(
     *,
     source: str,
     path: str = "",
+    memo: ModelReleaseMemo | None = None,
 ) -> SourceRead:
     """Every (model, stage) that should run, and every pair that could not be decided."""
     releases: list[Release] = []
     failures: list[ReleaseFailure] = []
     stage_names = frozenset(stage.name for stage in stages)
     slugs: dict[str, str] = {}
+    if memo is not None:
+        memo.start((tuple(stages), source, path))
     for model in snapshot.models:
         if not models.matches(model.name):
             continue
-        ids = {
-            stage.name: ReleaseId(source, MODEL_KIND, model.name, stage.name) for stage in stages
-        }
         try:
             slug = model_slug(model.name)
         except InvalidNameError as exc:
-            failures.extend(ReleaseFailure(ids[stage.name], exc) for stage in stages)
+            failures.extend(
+                ReleaseFailure(ReleaseId(source, MODEL_KIND, model.name, s.name), exc)
+                for s in stages
+            )
             continue
         if slugs.setdefault(slug, model.name) != model.name:
             clash = InvalidNameError(
@@ -100,35 +136,66 @@ def model_releases(
                 hint="rename one of them in MLflow",
             )
             failures.extend(
-                ReleaseFailure(ids[s.name], clash, join_folder(path, slug, s.name)) for s in stages
+                ReleaseFailure(
+                    ReleaseId(source, MODEL_KIND, model.name, s.name),
+                    clash,
+                    join_folder(path, slug, s.name),
+                )
+                for s in stages
             )
             continue
-        for stage in stages:
-            chosen = select_version(model, stage)
-            if chosen is None:
-                continue
-            version, selected_by = chosen
-            folder = join_folder(path, slug, stage.name)
-            try:
-                overrides = read_overrides(
-                    version.tag_map, stage.name, stage_names, stage.max_replicas, stage.min_replicas
-                )
-            except PermanentError as exc:
-                failures.append(ReleaseFailure(ids[stage.name], exc, folder, version.version))
-                continue
-            deployment = ModelDeployment(
-                model=model,
-                version=version,
-                stage=stage,
-                slug=slug,
-                selected_by=selected_by,
-                replicas=stage.replicas if overrides.replicas is None else overrides.replicas,
-                resources=_merge_resources(stage, overrides),
-                ui_url=snapshot.ui_url,
-                overrides=overrides,
-            )
-            releases.append(_release(ids[stage.name], folder, deployment))
+        key = (model, snapshot.ui_url)
+        decided = memo.lookup(key) if memo is not None else None
+        if decided is None:
+            decided = _decide(model, slug, stages, stage_names, snapshot.ui_url, source, path)
+        if memo is not None:
+            memo.keep(key, decided)
+        releases.extend(decided[0])
+        failures.extend(decided[1])
+    if memo is not None:
+        memo.finish()
     return SourceRead(tuple(releases), tuple(failures), snapshot.origin)
+
+
+def _decide(
+    model: RegisteredModel,
+    slug: str,
+    stages: Sequence[StagePolicy],
+    stage_names: frozenset[str],
+    ui_url: str,
+    source: str,
+    path: str,
+) -> _Decided:
+    """One model's releases and failures: a function of its record and the policies."""
+    releases: list[Release] = []
+    failures: list[ReleaseFailure] = []
+    for stage in stages:
+        chosen = select_version(model, stage)
+        if chosen is None:
+            continue
+        release_id = ReleaseId(source, MODEL_KIND, model.name, stage.name)
+        version, selected_by = chosen
+        folder = join_folder(path, slug, stage.name)
+        try:
+            overrides = read_overrides(
+                version.tag_map, stage.name, stage_names, stage.max_replicas, stage.min_replicas
+            )
+        except PermanentError as exc:
+            failures.append(ReleaseFailure(release_id, exc, folder, version.version))
+            continue
+        deployment = ModelDeployment(
+            model=model,
+            version=version,
+            stage=stage,
+            slug=slug,
+            selected_by=selected_by,
+            replicas=stage.replicas if overrides.replicas is None else overrides.replicas,
+            resources=_merge_resources(stage, overrides),
+            ui_url=ui_url,
+            overrides=overrides,
+        )
+        releases.append(_release(release_id, folder, deployment))
+    return tuple(releases), tuple(failures)
 
 
 def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) -> Release:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from watcher.core.messages import Action, deploy_message, removal_message
@@ -41,6 +42,17 @@ class DesiredFolder:
     release: Release
     files: Mapping[str, bytes]
     provenance: Provenance
+
+    @cached_property
+    def blob_ids(self) -> dict[str, str]:
+        """Each file's git blob id, hashed once per folder object (the render cache
+        hands out the same object while nothing changed)."""
+        return {name: git_blob_id(data) for name, data in self.files.items()}
+
+    @cached_property
+    def marker(self) -> Provenance | ForeignMarker | None:
+        """Its own ``promotion.json`` as read back: what git holds when the blob ids match."""
+        return read_marker(self.files[PROVENANCE])
 
 
 @dataclass(frozen=True)
@@ -144,9 +156,15 @@ def marker_folders(tree: Mapping[str, bytes]) -> dict[str, Mapping[str, bytes]]:
 
 
 def same_files(
-    before: Mapping[str, bytes], after: Mapping[str, bytes], skip: str | None = None
+    before: Mapping[str, bytes],
+    after: Mapping[str, bytes],
+    skip: str | None = None,
+    after_ids: Mapping[str, str] | None = None,
 ) -> bool:
-    """Equal names and contents (``skip`` aside); by blob id where ``before`` knows them."""
+    """Equal names and contents (``skip`` aside); by blob id where ``before`` knows them.
+
+    ``after_ids``: the blob ids of ``after`` when already known.
+    """
     if {k for k in before if k != skip} != {k for k in after if k != skip}:
         return False
     ids = blob_ids_of(before)
@@ -155,7 +173,8 @@ def same_files(
             continue
         known = ids(name) if ids is not None else None
         if known is not None:
-            if known != git_blob_id(data):
+            wanted = after_ids.get(name) if after_ids is not None else None
+            if known != (wanted or git_blob_id(data)):
                 return False
         elif before[name] != data:
             return False
@@ -210,7 +229,7 @@ def make_plan(
     owned: dict[str, tuple[str, Provenance]] = {}
     problems: list[tuple[str, WatcherError]] = []
     for folder, files in existing.items():
-        marker = read_marker(_marker_bytes(files, desired.get(folder)))
+        marker = _marker(files, desired.get(folder))
         if marker is None:
             continue
         if isinstance(marker, ForeignMarker):
@@ -257,7 +276,6 @@ def make_plan(
             )
             continue
         before = owned.get(folder)
-        files = dict(sorted(want.files.items()))
         if before is not None and before[0] != want.release.id.source:
             problems.append(
                 (
@@ -272,16 +290,18 @@ def make_plan(
             continue
         previous = before[1] if before is not None else None
         old_files = existing.get(folder)
+        ids = want.blob_ids
         if old_files is not None and (
-            same_files(old_files, files)
+            same_files(old_files, want.files, after_ids=ids)
             or (
                 previous is not None
-                and same_files(old_files, files, skip=PROVENANCE)
+                and same_files(old_files, want.files, skip=PROVENANCE, after_ids=ids)
                 and previous.same_deployment(want.provenance)
             )
         ):
             unchanged.append((folder, previous or want.provenance))
             continue
+        files = dict(sorted(want.files.items()))
         changes.append(
             Change(
                 folder,
@@ -328,14 +348,20 @@ def make_plan(
     )
 
 
-def _marker_bytes(files: Mapping[str, bytes], want: DesiredFolder | None) -> bytes:
-    """The folder's marker; when its blob id equals the wanted marker's, those bytes."""
+def _marker(
+    files: Mapping[str, bytes], want: DesiredFolder | None
+) -> Provenance | ForeignMarker | None:
+    """The folder's marker as read; when its blob id equals the wanted marker's, the
+    wanted folder's own reading (no blob read, no parse)."""
     ids = blob_ids_of(files)
-    if want is not None and ids is not None:
-        wanted = want.files.get(PROVENANCE)
-        if wanted is not None and ids(PROVENANCE) == git_blob_id(wanted):
-            return wanted
-    return files[PROVENANCE]
+    if (
+        want is not None
+        and ids is not None
+        and PROVENANCE in want.files
+        and ids(PROVENANCE) == want.blob_ids[PROVENANCE]
+    ):
+        return want.marker
+    return read_marker(files[PROVENANCE])
 
 
 def _in_the_way(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from watcher.errors import WatcherError
@@ -78,6 +79,15 @@ class Release:
     @property
     def label(self) -> str:
         return self.revision_label or self.revision
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """``repr`` of every field, made once per release object.
+
+        Render caches key on it; a source that hands out the same object while
+        its input is unchanged (see ``ModelReleaseMemo``) pays for it once.
+        """
+        return repr(self)
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ def _input_key(
     only miss the cache). A value shown by address (``<… at 0x…>``) could
     stand for different contents at different times, so it is never keyed.
     """
-    text = repr((release, artifact))
+    text = f"{release.fingerprint}{artifact!r}"
     if " at 0x" in text:
         raise _Unkeyable(release.id.describe())
     loaded = tuple((name, id(template)) for name, template in zip(names, templates, strict=True))
