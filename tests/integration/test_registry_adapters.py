@@ -6,9 +6,11 @@ same models from the server's backend store.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -211,11 +213,14 @@ def test_unreachable_and_failing_servers(scripted: Scripted) -> None:
         RestRegistry(RegistrySettings(tracking_uri=closed), Credentials(), retries=1).snapshot()
     handler = scripted
     settings = RegistrySettings(tracking_uri=scripted.url)
-    # A failure on page 2 loses the whole read: never a partial snapshot.
+    # A failure on page 2 loses the whole read: never a partial snapshot (the version
+    # search, made beside page 2, answers fine).
     handler.script[SEARCH] = [(200, PAGE_1), (503, "busy")]
+    handler.script[VERSIONS] = [(200, '{"model_versions": []}')]
     with pytest.raises(RegistryUnavailableError, match="503"):
         RestRegistry(settings, Credentials(), retries=2, backoff_seconds=0.01).snapshot()
-    assert len(handler.seen) == 4  # page 1, then page 2 tried 1 + 2 times
+    searches = [path for path, _ in handler.seen if path.startswith(SEARCH)]
+    assert len(searches) == 4  # page 1, then page 2 tried 1 + 2 times
     for status, body, text in [
         (404, "<html>Not Found</html>", "HTTP 404"),
         (200, "<html>", "not JSON"),
@@ -360,6 +365,10 @@ class Proxy:
     deletions_left: int = 0
     deleted: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    #: ("start" | "end", path) of every request, in the order they happened.
+    events: list[tuple[str, str]] = field(default_factory=list)
+    #: Seconds every later page of models is held (to show what overlaps it).
+    hold_later_pages: float = 0.0
     _deleted_this_pass: bool = False
 
     def _pick(self, names: list[str]) -> str | None:
@@ -395,6 +404,13 @@ def proxy(mlflow_server: MlflowServer) -> Iterator[Proxy]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.paths.append(self.path)
+            state.events.append(("start", self.path.split("?")[0]))
+            if (
+                state.hold_later_pages
+                and self.path.startswith(SEARCH)
+                and "page_token" in self.path
+            ):
+                time.sleep(state.hold_later_pages)
             try:
                 with urllib.request.urlopen(state.target + self.path, timeout=60) as answer:  # noqa: S310
                     status, body = answer.status, answer.read()
@@ -407,6 +423,7 @@ def proxy(mlflow_server: MlflowServer) -> Iterator[Proxy]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            state.events.append(("end", self.path.split("?")[0]))
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -454,9 +471,16 @@ def test_paged_read_costs_pages_not_versions(
     assert [len(m.versions) for m in rest.models] == [3, 3, 3, 3]
     # Two pages of models: each asked for once, no second pass; the version search,
     # one page, is what shows that no model slid past a page boundary.
+    # The version search runs while page 2 is read (held 0.5 s here): it starts before
+    # the last page of models has been answered.
     proxy.paths.clear()
+    proxy.events.clear()
+    proxy.hold_later_pages = 0.5
     assert rest_snapshot(proxy.url, pattern, page_size=2) == rest
+    proxy.hold_later_pages = 0.0
     assert (_requests(proxy, SEARCH), _requests(proxy, VERSIONS)) == (2, 1)
+    last_page_end = max(i for i, e in enumerate(proxy.events) if e == ("end", SEARCH))
+    assert proxy.events.index(("start", VERSIONS)) < last_page_end, proxy.events
     # Tiny pages: many requests, the same snapshot; a version page of 1 still finds all.
     # Paged versions can shift too, so then the models are listed a second time.
     proxy.paths.clear()
@@ -548,3 +572,36 @@ def test_a_server_refusing_the_name_filter_is_read_unfiltered(scripted: Scripted
     assert [m.name for m in snapshot.models] == ["team-m1"]
     paths = [p for p, _ in scripted.seen]
     assert "filter=" in paths[0] and "filter=" not in paths[1]
+
+
+def test_db_reader_sends_a_name_prefix_that_never_drops_a_match(
+    mlflow_server: MlflowServer, mlflow_server_postgres: MlflowServer
+) -> None:
+    """The DB reader narrows every query with ``name LIKE 'prefix%'`` (escaped), in
+    SQLite (case-insensitive LIKE) and PostgreSQL (exact): whatever the patterns,
+    it reads the same models as without a filter, the globs applied locally."""
+    from watcher.adapters.registry_db import include_prefixes
+
+    assert include_prefixes(("team-a-*", "team-b?", "x[yz]*")) == ("team-a-", "team-b", "x")
+    assert include_prefixes(("team-a-*", "*-shared")) == ()  # one pattern with no prefix
+    labels = ("Ab_c-1", "ab_c-2", "abxc-3", "ab%c-4", "ab_c", "ab")
+    for server in (mlflow_server, mlflow_server_postgres):
+        client = server.client()
+        for label in labels:
+            name = f"lk{label}"
+            if not client.search_registered_models(f"name = '{name}'"):
+                register_version(client, name)
+                client.set_registered_model_alias(name, "staging", "1")
+        everything = db_snapshot(server.db_uri).models  # "*": no filter is sent
+        for include in (("lkab_c*",), ("lkab%c*",), ("lkAb_c*", "lkab"), ("lkab?c*",),
+                        ("lkab_c",), ("lk[Aa]b*",)):  # fmt: skip
+            globbed = [
+                m for m in everything
+                if any(fnmatch.fnmatchcase(m.name, p) for p in include)
+            ]  # fmt: skip
+            config = RegistrySettings(
+                kind="database", database_uri=server.db_uri, models=ModelFilter(include=include)
+            )
+            read = DatabaseRegistry(config).snapshot().models
+            assert read == tuple(globbed), (server.db_uri, include)
+            assert read, include

@@ -80,12 +80,14 @@ def start_mlflow_server(
     *,
     proxy_artifacts: bool = False,
     port: int | None = None,
+    workers: int = 1,
 ) -> MlflowServer:
     """Start ``mlflow server`` and wait for /health; raise with the log tail if it fails.
 
     ``proxy_artifacts`` serves artifacts through the server (``--artifacts-destination``),
     so runs get ``mlflow-artifacts:/`` URIs instead of local paths. ``port`` restarts a
-    stopped server at the same address.
+    stopped server at the same address. ``workers``: 1 keeps tests light; MLflow's own
+    default is 4 (the benchmarks use that).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     db_path: Path | None = None
@@ -106,7 +108,7 @@ def start_mlflow_server(
         str(artifact_root),
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--workers", "1",
+        "--workers", str(workers),
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -8,7 +8,8 @@ paging, retries, timeouts and how each failure is translated into our errors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -114,8 +115,8 @@ class RestRegistry:
         self._filter = name_filter(settings.models.include)
         self._base = uri
         self._origin = redact_url(uri)
-        self._session = requests.Session()
-        retry = Retry(
+        self._credentials = credentials
+        self._retry = Retry(
             total=retries,
             connect=retries,
             read=retries,
@@ -126,21 +127,30 @@ class RestRegistry:
             raise_on_status=False,
             respect_retry_after_header=True,
         )
-        adapter = HTTPAdapter(max_retries=retry)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["Accept"] = "application/json"
+        self._session = self._new_session()
+        #: The version search runs beside the model pages, on a session of its own.
+        self._side_session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=self._retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["Accept"] = "application/json"
+        credentials = self._credentials
         if credentials.mlflow_token:
-            self._session.headers["Authorization"] = f"Bearer {credentials.mlflow_token}"
+            session.headers["Authorization"] = f"Bearer {credentials.mlflow_token}"
         elif credentials.mlflow_username:
-            self._session.auth = (credentials.mlflow_username, credentials.mlflow_password)
-        if settings.insecure_tls:
-            self._session.verify = False
-        elif settings.ca_bundle:
-            self._session.verify = settings.ca_bundle
+            session.auth = (credentials.mlflow_username, credentials.mlflow_password)
+        if self._settings.insecure_tls:
+            session.verify = False
+        elif self._settings.ca_bundle:
+            session.verify = self._settings.ca_bundle
+        return session
 
     def close(self) -> None:
         self._session.close()
+        self._side_session.close()
 
     def snapshot(self) -> RegistrySnapshot:
         """Read every selected model; raise rather than return anything partial.
@@ -180,26 +190,40 @@ class RestRegistry:
         )
 
     def _read_consistent(self) -> list[RegisteredModel]:
-        raws, pages = self._search()
-        selected = [raw for raw in raws if self._models.matches(self._field(raw, "name"))]
-        wanted = {self._field(raw, "name"): self._wanted(raw) for raw in selected}
-        found: Mapping[tuple[str, str], Mapping[str, Any]] = {}
-        version_pages = 0
-        if pages > 1 or any(wanted.values()):
-            found, with_versions, version_pages = self._search_versions(wanted)
-            if pages > 1:
-                # A model that slid past a page boundary still has its versions here.
-                unlisted = sorted(
-                    name
-                    for name in with_versions
-                    if name not in wanted and self._models.matches(name)
-                )
-                if unlisted:
-                    raise _Shifted(f"model {unlisted[0]!r} has versions but was not listed")
+        name_filter = self._filter  # one filter for every request of this read
+        pages = self._model_pages(name_filter)
+        raws, more = next(pages)
+        wanted_now = any(self._wanted(raw) for raw in raws)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-versions") as pool:
+            # Past the first page, the version search (the longest request) runs while
+            # the other model pages are read: a server with several workers answers both.
+            versions = (
+                pool.submit(self._search_versions, name_filter) if more or wanted_now else None
+            )
+            count = 1
+            for page, _ in pages:
+                raws.extend(page)
+                count += 1
+            self._check_unique(raws)
+            selected = [raw for raw in raws if self._models.matches(self._field(raw, "name"))]
+            wanted = {self._field(raw, "name"): self._wanted(raw) for raw in selected}
+            records, with_versions, version_pages = (
+                versions.result() if versions is not None else ({}, set(), 0)
+            )
+        if count > 1:
+            # A model that slid past a page boundary still has its versions here.
+            unlisted = sorted(
+                name for name in with_versions if name not in wanted and self._models.matches(name)
+            )
+            if unlisted:
+                raise _Shifted(f"model {unlisted[0]!r} has versions but was not listed")
+        found = {key: record for key, record in records.items() if key[1] in wanted.get(key[0], ())}
         models = [self._read_model(raw, wanted, found) for raw in selected]
-        if pages > 1 and version_pages > 1:
+        if count > 1 and version_pages > 1:
             # The version pages shift too and may have missed a slid model: list again.
-            again, _ = self._search()
+            again: list[Mapping[str, Any]] = []
+            for page, _ in self._model_pages(name_filter):
+                again.extend(page)
             first = [self._field(raw, "name") for raw in raws]
             second = [self._field(raw, "name") for raw in again]
             if first != second:
@@ -210,31 +234,32 @@ class RestRegistry:
                 )
         return models
 
-    def _search(self) -> tuple[list[Mapping[str, Any]], int]:
-        """Every registered model, in the server's order, and how many pages that took."""
+    def _model_pages(self, name_filter: str) -> Iterator[tuple[list[Mapping[str, Any]], bool]]:
+        """Pages of registered models in the server's order, each with "more follow"."""
         token = ""
-        seen: set[str] = set()
-        models: list[Mapping[str, Any]] = []
         pages = 0
         while True:
             params = {"max_results": str(self._settings.page_size)}
             if token:
                 params["page_token"] = token
-            page = self._filtered_get(SEARCH_PATH, params)
+            page = self._filtered_get(SEARCH_PATH, params, name_filter, self._session)
             if page is None:  # only a version lookup may be missing
                 raise self._bad_answer(SEARCH_PATH, "HTTP 404")
             pages += 1
-            for raw in self._list(page, "registered_models"):
-                name = self._field(raw, "name")
-                if name in seen:
-                    # Offset-based page tokens shift when models are added mid-read.
-                    raise _Shifted(f"model {name!r} seen twice")
-                seen.add(name)
-                models.append(raw)
             token = str(page.get("next_page_token") or "")
+            yield list(self._list(page, "registered_models")), bool(token)
             if not token:
                 log.debug("searched %d page(s) of registered models", pages)
-                return models, pages
+                return
+
+    def _check_unique(self, raws: Sequence[Mapping[str, Any]]) -> None:
+        """Offset page tokens shift when models are added mid-read: a name comes twice."""
+        seen: set[str] = set()
+        for raw in raws:
+            name = self._field(raw, "name")
+            if name in seen:
+                raise _Shifted(f"model {name!r} seen twice")
+            seen.add(name)
 
     def _wanted(self, raw: Mapping[str, Any]) -> set[str]:
         """The versions a model's snapshot holds: alias targets and the latest per stage."""
@@ -243,11 +268,11 @@ class RestRegistry:
         return wanted
 
     def _search_versions(
-        self, wanted: Mapping[str, set[str]]
+        self, name_filter: str
     ) -> tuple[dict[tuple[str, str], Mapping[str, Any]], set[str], int]:
-        """``model-versions/search``: the wanted versions' records keyed (name, version),
-        the name of every model with a version in the answer, and how many pages it took."""
-        found: dict[tuple[str, str], Mapping[str, Any]] = {}
+        """``model-versions/search``: every version's record keyed (name, version), the
+        name of every model with a version in the answer, and how many pages it took."""
+        records: dict[tuple[str, str], Mapping[str, Any]] = {}
         names: set[str] = set()
         token = ""
         pages = 0
@@ -258,43 +283,47 @@ class RestRegistry:
             }
             if token:
                 params["page_token"] = token
-            page = self._filtered_get(VERSIONS_PATH, params)
+            page = self._filtered_get(VERSIONS_PATH, params, name_filter, self._side_session)
             if page is None:
                 raise self._bad_answer(VERSIONS_PATH, "HTTP 404")
             pages += 1
             for raw in self._list(page, "model_versions", VERSIONS_PATH):
                 name, version = str(raw.get("name") or ""), str(raw.get("version") or "")
                 names.add(name)
-                if version in wanted.get(name, ()):
-                    found[(name, version)] = raw
+                records[(name, version)] = raw
             token = str(page.get("next_page_token") or "")
             if not token:
                 log.debug("searched %d page(s) of model versions", pages)
-                return found, names, pages
+                return records, names, pages
 
     def _filtered_get(
-        self, path: str, params: Mapping[str, str | list[str]]
+        self,
+        path: str,
+        params: Mapping[str, str | list[str]],
+        name_filter: str,
+        session: requests.Session,
     ) -> Mapping[str, Any] | None:
-        """A search with the name filter; without it from now on if the server refuses it.
+        """A search with the read's name filter; a server that refuses it is read unfiltered.
 
-        A server that cannot filter (an old MLflow, a proxy) answers 400: the
-        read goes on unfiltered, which is what every read did before.
+        A server that cannot filter (an old MLflow, a proxy) answers 400: from
+        then on every read is unfiltered, which is what every read did before.
+        The read in progress starts over, as its page offsets were the filtered
+        list's.
         """
-        if not self._filter:
-            return self._get(path, params)
+        if not name_filter:
+            return self._get(path, params, session=session)
         try:
-            return self._get(path, {**params, "filter": self._filter})
+            return self._get(path, {**params, "filter": name_filter}, session=session)
         except RegistryError as exc:
             if isinstance(exc, RegistryAuthError | RegistryUnavailableError) or (
                 "HTTP 400" not in str(exc)
             ):
                 raise
-            log.info("the registry refused the filter %r on %s; reading unfiltered",
-                     self._filter, path)  # fmt: skip
+            if self._filter:
+                log.info("the registry refused the filter %r on %s; reading unfiltered",
+                         name_filter, path)  # fmt: skip
             self._filter = ""
-            if "page_token" in params:  # its offsets are the filtered list's: start over
-                raise _Shifted("the registry stopped accepting the name filter") from exc
-            return self._get(path, params)
+            raise _Shifted("the registry stopped accepting the name filter") from exc
 
     def _read_model(
         self,
@@ -411,11 +440,13 @@ class RestRegistry:
         params: Mapping[str, str | list[str]],
         *,
         missing_ok: bool = False,
+        session: requests.Session | None = None,
     ) -> Mapping[str, Any] | None:
         url = self._base + path
         where = self._origin + path
+        http = session or self._session
         try:
-            response = self._session.get(url, params=params, timeout=self._settings.timeout_seconds)
+            response = http.get(url, params=params, timeout=self._settings.timeout_seconds)
         except requests.exceptions.SSLError as exc:
             if any(marker in str(exc).lower() for marker in _PLAIN_HTTP_MARKERS):
                 raise RegistryError(
