@@ -104,3 +104,26 @@ def test_a_dict_loader_edit_is_seen_and_failures_are_not_cached() -> None:
         t.render(release(), None)
     mapping["t/a.yaml.j2"] = TEMPLATE
     assert b"iris" in t.render(release(), None)["a.yaml"]
+
+
+class Opaque:
+    """A payload whose repr shows only its address: its contents may change unseen."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+def test_a_release_shown_by_address_is_rendered_every_time() -> None:
+    context = Counting()
+    t = target(jinja2.DictLoader({"t/a.yaml.j2": TEMPLATE}), context)
+    opaque = Opaque("a")
+    keyed = release("1", payload=opaque)
+    assert keyed.fingerprint == "" and t.cache_key(keyed, None) is None
+    t.render(keyed, None)
+    opaque.value = "b"
+    t.render(keyed, None)
+    assert context.calls == 2
+    # An ordinary release has a fingerprint, made once per object.
+    plain = release("1")
+    assert len(plain.fingerprint) == 64 and plain.fingerprint is plain.fingerprint
+    assert t.cache_key(plain, None) == t.cache_key(release("1"), None)

@@ -9,6 +9,7 @@ on releases and never learns what a model version or a function spec is.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -82,12 +83,19 @@ class Release:
 
     @cached_property
     def fingerprint(self) -> str:
-        """``repr`` of every field, made once per release object.
+        """A SHA-256 of the ``repr`` of every field, made once per release object.
 
         Render caches key on it; a source that hands out the same object while
         its input is unchanged (see ``ModelReleaseMemo``) pays for it once.
+        Fields are frozen dataclasses of strings, numbers, tuples and mappings,
+        whose ``repr`` shows every value; "" when some value is shown only by
+        its address (``<… at 0x…>``), which could stand for different contents
+        at different times: such a release is never cached.
         """
-        return repr(self)
+        text = repr(self)
+        if " at 0x" in text:
+            return ""
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

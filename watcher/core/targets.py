@@ -224,18 +224,14 @@ class _Unkeyable(Exception):
 def _input_key(
     release: Release, artifact: ArtifactRef | None, names: list[str], templates: tuple[Any, ...]
 ) -> str:
-    """A hash of everything that goes into a folder.
-
-    Releases and copies are frozen dataclasses of strings, numbers, tuples and
-    mappings, whose ``repr`` shows every field (equal inputs in another order
-    only miss the cache). A value shown by address (``<… at 0x…>``) could
-    stand for different contents at different times, so it is never keyed.
-    """
-    text = f"{release.fingerprint}{artifact!r}"
-    if " at 0x" in text:
+    """A hash of everything that goes into a folder: the release (its fingerprint),
+    the verified copy, and the templates as loaded (an edited template is a new
+    object). Anything shown only by its address is never keyed."""
+    copy = repr(artifact)
+    if not release.fingerprint or " at 0x" in copy:
         raise _Unkeyable(release.id.describe())
     loaded = tuple((name, id(template)) for name, template in zip(names, templates, strict=True))
-    return hashlib.sha256(f"{text}{loaded!r}".encode()).hexdigest()
+    return hashlib.sha256(f"{release.fingerprint}{copy}{loaded!r}".encode()).hexdigest()
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
