@@ -119,8 +119,12 @@ class FolderView(Mapping[str, bytes]):
     """
 
     def __init__(self, tree: Mapping[str, bytes], folder: str, names: list[str]) -> None:
-        self._tree = tree
-        self._prefix = f"{folder}/"
+        prefix = f"{folder}/"
+        if isinstance(tree, FolderView):  # a view of a view reads the tree below directly
+            prefix = tree._prefix + prefix
+            tree = tree._tree
+        self._tree: Mapping[str, bytes] = tree
+        self._prefix: str = prefix
         self._names = names
         self._set = frozenset(names)
         self._ids = blob_ids_of(tree)
