@@ -22,7 +22,7 @@ from tests.servers.git_http import GitHttpServer
 from tests.servers.git_http_fixtures import PASSWORD, USERNAME
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.sshd import SshGitServer
-from watcher.adapters.git_repo import GitOpsRepo, PushRejectedError
+from watcher.adapters.git_repo import MARKER, GitOpsRepo, PushRejectedError
 from watcher.adapters.git_transport import (
     is_ssh_url,
     network_env,
@@ -82,6 +82,22 @@ def commit_and_push(clone: Path, files: dict[str, str], message: str) -> str:
 
 def remote_files(remote: Path, ref: str = "main") -> list[str]:
     return git("ls-tree", "-r", "--name-only", ref, cwd=remote).splitlines()
+
+
+def drop_by_hand(checkout: Path, files: dict[str, str]) -> None:
+    """Files a human (or a bug) wrote into checkout_dir, at paths of the repository."""
+    for rel, text in files.items():
+        target = checkout / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def only_git_in(checkout: Path) -> None:
+    """checkout_dir holds a bare repository in .git and nothing else: no files, no index."""
+    assert sorted(p.name for p in checkout.iterdir()) == [".git"]
+    assert git("rev-parse", "--is-bare-repository", cwd=checkout) == "true"
+    assert not (checkout / ".git" / "index").exists()
+    assert [p for p in checkout.rglob("*.yaml")] == []
 
 
 @pytest.fixture
@@ -155,10 +171,16 @@ def test_a_change_commits_only_its_folder(repo: GitOpsRepo, tmp_path: Path) -> N
     repo.apply_folder(FOLDER, {"a.yaml": b"v1\n", "b.yaml": b"same\n"}, "stage v1")
     repo.apply_folder(other, {"a.yaml": b"prod\n"}, "prod v1")
     checkout = tmp_path / "checkout"
-    # A human (or a bug) left files in the working copy: neither may be committed.
-    (checkout / other / "hand-written.yaml").write_text("not mine\n")
-    (checkout / other / "a.yaml").write_text("edited by hand\n")
-    (checkout / "stray.txt").write_text("stray\n")
+    # A human (or a bug) left files in checkout_dir: none may be committed.
+    drop_by_hand(
+        checkout,
+        {
+            f"{other}/hand-written.yaml": "not mine\n",
+            f"{other}/a.yaml": "edited by hand\n",
+            f"{FOLDER}/c.yaml": "not asked for\n",
+            "stray.txt": "stray\n",
+        },
+    )
 
     sha = repo.apply_folder(FOLDER, {"a.yaml": b"v2\n", "b.yaml": b"same\n"}, "stage v2")
 
@@ -171,7 +193,11 @@ def test_a_change_commits_only_its_folder(repo: GitOpsRepo, tmp_path: Path) -> N
         f"{FOLDER}/b.yaml": b"same\n",
         f"{other}/a.yaml": b"prod\n",
     }
-    assert git("status", "--porcelain", "--", FOLDER, cwd=checkout) == ""
+    assert git("ls-tree", "-r", "--name-only", sha, cwd=checkout).splitlines() == [
+        f"{other}/a.yaml",
+        f"{FOLDER}/a.yaml",
+        f"{FOLDER}/b.yaml",
+    ]
 
 
 def test_a_file_dropped_from_the_mapping_is_removed(repo: GitOpsRepo) -> None:
@@ -191,17 +217,26 @@ def test_an_empty_mapping_removes_the_folder(
     assert sha is not None
     repo.push()
     assert remote_files(bare_remote) == ["deployments/keep/staging/k.yaml"]
-    assert not (tmp_path / "checkout" / FOLDER).exists()
+    assert git("ls-tree", "HEAD", "--", FOLDER, cwd=tmp_path / "checkout") == ""
     assert repo.read_tree(FOLDER) == {}
     assert repo.apply_folder(FOLDER, {}, "remove again") is None
 
 
 def test_read_tree_reads_git_objects_not_the_disk(repo: GitOpsRepo, tmp_path: Path) -> None:
     repo.sync()
-    repo.apply_folder(FOLDER, {"a.yaml": b"committed\n"}, "v1")
-    (tmp_path / "checkout" / FOLDER / "a.yaml").write_text("scribbled\n")
-    (tmp_path / "checkout" / FOLDER / "new.yaml").write_text("untracked\n")
+    sha = repo.apply_folder(FOLDER, {"a.yaml": b"committed\n"}, "v1")
+    checkout = tmp_path / "checkout"
+    drop_by_hand(checkout, {f"{FOLDER}/a.yaml": "scribbled\n", f"{FOLDER}/new.yaml": "new\n"})
     assert repo.read_tree(FOLDER) == {f"{FOLDER}/a.yaml": b"committed\n"}
+    # Neither reaches a commit, and the next sync deletes them.
+    again = repo.apply_folder(FOLDER, {"a.yaml": b"committed\n", "b.yaml": b"b\n"}, "v2")
+    assert git("ls-tree", "-r", "--name-only", str(again), cwd=checkout).splitlines() == [
+        f"{FOLDER}/a.yaml",
+        f"{FOLDER}/b.yaml",
+    ]
+    assert git("rev-parse", f"{again}^", cwd=checkout) == sha
+    repo.sync()
+    only_git_in(checkout)
     assert repo.read_tree("deployments/fraud/staging/") == repo.read_tree(FOLDER)
     assert repo.read_tree("deployments/fraud/stag") == {}
     assert repo.read_tree("nowhere") == {}
@@ -281,17 +316,76 @@ def test_another_branch_is_used_and_created(bare_remote: Path, tmp_path: Path) -
 # -- the checkout is disposable, but only ours ---------------------------------------------
 
 
-def test_sync_discards_local_changes_and_untracked_files(repo: GitOpsRepo, tmp_path: Path) -> None:
-    repo.sync()
-    sha = repo.apply_folder(FOLDER, {"a.yaml": b"a\n"}, "v1")
-    repo.push()
+def test_the_checkout_holds_git_objects_and_refs_only(
+    bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No working tree and no index: what sync and a batch cost cannot grow with them."""
+    theirs = commit_and_push(
+        other_writer(bare_remote, tmp_path, "w"),
+        {f"deployments/m{n}/staging/a.yaml": f"{n}\n" for n in range(20)},
+        "twenty folders",
+    )
     checkout = tmp_path / "checkout"
-    (checkout / FOLDER / "a.yaml").write_text("dirty\n")
-    (checkout / "junk").mkdir()
-    (checkout / "junk" / "file").write_text("junk\n")
-    assert repo.sync() == sha
-    assert (checkout / FOLDER / "a.yaml").read_text() == "a\n"
-    assert not (checkout / "junk").exists()
+    argv = _spy_on_git(monkeypatch)
+    with make_repo(str(bare_remote), checkout) as repo:
+        assert repo.sync() == theirs
+        only_git_in(checkout)
+        assert git("symbolic-ref", "HEAD", cwd=checkout) == "refs/heads/main"
+        assert git("rev-parse", "refs/heads/main", cwd=checkout) == theirs
+        results = repo.apply_folders(
+            [
+                ("deployments/m1/staging", {"a.yaml": b"changed\n"}, "change m1"),
+                ("deployments/m2/staging", {}, "remove m2"),
+                ("deployments/new/staging", {"n.yaml": b"new\n"}, "add new"),
+            ]
+        )
+        assert all(results) and repo.head() == results[-1]
+        assert [subject for _, subject in repo.log(4)] == [
+            "add new",
+            "remove m2",
+            "change m1",
+            "twenty folders",
+        ]
+        only_git_in(checkout)
+        repo.push()
+        assert repo.sync() == results[-1]
+        only_git_in(checkout)
+    assert git("rev-parse", "main", cwd=bare_remote) == results[-1]
+    commands = {part for part in argv if not part.startswith("-")}
+    assert not commands & {"checkout", "clean", "reset", "read-tree", "update-index", "add"}
+
+
+def test_a_checkout_with_a_working_tree_is_converted_in_place(
+    bare_remote: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older version kept a working tree beside .git: objects and refs are kept (no
+    clone again), the files go, and the next reconcile makes no commit."""
+    clone = other_writer(bare_remote, tmp_path, "w")
+    sha = commit_and_push(clone, {f"{FOLDER}/a.yaml": "a\n", "README": "r\n"}, "v1")
+    checkout = tmp_path / "checkout"
+    # What the older version left behind: a clone with a checked-out tree, our MARKER,
+    # files edited or dropped by hand, a stale index.lock of a killed daemon.
+    git("clone", "-q", str(bare_remote), str(checkout))
+    (checkout / ".git" / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
+    drop_by_hand(checkout, {f"{FOLDER}/a.yaml": "dirty\n", "junk/file": "junk\n"})
+    (checkout / "link").symlink_to(tmp_path / "w")
+    (checkout / ".git" / "index.lock").write_text("")
+    (checkout / ".git" / "kept-in-place").write_text("a re-clone would lose this\n")
+    caplog.set_level(logging.INFO)
+
+    with make_repo(str(bare_remote), checkout) as repo:
+        assert repo.sync() == sha
+        only_git_in(checkout)
+        assert (checkout / ".git" / "kept-in-place").exists()  # converted, not cloned again
+        assert "cloning again" not in caplog.text and "older version" in caplog.text
+        assert list((tmp_path / "w").iterdir())  # the symlink went, not what it pointed at
+        assert repo.read_tree("") == {f"{FOLDER}/a.yaml": b"a\n", "README": b"r\n"}
+        assert repo.apply_folder(FOLDER, {"a.yaml": b"a\n"}, "the same again") is None
+        assert repo.head() == sha
+        repo.close()
+        assert repo.sync() == sha
+        only_git_in(checkout)
+    assert git("rev-parse", "main", cwd=bare_remote) == sha
 
 
 def test_a_checkout_of_another_url_is_replaced(bare_remote: Path, tmp_path: Path) -> None:
@@ -309,35 +403,53 @@ def test_a_checkout_of_another_url_is_replaced(bare_remote: Path, tmp_path: Path
     assert git("config", "--get", "remote.origin.url", cwd=checkout) == str(bare_remote)
 
 
-@pytest.mark.parametrize("damage", ["lock", "head", "no-objects"])
-def test_a_broken_checkout_is_cloned_again(repo: GitOpsRepo, tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["lock", "head", "config", "no-objects"])
+def test_a_broken_checkout_is_cloned_again(
+    repo: GitOpsRepo, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     repo.sync()
     sha = repo.apply_folder(FOLDER, {"a.yaml": b"a\n"}, "v1")
     repo.push()
     repo.close()
     dot_git = tmp_path / "checkout" / ".git"
-    if damage == "lock":  # a daemon killed mid-write
-        (dot_git / "index.lock").write_text("")
+    if damage == "lock":  # a daemon killed while it moved the branch
+        (dot_git / "refs" / "heads" / "main.lock").write_text("")
     elif damage == "head":
         (dot_git / "HEAD").write_text("garbage\n")
-    else:
+    elif damage == "config":
+        (dot_git / "config").write_text("[core\n\x00garbage")
+    else:  # lost objects: fetch notices and fetches them again, no clone needed
         for sub in (dot_git / "objects").iterdir():
             if len(sub.name) == 2:
                 for obj in sub.iterdir():
                     obj.unlink()
+    caplog.set_level(logging.WARNING)
     assert repo.sync() == sha
+    assert ("cloning again" in caplog.text) is (damage != "no-objects")
+    only_git_in(tmp_path / "checkout")
     assert repo.read_tree(FOLDER) == {f"{FOLDER}/a.yaml": b"a\n"}
     assert repo.apply_folder(FOLDER, {"a.yaml": b"b\n"}, "v2") is not None
 
 
-def test_a_folder_we_did_not_create_is_never_deleted(bare_remote: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["folder", "clone of the same remote", "bare repository"])
+def test_a_folder_we_did_not_create_is_never_deleted(
+    bare_remote: Path, tmp_path: Path, kind: str
+) -> None:
+    commit_and_push(other_writer(bare_remote, tmp_path, "w"), {"README": "r\n"}, "init")
     precious = tmp_path / "precious"
-    precious.mkdir()
+    if kind == "clone of the same remote":  # a user's own clone: no MARKER, same URL
+        git("clone", "-q", str(bare_remote), str(precious))
+    elif kind == "bare repository":
+        git("init", "-q", "--bare", str(precious))
+    else:
+        precious.mkdir()
     (precious / "thesis.tex").write_text("years of work\n")
+    before = sorted(str(p) for p in precious.rglob("*"))
     with make_repo(str(bare_remote), precious) as repo, pytest.raises(GitError) as caught:
         repo.sync()
     assert "did not create" in str(caught.value)
     assert (precious / "thesis.tex").read_text() == "years of work\n"
+    assert sorted(str(p) for p in precious.rglob("*")) == before
 
 
 # -- paths that could escape ------------------------------------------------------------
@@ -398,14 +510,32 @@ def test_paths_through_symlinks_are_refused(bare_remote: Path, tmp_path: Path) -
     git("add", "-A", cwd=clone)
     git("commit", "-q", "-m", "symlinks", cwd=clone)
     git("push", "-q", "origin", "HEAD:main", cwd=clone)
+    head = git("rev-parse", "HEAD", cwd=clone)
     with make_repo(str(bare_remote), tmp_path / "checkout") as repo:
         repo.sync()
-        with pytest.raises(GitError, match="symlink"):
+        # Modes of git's trees, not the disk: the checkout has no files at all.
+        only_git_in(tmp_path / "checkout")
+        with pytest.raises(GitError, match="symlink"):  # through a symlinked parent
             repo.apply_folder("deployments/link/x", {"a.yaml": b"a\n"}, "evil")
-        with pytest.raises(GitError, match="symlink"):
+        with pytest.raises(GitError, match="symlink"):  # the folder itself
             repo.apply_folder("deployments/link", {"a.yaml": b"a\n"}, "evil")
-        with pytest.raises(GitError, match="symlink"):
+        with pytest.raises(GitError, match="symlink"):  # over a symlink of the folder
             repo.apply_folder("deployments/real", {"f.yaml": b"a\n"}, "evil")
+        with pytest.raises(GitError, match="symlink"):  # anywhere in a batch: nothing lands
+            repo.apply_folders(
+                [
+                    ("deployments/fine", {"a.yaml": b"a\n"}, "fine"),
+                    ("deployments/real", {"f.yaml": b"a\n", "g.yaml": b"g\n"}, "evil"),
+                ]
+            )
+        assert repo.head() == head
+        # A symlink the batch does not write over is no reason to refuse.
+        sha = repo.apply_folder("deployments/real", {"g.yaml": b"g\n"}, "replace the link")
+        assert sha is not None
+        listed = git("ls-tree", "-r", sha, "--", "deployments/real", cwd=tmp_path / "checkout")
+        assert [line.split()[0] + " " + line.split()[-1] for line in listed.splitlines()] == [
+            "100644 deployments/real/g.yaml"
+        ]
     assert list(outside.iterdir()) == []
 
 
@@ -868,17 +998,17 @@ def test_batch_makes_one_revertable_commit_per_changed_folder(
         "deployments/b/production/x.yaml": b"b\n",
         "deployments/same/staging/a.yaml": b"same\n",
     }
-    # The working tree followed, and the index is clean.
-    assert (checkout / "deployments/a/staging/x.yaml").read_bytes() == b"a2\n"
-    assert not (checkout / "deployments/old").exists()
-    assert git("status", "--porcelain", cwd=checkout) == ""
-    # One promotion is undone by reverting its one commit.
-    git("-c", "user.name=t", "-c", "user.email=t@t", "revert", "--no-edit", results[3] or "",
-        cwd=checkout)  # fmt: skip
-    assert not (checkout / "deployments/b").exists()
-    assert (checkout / "deployments/a/staging/x.yaml").read_bytes() == b"a2\n"
-    # A batch of unchanged folders makes nothing at all.
+    # The branch moved with the batch; checkout_dir still holds no files.
+    assert git("rev-parse", "refs/heads/main", cwd=checkout) == results[4]
+    only_git_in(checkout)
+    # One promotion is undone by reverting its one commit (in a clone, as a human would).
     repo.push()
+    clone = other_writer(bare_remote, tmp_path, "human")
+    git("revert", "--no-edit", results[3] or "", cwd=clone)
+    git("push", "-q", "origin", "HEAD:main", cwd=clone)
+    assert not (clone / "deployments/b").exists()
+    assert (clone / "deployments/a/staging/x.yaml").read_bytes() == b"a2\n"
+    # A batch of unchanged folders makes nothing at all.
     repo.sync()
     assert repo.apply_folders([("deployments/same/staging", {"a.yaml": b"same\n"}, "x")]) == [None]
     assert "deployments/b/production/x.yaml" not in remote_files(bare_remote)

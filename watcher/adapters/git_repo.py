@@ -1,11 +1,18 @@
-"""The GitOps repository: a private working copy that mirrors one remote branch.
+"""The GitOps repository: a private repository of objects and refs that mirrors one branch.
 
-The checkout never holds anything worth keeping between runs: ``sync()`` makes it
-equal to the remote branch (local commits that were not pushed are dropped; the
-reconciler re-applies its plan on the new head). Commits are built from git objects
-(a private index seeded from HEAD), so exactly one folder changes per commit, no
-matter what else lies in the working tree, and nothing is ever written through a
-symlink. Pushes are never forced. Not thread-safe: one writer per checkout.
+The checkout is a bare repository in ``<checkout_dir>/.git`` (``core.bare=true``):
+git objects and refs only, no working tree and no index, and nothing else in
+checkout_dir. It never holds anything worth keeping between runs: ``sync()`` fetches
+and points the branch at the remote branch (local commits that were not pushed are
+dropped; the reconciler re-applies its plan on the new head). Files are read from
+git objects and commits are built by ``git fast-import`` from objects, so exactly one
+folder changes per commit, and neither a sync nor a commit costs more in a
+repository of ten thousand files than in one of ten. No repository path is ever
+written to disk; a folder that is, or goes through, a symlink in HEAD is refused all
+the same. Pushes are never forced. Not thread-safe: one writer per checkout.
+
+A checkout made by an older version (a working tree beside ``.git``) is converted in
+place on the first sync: its objects and refs are kept, its files are deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from git import Repo
+from git import Blob, Repo, Tree
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from watcher.adapters.git_transport import (
@@ -39,7 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Written into .git/ at creation: only a checkout that carries it is ever deleted.
 MARKER = "gitops-watcher-checkout"
-_INDEX = "gitops-watcher.index"
+_GIT_DIR = ".git"
+_SYMLINK_MODE = 0o120000
 _FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}
 
 
@@ -79,6 +87,7 @@ class GitOpsRepo:
     def __init__(self, settings: GitSettings, checkout_dir: Path, credentials: Credentials) -> None:
         self._settings = settings
         self._dir = Path(checkout_dir).absolute()
+        self._git_dir = self._dir / _GIT_DIR
         self._branch = settings.branch
         # What git sees and .git/config holds: the URL without any credential in it.
         self._url = remote_url(settings.repo_url)
@@ -110,7 +119,11 @@ class GitOpsRepo:
     # -- public API --------------------------------------------------------------------
 
     def sync(self) -> str | None:
-        """Make the checkout equal to origin/<branch>; None if the remote has no such branch."""
+        """Point the branch at origin/<branch>; None if the remote has no such branch.
+
+        Fetches, then moves ``refs/heads/<branch>`` (HEAD is the symbolic ref to it):
+        no checkout, no clean, no index, whatever the size of the repository.
+        """
         if not self._settings.repo_url:
             raise GitError("no git repository configured", hint="set GIT_REPO_URL (git.repo_url)")
         check_transport_files(self._settings)
@@ -118,7 +131,7 @@ class GitOpsRepo:
         reused = self._open_or_create()
         exists = self._fetch()
         try:
-            return self._reset(exists)
+            return self._point_branch(exists)
         except GitError as exc:
             if not reused:
                 raise
@@ -126,7 +139,7 @@ class GitOpsRepo:
             log.warning("checkout %s is damaged (%s); cloning again", self._dir, exc)
             self._remove_checkout()
             self._create()
-            return self._reset(self._fetch())
+            return self._point_branch(self._fetch())
 
     def head(self) -> str | None:
         """The commit the branch points at, or None while it is unborn (or before sync)."""
@@ -141,11 +154,12 @@ class GitOpsRepo:
         """(sha, subject) of the newest commits, newest first."""
         if self.head() is None or max_count <= 0:
             return []
-        out = self._git("log", f"--max-count={max_count}", "--format=%H %s", "HEAD")
+        ref = f"refs/heads/{self._branch}"
+        out = self._git("log", f"--max-count={max_count}", "--format=%H %s", ref, "--")
         return [(line[:40], line[41:]) for line in out.splitlines() if line]
 
     def read_tree(self, prefix: str) -> GitTree:
-        """Every file under ``prefix`` at HEAD, from git objects (the disk may lie).
+        """Every file under ``prefix`` at HEAD, from git objects (there is no working tree).
 
         One ``ls-tree`` lists paths and blob ids; contents are read from the object
         store only when asked for, so comparing by id reads nothing.
@@ -182,11 +196,14 @@ class GitOpsRepo:
 
         Each commit changes exactly its folder; a folder already as wanted makes
         no commit (None in its place). Trees and commits are built by one
-        ``git fast-import`` for the whole batch, from git objects only: no index
-        is written per commit and unchanged subtrees are reused, so a commit
-        costs the same in a repository of ten files or ten thousand. Whether a
-        folder changes is decided by comparing the tree id git has for it with
-        the id its wanted files hash to, without reading any blob.
+        ``git fast-import`` for the whole batch, from git objects only, and it
+        moves ``refs/heads/<branch>`` itself: no index and no working tree are
+        written and unchanged subtrees are reused, so a commit costs the same in a
+        repository of ten files or ten thousand. Whether a folder changes is
+        decided by comparing the tree id git has for it with the id its wanted
+        files hash to, without reading any blob. A folder that is, or goes
+        through, a symlink in HEAD, or a symlink of HEAD the batch would write
+        over, is refused (GitError) before anything is written.
         """
         prepared = [self._prepare(folder, files, message) for folder, files, message in changes]
         head = self.head()
@@ -199,6 +216,8 @@ class GitOpsRepo:
             # fast-import would replace a file standing where a folder must go: never ours.
             for path in (*_parents(folder), folder):
                 if self._kind(head, path, kinds) not in (None, "tree"):
+                    if path not in kinds and self._is_symlink(head, path):
+                        raise GitError(f"path {folder!r} goes through a symlink ({path!r})")
                     raise GitError(f"writing {folder!r} would change {path!r}: refused")
             before = trees[folder] if folder in trees else self._tree_id(head, folder)
             after = (
@@ -208,6 +227,8 @@ class GitOpsRepo:
                 log.debug("'%s' is unchanged; no commit", folder)
                 results.append(None)
                 continue
+            if folder not in trees and before is not None:
+                self._check_no_symlink_written(folder, before, wanted)
             trees[folder] = after
             for path in [p for p in kinds if p.startswith(folder + "/")]:
                 kinds[path] = None
@@ -222,8 +243,7 @@ class GitOpsRepo:
             stream.append(self._commit_command(mark, folder, wanted, message, head, mark == 1))
         if not commits:
             return results
-        git_dir = Path(self._git("rev-parse", "--absolute-git-dir"))
-        with tempfile.TemporaryDirectory(dir=git_dir, prefix="gitops-watcher-") as tmp:
+        with tempfile.TemporaryDirectory(dir=self._git_dir, prefix="gitops-watcher-") as tmp:
             marks = Path(tmp) / "marks"
             self._git(
                 "fast-import",
@@ -237,8 +257,6 @@ class GitOpsRepo:
         for mark, (index, folder, subject) in enumerate(commits, start=1):
             results[index] = shas[f":{mark}"]
             log.info("committed %s to '%s': %s", shas[f":{mark}"][:12], folder, subject)
-        # Bring index and working tree along once per batch (untracked files stay untracked).
-        self._git("reset", "-q", "--hard", shas[f":{len(commits)}"])
         return results
 
     def _prepare(
@@ -251,7 +269,6 @@ class GitOpsRepo:
         for path in (folder, *wanted):
             if "\n" in path:
                 raise GitError(f"unsafe path {path!r}: no line breaks")
-            self._check_no_symlink(path)
             if any(parent in wanted for parent in _parents(path)):
                 raise GitError(f"unsafe path {path!r}: a file of that name is also a folder")
         return folder, wanted, message
@@ -267,6 +284,28 @@ class GitOpsRepo:
         except ValueError:
             return None
         return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+    def _is_symlink(self, head: str | None, path: str) -> bool:
+        """Whether ``path`` is a symlink in ``head`` (read only on the way to a refusal)."""
+        if head is None:
+            return False
+        try:
+            item = self._require_repo().tree(head) / path
+        except KeyError:
+            return False
+        return bool(item.mode == _SYMLINK_MODE)
+
+    def _check_no_symlink_written(
+        self, folder: str, before: str, wanted: Mapping[str, bytes]
+    ) -> None:
+        """Refuse to write over a symlink of HEAD: reads the folder's own trees only."""
+        tree = Tree(self._require_repo(), bytes.fromhex(before), Tree.tree_id << 12, "")
+        for item in tree.traverse():
+            if not isinstance(item, Blob) or item.mode != _SYMLINK_MODE:
+                continue
+            path = f"{folder}/{item.path}"
+            if path in wanted:
+                raise GitError(f"path {path!r} is a symlink in the repository: refused")
 
     def _tree_id(self, head: str | None, path: str) -> str | None:
         """The id of the tree at ``path`` in ``head`` (None when there is none)."""
@@ -349,10 +388,18 @@ class GitOpsRepo:
 
     def _open_quietly(self) -> bool:
         try:
-            self._repo = Repo(self._dir)
+            repo = Repo(self._dir)
         except (InvalidGitRepositoryError, NoSuchPathError):
             return False
+        self._adopt(repo)
         return True
+
+    def _adopt(self, repo: Repo) -> None:
+        # GIT_DIR for every git process, GitPython's cat-file ones too: git never goes
+        # looking in parent folders (a damaged checkout must not lead it into a user's
+        # repository), and a bare repository is found even with safe.bareRepository=explicit.
+        repo.git.update_environment(GIT_DIR=str(self._git_dir))
+        self._repo = repo
 
     def _open_or_create(self) -> bool:
         """Reuse a sound checkout of the same URL (True), else make a fresh one (False)."""
@@ -360,6 +407,7 @@ class GitOpsRepo:
         if self._dir.exists() or self._dir.is_symlink():
             problem = self._problem_with_existing()
             if problem is None:
+                self._keep_objects_only()
                 return True
             log.warning("checkout %s %s; cloning again", self._dir, problem)
             self._remove_checkout()
@@ -374,9 +422,11 @@ class GitOpsRepo:
         if not self._open_quietly():
             return "is not a git repository"
         repo = self._require_repo()
-        if repo.bare or repo.working_tree_dir is None:
-            return "is a bare repository"
-        if Path(repo.working_tree_dir).resolve() != self._dir.resolve():
+        if Path(repo.git_dir).resolve() != self._git_dir.resolve():
+            return "keeps its git directory elsewhere than .git"  # a bare repo itself, a worktree
+        if repo.working_tree_dir is not None and (
+            Path(repo.working_tree_dir).resolve() != self._dir.resolve()
+        ):
             return "is inside another repository"
         try:
             with repo.config_reader("repository") as config:
@@ -389,6 +439,48 @@ class GitOpsRepo:
             return "tracks another remote"
         return None
 
+    def _keep_objects_only(self) -> None:
+        """Leave only ``.git`` in checkout_dir, a bare repository, when it is ours.
+
+        A checkout made by an older version (non-bare, a working tree full of files)
+        is converted in place: ``core.bare=true``, its index dropped, its files
+        deleted; objects and refs stay, so nothing is fetched again. Anything else
+        beside ``.git`` (files dropped in by hand) goes too. In a folder without our
+        MARKER nothing is deleted: GitError.
+        """
+        repo = self._require_repo()
+        strays = [path for path in self._dir.iterdir() if path.name != _GIT_DIR]
+        if repo.bare and not strays:
+            return
+        if not (self._git_dir / MARKER).is_file():
+            raise self._not_ours()
+        if not repo.bare:
+            log.info(
+                "checkout %s has a working tree (made by an older version): keeping its "
+                "objects and refs, deleting its files",
+                self._dir,
+            )
+            # The index first: killed in between, the next sync sees non-bare and goes on.
+            for name in ("index", "index.lock"):
+                (self._git_dir / name).unlink(missing_ok=True)
+            with repo.config_writer("repository") as config:
+                config.set_value("core", "bare", "true")
+            self.close()
+            if not self._open_quietly():
+                raise GitError(f"checkout {self._dir} cannot be opened after conversion")
+        for path in strays:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        log.debug("deleted %d entries beside .git in %s", len(strays), self._dir)
+
+    def _not_ours(self) -> GitError:
+        return GitError(
+            f"checkout_dir {self._dir} holds files that gitops-watcher did not create",
+            hint="point git.checkout_dir at an empty or missing folder; the daemon owns it",
+        )
+
     def _remove_checkout(self) -> None:
         """Delete the checkout, but only one that we created: never a user's folder."""
         self.close()
@@ -397,21 +489,19 @@ class GitOpsRepo:
                 f"checkout_dir {self._dir} is not a directory",
                 hint="point git.checkout_dir at a folder the daemon owns",
             )
-        if any(self._dir.iterdir()) and not (self._dir / ".git" / MARKER).is_file():
-            raise GitError(
-                f"checkout_dir {self._dir} holds files that gitops-watcher did not create",
-                hint="point git.checkout_dir at an empty or missing folder; the daemon owns it",
-            )
+        if any(self._dir.iterdir()) and not (self._git_dir / MARKER).is_file():
+            raise self._not_ours()
         shutil.rmtree(self._dir)
 
     def _create(self) -> None:
-        """An empty repository with origin configured; fetch fills it (even an empty remote)."""
+        """An empty bare repository in checkout_dir/.git, origin configured; fetch fills it."""
         self._dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._repo = Repo.init(self._dir, initial_branch=self._branch)
+            repo = Repo.init(self._git_dir, bare=True, initial_branch=self._branch)
         except GitCommandError as exc:
             raise GitError(f"cannot create checkout in {self._dir}: {exc.stderr.strip()}") from exc
-        (self._dir / ".git" / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
+        self._adopt(repo)
+        (self._git_dir / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
         fetch = f"+refs/heads/{self._branch}:refs/remotes/origin/{self._branch}"
         # Through the config writer, not `git remote add URL`: a URL never goes into argv.
         with self._require_repo().config_writer("repository") as config:
@@ -439,53 +529,33 @@ class GitOpsRepo:
             return False
         return True
 
-    def _reset(self, remote_has_branch: bool) -> str | None:
+    def _point_branch(self, remote_has_branch: bool) -> str | None:
+        """HEAD -> refs/heads/<branch> -> what origin/<branch> is: refs only, no files."""
+        branch = f"refs/heads/{self._branch}"
+        self._point_head(branch)
         if remote_has_branch:
             target = f"refs/remotes/origin/{self._branch}"
-            # -f -B: the branch, the index and the working tree all become the target's
-            # (what a separate `reset --hard` did again; one pass over a big tree saved).
-            self._git("checkout", "-q", "-f", "-B", self._branch, target)
-            self._git("clean", "-q", "-ffdx")
-            sha = self._git("rev-parse", "HEAD")
+            # --verify ...^{commit} reads the commit: lost objects show up here, as damage.
+            sha = self._git("rev-parse", "-q", "--verify", f"{target}^{{commit}}")
+            # Through a ref transaction: a stale refs/heads/<branch>.lock fails it.
+            self._git("update-ref", branch, sha)
             log.info("checkout at %s (origin/%s)", sha[:12], self._branch)
             return sha
         # An unborn branch: the first commit creates it, the first push creates it remotely.
-        self._git("symbolic-ref", "HEAD", f"refs/heads/{self._branch}")
-        self._git("update-ref", "-d", f"refs/heads/{self._branch}")
-        self._git("read-tree", "--empty")
-        self._git("clean", "-q", "-ffdx")
+        self._git("update-ref", "-d", branch)
         log.info("remote has no branch '%s' yet; starting it", self._branch)
         return None
 
+    def _point_head(self, branch: str) -> None:
+        """Make HEAD the symbolic ref to ``branch``; no git process when it already is."""
+        try:
+            current = (self._git_dir / "HEAD").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = ""
+        if current != f"ref: {branch}\n":
+            self._git("symbolic-ref", "HEAD", branch)
+
     # -- helpers -----------------------------------------------------------------------
-
-    def _check_no_symlink(self, relpath: str) -> None:
-        root = self._dir.resolve()
-        parts = relpath.split("/")
-        for depth in range(1, len(parts) + 1):
-            candidate = self._dir.joinpath(*parts[:depth])
-            if candidate.is_symlink():
-                raise GitError(f"path {relpath!r} goes through a symlink in the checkout")
-        if not self._dir.joinpath(*parts).resolve().is_relative_to(root):
-            raise GitError(f"path {relpath!r} resolves outside the checkout")
-
-    def _store_blobs(self, contents: list[bytes]) -> list[str]:
-        """Write blobs into the object store in one git call; their shas in order."""
-        git_dir = self._git("rev-parse", "--absolute-git-dir")
-        with tempfile.TemporaryDirectory(dir=git_dir, prefix="gitops-watcher-") as tmp:
-            paths = []
-            for number, data in enumerate(contents):
-                path = Path(tmp) / str(number)
-                path.write_bytes(data)
-                paths.append(str(path))
-            out = self._git(
-                "hash-object",
-                "-w",
-                "--no-filters",
-                "--stdin-paths",
-                stdin="".join(p + "\n" for p in paths).encode(),
-            )
-        return out.split()
 
     def _require_repo(self) -> Repo:
         if self._repo is None:

@@ -16,7 +16,9 @@ class GitSettings(Frozen):
     branch: str = Field("main", description="Branch to commit to and push.")
     path: str = Field("deployments", description="Folder in the repo that holds deployments.")
     checkout_dir: str = Field(
-        "", description="Local working copy (default: <state_dir>/checkout). The daemon owns it."
+        "",
+        description="Local git objects and refs only, a bare repository in <checkout_dir>/.git "
+        "without working files (default: <state_dir>/checkout). The daemon owns it.",
     )
     author_name: str = Field("gitops-watcher", description="Commit author and committer name.")
     author_email: str = Field("gitops-watcher@localhost", description="Commit author e-mail.")
