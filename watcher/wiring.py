@@ -23,7 +23,6 @@ from watcher.adapters.mlflow_source import MlflowSource, ModelArtifacts, Registr
 from watcher.adapters.object_store import LocalFolderStore, ObjectStore
 from watcher.adapters.registry_db import DatabaseRegistry
 from watcher.adapters.registry_rest import RestRegistry
-from watcher.adapters.s3_store import S3Store, make_s3_client
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.artifact_sync import ArtifactSync
@@ -172,8 +171,12 @@ def build_artifacts(
         opened = (proxy,)
     store: ObjectStore
     s3 = config.s3
+    s3_store: Any = None
     if kind == "s3":
-        store = S3Store(s3)
+        # boto3 is imported only when a bucket is used: 18 MB a process need not carry.
+        from watcher.adapters.s3_store import S3Store
+
+        store = s3_store = S3Store(s3)
         prefix = join_folder(s3.prefix, endpoint.artifact_subpath)
     else:
         local = Path(config.local_dir) if config.local_dir else settings.artifact_dir
@@ -187,12 +190,10 @@ def build_artifacts(
         """The client for s3:// sources; the store's own (server-side copies) when they match."""
         source_endpoint = config.sources.s3_endpoint_url or s3.endpoint_url
         profile = config.sources.s3_profile or s3.profile
-        if (
-            isinstance(store, S3Store)
-            and source_endpoint == s3.endpoint_url
-            and profile == s3.profile
-        ):
-            return store.client, True
+        if s3_store is not None and source_endpoint == s3.endpoint_url and profile == s3.profile:
+            return s3_store.client, True
+        from watcher.adapters.s3_store import make_s3_client
+
         return make_s3_client(s3, endpoint_url=source_endpoint, profile=profile), False
 
     locator: ArtifactLocator = registry

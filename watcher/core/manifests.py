@@ -13,14 +13,17 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping, MutableSet
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import referencing
 import yaml
-from kubernetes_validate import utils as kv_utils
 
 from watcher.errors import ManifestValidationError
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# jsonschema and kubernetes-validate (8 MB) are imported on the first file that is
+# not known valid: a process whose files all passed before never loads them.
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,10 @@ def _validator(kubernetes_version: str, kind: str, api_version: str) -> jsonsche
     kubernetes-validate's own ``validate()`` re-reads the large definitions file on
     every call (~15 ms an object); the schemas and the rules are the same here.
     """
+    import jsonschema
+    import referencing
+    from kubernetes_validate import utils as kv_utils
+
     wanted = kv_utils.major_minor(kubernetes_version.removeprefix("v"))
     known = [v for v in kv_utils.all_versions() if kv_utils.major_minor(v) <= wanted]
     if not known:
@@ -115,9 +122,11 @@ def _check_object(where: str, document: dict[str, Any], kubernetes_version: str)
     if validator is None:
         log.debug("no bundled schema for %s %s", document["apiVersion"], document["kind"])
         return
+    from jsonschema import ValidationError
+
     try:
         validator.validate(document)
-    except jsonschema.ValidationError as exc:
+    except ValidationError as exc:
         path = ".".join(str(p) for p in exc.path) or "(top level)"
         raise ManifestValidationError(
             f"{where} ({document['kind']}) is invalid for Kubernetes {kubernetes_version} "
