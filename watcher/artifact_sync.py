@@ -16,6 +16,7 @@ against the MD5 we computed; or the SHA-256 for the local store). So:
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 1024 * 1024
 #: Parallel HEAD requests when checking a copy; boto3 clients are thread-safe.
 HEAD_CONCURRENCY = 8
+#: Local files hashed at once (CPU-bound: about one per core).
+READ_CONCURRENCY = max(2, min(4, os.cpu_count() or 2))
 #: A model folder without this file is not an MLflow model; serving it would fail.
 MLMODEL = "MLmodel"
 
@@ -131,10 +134,7 @@ class ArtifactSync:
             )
         self._staging_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._staging_dir, prefix="copy-") as tmp:
-            reads = [
-                self._read(source, f, f"{files_key}/{f.path}", Path(tmp) / f"{index}.part")
-                for index, f in enumerate(listing)
-            ]
+            reads = self._read_all(source, listing, files_key, Path(tmp))
             if dry_run:
                 entries = [
                     r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
@@ -216,10 +216,11 @@ class ArtifactSync:
 
     def _read(self, source: ArtifactSource, file: SourceFile, key: str, scratch: Path) -> _Read:
         """One pass over a file: hash it, and keep a local copy unless it is local already."""
-        hasher = ContentHasher(self._store.part_size(file.size))
         server_copy = source.s3_object(file.path)
         if server_copy is not None and file.size > MAX_SERVER_SIDE_COPY:
             server_copy = None
+        whole = server_copy is not None or not self._store.is_multipart(file.size)
+        hasher = ContentHasher(self._store.part_size(file.size), whole_md5=whole)
         local_path: Path | None = None
         try:
             if isinstance(source, LocalSource):
@@ -246,6 +247,22 @@ class ArtifactSync:
                 hint="the next reconcile tries again",
             )
         return _Read(file, key, content, local_path, server_copy, source.etag(file.path))
+
+    def _read_all(
+        self, source: ArtifactSource, listing: list[SourceFile], files_key: str, tmp: Path
+    ) -> list[_Read]:
+        """Every file read and hashed; local files side by side (hashlib and file reads
+        let go of the GIL, so two cores hash two files), in listing order."""
+
+        def read(item: tuple[int, SourceFile]) -> _Read:
+            index, file = item
+            return self._read(source, file, f"{files_key}/{file.path}", tmp / f"{index}.part")
+
+        items = list(enumerate(listing))
+        if not isinstance(source, LocalSource) or len(items) < 2:
+            return [read(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(items))) as pool:
+            return list(pool.map(read, items))
 
     @staticmethod
     def _hash_stream(

@@ -210,7 +210,8 @@ def normalise_etag(etag: str) -> str:
 
 @dataclass(frozen=True)
 class ContentHash:
-    """Everything one pass over a file's bytes tells: size, SHA-256, MD5, and MD5 per part."""
+    """Everything one pass over a file's bytes tells: size, SHA-256, MD5 ("" when it was
+    not computed), and MD5 per part."""
 
     size: int
     sha256: str
@@ -228,13 +229,18 @@ class ContentHash:
 class ContentHasher:
     """Feeds on chunks; computes whole-file and per-part hashes in one pass (no I/O here)."""
 
-    def __init__(self, part_size: int) -> None:
+    def __init__(self, part_size: int, *, whole_md5: bool = True) -> None:
+        """``whole_md5``: also the MD5 of the whole file, which only an object stored in
+        one piece (a single-part upload, a server-side copy) reports as its ETag. MD5 is
+        the slowest hash here (about half SHA-256's speed), so a file that will be sent
+        in parts skips it; one that fits in one part gets it free from that part."""
         if part_size <= 0:
             raise ValueError("part_size must be positive")
         self._part_size = part_size
         self._size = 0
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5()  # noqa: S324 - S3 ETags are MD5s; not used for security
+        # S3 ETags are MD5s; not used for security.
+        self._md5 = hashlib.md5() if whole_md5 else None  # noqa: S324
         self._part = hashlib.md5()  # noqa: S324
         self._part_filled = 0
         self._parts: list[bytes] = []
@@ -242,7 +248,8 @@ class ContentHasher:
     def update(self, chunk: bytes) -> None:
         self._size += len(chunk)
         self._sha256.update(chunk)
-        self._md5.update(chunk)
+        if self._md5 is not None:
+            self._md5.update(chunk)
         view = memoryview(chunk)
         while view:
             room = self._part_size - self._part_filled
@@ -258,9 +265,10 @@ class ContentHasher:
         parts = list(self._parts)
         if self._part_filled or not parts:
             parts.append(self._part.digest())
+        if self._md5 is not None:
+            md5 = self._md5.hexdigest()
+        else:  # one part is the whole file; of several, the whole MD5 is unknown
+            md5 = parts[0].hex() if len(parts) == 1 else ""
         return ContentHash(
-            size=self._size,
-            sha256=self._sha256.hexdigest(),
-            md5=self._md5.hexdigest(),
-            part_md5s=tuple(parts),
+            size=self._size, sha256=self._sha256.hexdigest(), md5=md5, part_md5s=tuple(parts)
         )
