@@ -168,6 +168,32 @@ def cold_noop(config: Path) -> tuple[float, float]:
     return seconds, peak_kib / 1024
 
 
+def daemon_rss(config: Path, runs: int = 3) -> tuple[float, float]:
+    """A daemon's memory at a no-op: one process (the CLI's GC settings) reconciles
+    ``runs`` times with one reconciler, as ``gitops-watcher run`` does; its RSS after
+    the last run and its peak (VmRSS, VmHWM), MB."""
+    probe = (
+        "import re, sys\n"
+        "from watcher.gc_tuning import tune_garbage_collector\n"
+        "from watcher.config.loader import load_settings\n"
+        "from watcher.wiring import build_reconciler\n"
+        "tune_garbage_collector()\n"
+        "settings, credentials = load_settings(sys.argv[1])\n"
+        "with build_reconciler(settings, credentials) as rec:\n"
+        f"    for _ in range({runs}):\n"
+        "        assert not rec.reconcile().applied\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    kib = [re.search(k + r':\\s+(\\d+)', status).group(1) for k in ('VmRSS', 'VmHWM')]\n"
+        "print(*kib, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(config)],
+        check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    rss_kib, peak_kib = done.stderr.strip().splitlines()[-1].split()
+    return int(rss_kib) / 1024, int(peak_kib) / 1024
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     # The CLI's process settings, so a reconciler here runs as `gitops-watcher run` does.
     tune_garbage_collector()
@@ -244,9 +270,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     json.dumps(config_for(uri, prefix, remote, work / f"state-{label}-{reader}"))
                 )
                 cold_s, rss = cold_noop(config) if label == "large" else (0.0, 0.0)
+                daemon, daemon_peak = daemon_rss(config) if label == "large" else (0.0, 0.0)
                 figures[f"noop_{label}_{reader}"] = {
                     "versions": sizes[label], "warm_s": t_noop, "cold_cli_s": cold_s,
                     "cold_rss_mb": rss, "one_change_s": median(changes),
+                    "daemon_rss_mb": daemon, "daemon_peak_rss_mb": daemon_peak,
                 }  # fmt: skip
     finally:
         stop_mlflow_server(server)
@@ -389,8 +417,9 @@ def targets(f: dict[str, Any]) -> dict[str, bool]:
         < max(2 * f["per_commit"]["ms_at_start"], f["per_commit"]["ms_at_start"] + 0.5),
         "noop_db_under_2s": f["noop_large_db"]["warm_s"] < 2.0,
         "noop_rest_under_2s": f["noop_large_rest"]["warm_s"] < 2.0,
+        # The daemon's no-op (peak of the whole process); the cold CLI is shown beside it.
         "noop_rss_under_200mb": max(
-            f["noop_large_db"]["cold_rss_mb"], f["noop_large_rest"]["cold_rss_mb"]
+            f["noop_large_db"]["daemon_peak_rss_mb"], f["noop_large_rest"]["daemon_peak_rss_mb"]
         )
         < 200,
         "one_change_under_3x": all(
@@ -440,7 +469,9 @@ def main() -> None:
             n = f[f"noop_{label}_{reader}"]
             rows.append((f"no-op {reader.upper()}, {n['versions']} versions",
                          f"{n['warm_s']:.2f} s warm" + (
-                             f", {n['cold_cli_s']:.1f} s / {n['cold_rss_mb']:.0f} MB cold CLI"
+                             f", {n['cold_cli_s']:.1f} s / {n['cold_rss_mb']:.0f} MB cold CLI, "
+                             f"daemon {n['daemon_rss_mb']:.0f} MB (peak "
+                             f"{n['daemon_peak_rss_mb']:.0f} MB)"
                              if label == "large" else "")))  # fmt: skip
             rows.append((f"one change {reader.upper()}, {n['versions']} versions",
                          f"{n['one_change_s']:.2f} s"))  # fmt: skip
