@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+from collections.abc import Iterator
+
 import pytest
 
 pytest_plugins = [
@@ -20,3 +24,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite golden folders from the current output",
     )
+
+
+@pytest.fixture(autouse=True)
+def _process_state_is_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process (``main([...])``) sets logger levels, root
+    handlers and garbage-collector thresholds for the whole process; later tests must
+    not inherit them (a ``caplog`` would miss INFO lines, a memory test would measure
+    the collector's timing instead of a leak)."""
+    root = logging.getLogger()
+    ours = logging.getLogger("watcher")
+    saved = (root.level, list(root.handlers), ours.level, gc.get_threshold())
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    ours.setLevel(saved[2])
+    gc.set_threshold(*saved[3])
