@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, MutableSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -43,6 +43,9 @@ from watcher.desired_state import Source
 from watcher.errors import ConfigError
 from watcher.publisher import DirectPushPublisher
 from watcher.reconciler import Reconciler
+
+if TYPE_CHECKING:
+    from watcher.adapters.s3_store import S3Store
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +174,7 @@ def build_artifacts(
         opened = (proxy,)
     store: ObjectStore
     s3 = config.s3
-    s3_store: Any = None
+    s3_store: S3Store | None = None
     if kind == "s3":
         # boto3 is imported only when a bucket is used: 18 MB a process need not carry.
         from watcher.adapters.s3_store import S3Store

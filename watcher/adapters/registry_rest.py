@@ -115,7 +115,6 @@ class RestRegistry:
         self._filter = name_filter(settings.models.include)
         self._base = uri
         self._origin = redact_url(uri)
-        self._credentials = credentials
         self._retry = Retry(
             total=retries,
             connect=retries,
@@ -127,17 +126,16 @@ class RestRegistry:
             raise_on_status=False,
             respect_retry_after_header=True,
         )
-        self._session = self._new_session()
+        self._session = self._new_session(credentials)
         #: The version search runs beside the model pages, on a session of its own.
-        self._side_session = self._new_session()
+        self._side_session = self._new_session(credentials)
 
-    def _new_session(self) -> requests.Session:
+    def _new_session(self, credentials: Credentials) -> requests.Session:
         session = requests.Session()
         adapter = HTTPAdapter(max_retries=self._retry)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["Accept"] = "application/json"
-        credentials = self._credentials
         if credentials.mlflow_token:
             session.headers["Authorization"] = f"Bearer {credentials.mlflow_token}"
         elif credentials.mlflow_username:
@@ -160,9 +158,10 @@ class RestRegistry:
         ``model-versions/search`` (every version with its tags, up to 200,000 a
         page). MLflow's page tokens are offsets, so a model deleted between two
         pages shifts the next page by one: the model that slid onto a page
-        already read is never listed. The version search, made after the models,
-        catches that without another request: a model that slid still exists, so
-        when the models took more than one page, every selected model with a
+        already read is never listed. The version search (it starts once the first
+        page is in and runs beside the later ones) catches that without another
+        request: a model that slid still exists, so when the models took more
+        than one page, every selected model with a
         version in that answer must have been listed. A model with no version
         that slid is not noticed: it deploys nothing (no alias, no stage), so
         leaving it out changes no folder. Only when the versions too took more
