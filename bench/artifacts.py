@@ -6,7 +6,7 @@ write a manifest) and by plain boto3 ``upload_file`` of the same files, one
 after another (the seed watcher's way; boto3 itself sends parts in parallel),
 alternating runs so both see the same machine. Then: re-promotion of the same
 version (0 bytes must be sent), and the no-op check of N verified copies, one
-after another against side by side (``watcher.desired_state.COPY_CONCURRENCY``).
+after another against side by side (``watcher.spine.desired_state.COPY_CONCURRENCY``).
 
     python bench/artifacts.py [--quick] [--megabytes 1024] [--files 8] [--copies 40]
 
@@ -29,16 +29,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import watcher.desired_state as desired_state  # noqa: E402
+import watcher.spine.desired_state as desired_state  # noqa: E402
 from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs  # noqa: E402
 from tests.servers.tcp_proxy import Rules, start_proxy  # noqa: E402
-from watcher.adapters.artifact_sources import SourceResolver  # noqa: E402
 from watcher.adapters.s3_store import S3Store  # noqa: E402
-from watcher.artifact_sync import ArtifactSync, CopyStats  # noqa: E402
 from watcher.config.settings import S3Settings, SourceSettings  # noqa: E402
-from watcher.core.artifacts import ArtifactRef  # noqa: E402
+from watcher.core.artifacts import ArtifactRef, CopyStats  # noqa: E402
 from watcher.core.model import ModelVersion  # noqa: E402
 from watcher.core.release import ArtifactNeed, Release, ReleaseId  # noqa: E402
+from watcher.sources.mlflow.artifact_sources import SourceResolver  # noqa: E402
+from watcher.spine.artifact_copy import ArtifactSync  # noqa: E402
 
 MB = 1024 * 1024
 

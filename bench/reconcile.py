@@ -36,15 +36,15 @@ sys.path.insert(0, str(ROOT))
 from seed_style import clone, seed_cycle  # noqa: E402
 
 from tests.servers.mlflow_server import start_mlflow_server, stop_mlflow_server  # noqa: E402
-from watcher.adapters.registry_db import DatabaseRegistry  # noqa: E402
-from watcher.adapters.registry_rest import RestRegistry  # noqa: E402
+from watcher.commands.gc_tuning import tune_garbage_collector  # noqa: E402
 from watcher.config.settings import (  # noqa: E402
     Credentials,
     ModelFilter,
     RegistrySettings,
     Settings,
 )
-from watcher.gc_tuning import tune_garbage_collector  # noqa: E402
+from watcher.sources.mlflow.registry_db import DatabaseRegistry  # noqa: E402
+from watcher.sources.mlflow.registry_rest import RestRegistry  # noqa: E402
 from watcher.wiring import build_reconciler  # noqa: E402
 
 
@@ -153,7 +153,7 @@ def cold_noop(config: Path) -> tuple[float, float]:
     """
     probe = (
         "import resource, sys\n"
-        "from watcher.cli import main\n"
+        "from watcher.commands.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
         "sys.exit(code)\n"
@@ -174,7 +174,7 @@ def daemon_rss(config: Path, runs: int = 3) -> tuple[float, float]:
     the last run and its peak (VmRSS, VmHWM), MB."""
     probe = (
         "import re, sys\n"
-        "from watcher.gc_tuning import tune_garbage_collector\n"
+        "from watcher.commands.gc_tuning import tune_garbage_collector\n"
         "from watcher.config.loader import load_settings\n"
         "from watcher.wiring import build_reconciler\n"
         "tune_garbage_collector()\n"

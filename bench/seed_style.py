@@ -21,7 +21,7 @@ def clone(remote: Path, checkout: Path) -> None:
 
 def seed_cycle(settings: Settings, checkout: Path) -> int:
     """One seed-style reconcile; the number of folders it rendered."""
-    from watcher.desired_state import build_desired
+    from watcher.spine.desired_state import build_desired
     from watcher.wiring import build_sources, build_targets
 
     sources = build_sources(settings, Credentials(), with_artifacts=False)

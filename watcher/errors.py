@@ -16,6 +16,8 @@ with backoff, and a release that failed with it is tried again next time.
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class WatcherError(Exception):
     """Base of every error this project raises on purpose."""
@@ -133,3 +135,56 @@ class InternalError(PermanentError):
 
 class SourceUnavailableError(TemporaryError):
     """Every configured source failed to read: nothing can be planned."""
+
+
+# -- what an error means, decided once for every entry point --------------------------------
+
+#: Exit codes scripts can trust, the same for every entry point (the CLI, ``python -m
+#: watcher.daemon``, the pod-side ``python -m watcher.fetch``).
+EXIT_OK = 0
+#: Some releases failed (a bad tag, spec or template; a copy or a source), the rest applied.
+EXIT_PARTIAL = 1
+#: The configuration or the command line is wrong, or another writer holds the state.
+EXIT_CONFIG = 2
+#: The run could not complete: a registry, git, S3 or the database unreachable or refusing us.
+EXIT_UNAVAILABLE = 3
+#: An unexpected exception escaped: a bug.
+EXIT_CRASH = 4
+EXIT_INTERRUPTED = 130
+
+ErrorKind = Literal["permanent", "temporary", "unexpected"]
+
+
+class WriterHeldError(PermanentError):
+    """Another process is the writer for this state: running a second one would race it."""
+
+
+def error_kind(error: BaseException) -> ErrorKind:
+    """Permanent errors wait for their input to change; temporary ones are retried with
+    backoff; anything that is not a ``WatcherError`` is unexpected (a bug)."""
+    if isinstance(error, PermanentError):
+        return "permanent"
+    if isinstance(error, WatcherError):
+        return "temporary"
+    return "unexpected"
+
+
+def exit_code(error: BaseException) -> int:
+    """The one table from an exception that ends a command to its exit code."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, ConfigError | WriterHeldError):
+        return EXIT_CONFIG
+    if isinstance(error, WatcherError):
+        return EXIT_UNAVAILABLE
+    return EXIT_CRASH
+
+
+def error_label(error: BaseException) -> str:
+    """How a command names an error on standard error, by its exit code."""
+    code = exit_code(error)
+    if code == EXIT_CONFIG:
+        return "configuration error"
+    if code == EXIT_CRASH:
+        return "internal error"
+    return "error"

@@ -16,16 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from watcher.adapters.artifact_sources import ArtifactLocator, SourceResolver
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
-from watcher.adapters.mlflow_source import MlflowSource, ModelArtifacts, RegistryReader
-from watcher.adapters.object_store import LocalFolderStore, ObjectStore
-from watcher.adapters.registry_db import DatabaseRegistry
-from watcher.adapters.registry_rest import RestRegistry
+from watcher.adapters.object_store import LocalFolderStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
-from watcher.artifact_sync import ArtifactSync
 from watcher.config.settings import (
     DEFAULT_SOURCE,
     ArtifactSettings,
@@ -39,10 +34,16 @@ from watcher.core.model_context import model_context
 from watcher.core.names import join_folder
 from watcher.core.stages import NameFilter, RoutePolicy, StagePolicy, VersionSelector
 from watcher.core.targets import Target, TemplateTarget, make_environment
-from watcher.desired_state import Source
 from watcher.errors import ConfigError
-from watcher.publisher import DirectPushPublisher
-from watcher.reconciler import Reconciler
+from watcher.sources.mlflow.artifact_sources import ArtifactLocator, SourceResolver
+from watcher.sources.mlflow.registry_db import DatabaseRegistry
+from watcher.sources.mlflow.registry_rest import RestRegistry
+from watcher.sources.mlflow.source import MlflowSource, ModelArtifacts, RegistryReader
+from watcher.spine.artifact_copy import ArtifactSync
+from watcher.spine.copy_ports import ObjectStore
+from watcher.spine.desired_state import Source
+from watcher.spine.publisher import DirectPushPublisher
+from watcher.spine.reconciler import Reconciler
 
 if TYPE_CHECKING:
     from watcher.adapters.s3_store import S3Store
@@ -234,7 +235,7 @@ def build_sources(
         *build_model_sources(settings, credentials, with_artifacts=with_artifacts)
     ]
     if settings.functions:
-        from watcher.adapters.function_source import build_function_sources
+        from watcher.sources.functions.source import build_function_sources
 
         sources += build_function_sources(settings.functions, settings.state_path, credentials)
     return sources

@@ -17,15 +17,14 @@ import pytest
 import yaml
 
 from tests.tree_compare import assert_same_tree
-from watcher.adapters.mlflow_source import MlflowSource
-from watcher.adapters.snapshot_file import SnapshotFile
-from watcher.artifact_sync import CopyStats
-from watcher.cli import main
+from watcher.commands.cli import main
 from watcher.config.loader import load_settings
-from watcher.core.artifacts import ArtifactRef
+from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.release import ArtifactNeed
 from watcher.core.stages import NameFilter
-from watcher.desired_state import build_desired
+from watcher.sources.mlflow.snapshot_file import SnapshotFile
+from watcher.sources.mlflow.source import MlflowSource
+from watcher.spine.desired_state import build_desired
 from watcher.wiring import build_targets, stage_policy
 
 TESTDATA = Path(__file__).parent / "testdata"

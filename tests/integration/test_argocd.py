@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.crd_schemas import validate_custom_resource
-from watcher.argocd import argocd_command, marker_glob, render_argocd
+from watcher.commands.argocd import argocd_command, marker_glob, render_argocd
 from watcher.config.argocd_settings import ArgoCDSettings
 from watcher.config.settings import Settings
 from watcher.errors import ConfigError

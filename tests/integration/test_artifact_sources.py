@@ -24,12 +24,12 @@ from tests.artifact_checks import expected_digest, write_files
 from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.seaweedfs import S3Server
-from watcher.artifact_sync import ArtifactSync, CopyStats
 from watcher.config.settings import Credentials, Settings
-from watcher.core.artifacts import ArtifactRef
+from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.model import ModelVersion
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactSourceError
+from watcher.spine.artifact_copy import ArtifactSync
 from watcher.wiring import build_artifacts, build_registry, mlflow_endpoints
 
 if TYPE_CHECKING:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.artifact_checks import expected_digest, write_files
-from watcher.adapters.artifact_sources import SourceResolver
 from watcher.adapters.object_store import LocalFolderStore
-from watcher.artifact_sync import ArtifactSync
 from watcher.config.settings import SourceSettings
 from watcher.core.artifacts import MANIFEST_NAME, ArtifactManifest
 from watcher.core.model import ModelVersion
 from watcher.errors import ArtifactSourceError, ArtifactUnavailableError, InvalidNameError
+from watcher.sources.mlflow.artifact_sources import SourceResolver
+from watcher.spine.artifact_copy import ArtifactSync
 
 PREFIX = "models"
 SLUG = "fraud"

@@ -317,7 +317,7 @@ def test_a_missing_bucket_is_reported_and_can_be_created_when_allowed(
     stack: Stack,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from watcher.cli import main
+    from watcher.commands.cli import main
 
     name = stack.names("nobucket")
     write_model(stack.tmp / "m", {"model.pkl": 100})
@@ -447,7 +447,7 @@ def test_tls_is_verified_against_the_configured_ca_or_skipped_only_when_asked(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from watcher.cli import main
+    from watcher.commands.cli import main
 
     server = s3_tls_server
     name = unique_model_name("tls")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watcher.cli import main
+from watcher.commands.cli import main
 
 
 @pytest.mark.slow
@@ -112,13 +112,13 @@ def test_a_tracking_uri_without_a_scheme_is_a_configuration_error(
 def test_an_unexpected_crash_has_an_exit_code_of_its_own(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import watcher.cli
+    import watcher.commands.cli
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("a bug")
 
     # The one mock here: nothing real crashes on purpose.
-    monkeypatch.setattr(watcher.cli, "load_settings", broken)
+    monkeypatch.setattr(watcher.commands.cli, "load_settings", broken)
     assert main(["config"]) == 4
     assert "internal error: RuntimeError: a bug" in capsys.readouterr().err
 

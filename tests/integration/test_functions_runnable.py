@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import yaml
 
-from watcher.adapters.function_source import build_function_sources
 from watcher.adapters.templates import template_loader
 from watcher.config.function_settings import FunctionSourceSettings
 from watcher.core.functions.targets import function_targets
 from watcher.core.release import Release
 from watcher.core.targets import make_environment
+from watcher.sources.functions.source import build_function_sources
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
 APP_CODE = """\

@@ -31,7 +31,7 @@ from watcher.adapters.git_transport import (
     ssh_command,
     wrap_command_error,
 )
-from watcher.cli import main
+from watcher.commands.cli import main
 from watcher.config.settings import Credentials, GitSettings
 from watcher.errors import GitAuthError, GitError, GitUnavailableError, TemporaryError
 

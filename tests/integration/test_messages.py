@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from watcher import logs
-from watcher.adapters.registry_rest import RestRegistry
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.errors import RegistryError
+from watcher.sources.mlflow.registry_rest import RestRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 

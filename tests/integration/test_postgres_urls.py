@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.postgres import PASSWORD, USER, PostgresServer
 from watcher.adapters.ledger import Ledger, LedgerEntry
-from watcher.adapters.registry_db import DatabaseRegistry
 from watcher.adapters.sql_urls import engine_url
-from watcher.cli import main
+from watcher.commands.cli import main
 from watcher.config.settings import ModelFilter, RegistrySettings
+from watcher.sources.mlflow.registry_db import DatabaseRegistry
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +173,7 @@ class Hide:
 
 
 sys.meta_path.insert(0, Hide())
-from watcher.adapters.registry_db import DatabaseRegistry
+from watcher.sources.mlflow.registry_db import DatabaseRegistry
 from watcher.adapters.ledger import Ledger
 from watcher.config.settings import ModelFilter, RegistrySettings
 

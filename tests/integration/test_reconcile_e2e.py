@@ -20,8 +20,8 @@ from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
-from watcher.publisher import DirectPushPublisher
-from watcher.reconciler import Reconciler
+from watcher.spine.publisher import DirectPushPublisher
+from watcher.spine.reconciler import Reconciler
 from watcher.wiring import build_reconciler, build_targets
 
 pytestmark = [
@@ -229,7 +229,7 @@ def test_cli_reconcile_once_twice_commits_then_reports_no_changes(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from watcher.cli import main
+    from watcher.commands.cli import main
 
     client = mlflow_server.client()
     name = unique_model_name("cli")
@@ -356,7 +356,7 @@ def test_a_hand_made_folder_in_the_way_is_reported_and_left_alone(
     unique_model_name: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from watcher.report import print_result
+    from watcher.commands.report import print_result
 
     client = mlflow_server.client()
     name = unique_model_name("handmade")

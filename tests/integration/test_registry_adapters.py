@@ -22,11 +22,11 @@ import pytest
 from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer, free_port, register_version
 from tests.servers.postgres import PASSWORD, PostgresServer
-from watcher.adapters.registry_db import DatabaseRegistry
-from watcher.adapters.registry_rest import CONSISTENT_READ_ATTEMPTS, RestRegistry
 from watcher.config.settings import Credentials, ModelFilter, RegistrySettings
 from watcher.core.model import RegisteredModel, RegistrySnapshot
 from watcher.errors import RegistryAuthError, RegistryError, RegistryUnavailableError
+from watcher.sources.mlflow.registry_db import DatabaseRegistry
+from watcher.sources.mlflow.registry_rest import CONSISTENT_READ_ATTEMPTS, RestRegistry
 
 pytestmark = [
     pytest.mark.slow,
@@ -580,7 +580,7 @@ def test_db_reader_sends_a_name_prefix_that_never_drops_a_match(
     """The DB reader narrows every query with ``name LIKE 'prefix%'`` (escaped), in
     SQLite (case-insensitive LIKE) and PostgreSQL (exact): whatever the patterns,
     it reads the same models as without a filter, the globs applied locally."""
-    from watcher.adapters.registry_db import include_prefixes
+    from watcher.sources.mlflow.registry_db import include_prefixes
 
     assert include_prefixes(("team-a-*", "team-b?", "x[yz]*")) == ("team-a-", "team-b", "x")
     assert include_prefixes(("team-a-*", "*-shared")) == ()  # one pattern with no prefix

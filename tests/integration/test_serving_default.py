@@ -34,6 +34,7 @@ from tests.servers.mlflow_server import MlflowServer, free_port, log_tail
 from tests.servers.seaweedfs import S3Server
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
+from watcher.errors import EXIT_UNAVAILABLE
 from watcher.wiring import build_reconciler
 
 pytestmark = pytest.mark.slow
@@ -238,7 +239,7 @@ def test_a_tampered_object_fails_the_fetch_and_leaves_no_folder(stack: Stack) ->
 
     fetched = run_init(deployment, models, secret_values(stack))
 
-    assert fetched.returncode == 1
+    assert fetched.returncode == EXIT_UNAVAILABLE
     assert "MLmodel" in fetched.stderr and "the manifest lists" in fetched.stderr
     assert "Traceback" not in fetched.stderr
     assert list(models.iterdir()) == []  # neither the folder nor a partial one
@@ -257,5 +258,5 @@ def test_a_tampered_object_fails_the_fetch_and_leaves_no_folder(stack: Stack) ->
         timeout=120,
         check=False,
     )
-    assert refused.returncode == 1 and "but the pod expects" in refused.stderr
+    assert refused.returncode == EXIT_UNAVAILABLE and "but the pod expects" in refused.stderr
     assert list(models.iterdir()) == []

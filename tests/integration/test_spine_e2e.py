@@ -20,7 +20,7 @@ from tests.servers.mlflow_server import (
     start_mlflow_server,
     stop_mlflow_server,
 )
-from watcher.cli import main
+from watcher.commands.cli import main
 from watcher.core.names import model_slug
 
 pytestmark = pytest.mark.slow

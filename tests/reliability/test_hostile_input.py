@@ -24,7 +24,6 @@ from tests.builders import settings as make_settings
 from tests.integration.test_reconcile_e2e import remote_files
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import base_config
-from watcher.adapters.function_source import read_folder
 from watcher.adapters.templates import template_loader
 from watcher.config.settings import Credentials, Settings
 from watcher.core.functions.catalog import read_catalog
@@ -33,6 +32,7 @@ from watcher.core.functions.targets import function_targets
 from watcher.core.names import model_slug
 from watcher.core.targets import make_environment
 from watcher.errors import TemplateError
+from watcher.sources.functions.source import read_folder
 from watcher.wiring import build_reconciler, build_targets
 
 pytestmark = [pytest.mark.slow]

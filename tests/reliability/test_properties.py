@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import settings as make_settings
-from watcher.adapters.mlflow_source import MlflowSource
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.plan import Plan, make_plan
 from watcher.core.stages import NameFilter
-from watcher.desired_state import DesiredState, build_desired
+from watcher.sources.mlflow.source import MlflowSource
+from watcher.spine.desired_state import DesiredState, build_desired
 from watcher.wiring import build_targets, stage_policy
 
 pytestmark = [pytest.mark.slow]

@@ -22,7 +22,7 @@ from watcher.core.artifacts import ArtifactRef
 from watcher.core.provenance import PROVENANCE
 from watcher.core.release import Release, SourceRead
 from watcher.core.targets import TemplateTarget, make_environment
-from watcher.desired_state import build_desired
+from watcher.spine.desired_state import build_desired
 
 
 class FixedSource:

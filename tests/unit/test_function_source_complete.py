@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from watcher.adapters.function_source import FunctionSource
 from watcher.config.function_settings import FunctionSourceSettings
 from watcher.config.settings import Settings
-from watcher.desired_state import build_desired
+from watcher.sources.functions.source import FunctionSource
+from watcher.spine.desired_state import build_desired
 from watcher.wiring import build_targets
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "functions"

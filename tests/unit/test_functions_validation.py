@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from watcher.commands.validate import validate_paths
 from watcher.core.functions.catalog import read_catalog
 from watcher.core.functions.releases import FunctionOptions, FunctionStage, build_releases
-from watcher.validate import validate_paths
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
 STAGES = (FunctionStage("staging", "fs"), FunctionStage("production", "fp", production=True))

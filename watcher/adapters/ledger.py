@@ -19,8 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
-from watcher.errors import StateStoreError
-from watcher.result import ReconcileResult, error_kind
+from watcher.core.result import ReconcileResult
+from watcher.errors import StateStoreError, error_kind
 
 log = logging.getLogger(__name__)
 

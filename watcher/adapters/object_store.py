@@ -1,7 +1,7 @@
 """What the artifact copy needs from a store, and the local-folder store of the embedded defaults.
 
 Both stores (S3 and a local folder) answer the same small set of calls, so the
-copy logic in ``watcher.artifact_sync`` is written once. The local store writes
+copy logic in ``watcher.spine.artifact_copy`` is written once. The local store writes
 through a temporary file and a rename and checks the SHA-256 of what it wrote,
 so it is as exact as the S3 store, only simpler.
 """
@@ -14,11 +14,9 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from watcher.core.artifacts import ContentHash, check_relative_path
+from watcher.core.artifacts import ContentHash, ObjectInfo, Upload, check_relative_path
 from watcher.errors import (
     ArtifactStoreConfigError,
     ArtifactUnavailableError,
@@ -28,55 +26,6 @@ from watcher.errors import (
 _READ_CHUNK = 1024 * 1024
 #: A rewrite this soon after the last one may keep its mtime (coarse file clocks, FAT: 2 s).
 _RACY_NS = 2 * 10**9
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a store says about a stored object; ``None`` fields are unknown to it."""
-
-    size: int
-    etag: str | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file to put at ``key``; ``content`` is what it hashed to when it was read."""
-
-    key: str
-    path: Path
-    content: ContentHash
-
-
-class ObjectStore(Protocol):
-    def describe(self) -> str: ...
-
-    def check(self, *, create: bool = True) -> None: ...
-
-    def uri(self, key: str) -> str: ...
-
-    def part_size(self, size: int) -> int: ...
-
-    def is_multipart(self, size: int) -> bool: ...
-
-    @property
-    def checks_etag(self) -> bool: ...
-
-    def head(self, key: str) -> ObjectInfo | None: ...
-
-    def read_small(self, key: str) -> bytes | None: ...
-
-    def write_small(self, key: str, data: bytes) -> None: ...
-
-    def upload(self, uploads: Sequence[Upload]) -> None: ...
-
-    def discard_partial(self, prefix: str) -> int: ...
-
-    def remove_extra(self, prefix: str, keep: set[str]) -> int: ...
-
-    def copy(
-        self, key: str, source: tuple[str, str], source_etag: str, content: ContentHash
-    ) -> None: ...
 
 
 class LocalFolderStore:

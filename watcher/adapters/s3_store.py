@@ -23,10 +23,9 @@ from botocore.exceptions import ClientError
 from s3transfer.manager import TransferManager
 from s3transfer.utils import ChunksizeAdjuster
 
-from watcher.adapters.object_store import ObjectInfo, Upload
 from watcher.adapters.s3_errors import error_code, translate_s3_error
 from watcher.config.settings import S3Settings
-from watcher.core.artifacts import ContentHash, normalise_etag
+from watcher.core.artifacts import ContentHash, ObjectInfo, Upload, normalise_etag
 from watcher.errors import ArtifactStoreConfigError, ArtifactUnavailableError
 
 log = logging.getLogger(__name__)

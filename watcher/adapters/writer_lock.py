@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from watcher.errors import PermanentError, StateStoreError
+from watcher.errors import StateStoreError, WriterHeldError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ LOCK_FILE = "writer.lock"
 LEASE_NAME = "gitops-watcher"
 
 
-class WriterLockHeldError(PermanentError):
+class WriterLockHeldError(WriterHeldError):
     """Another process is the writer for this state folder."""
 
 

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from watcher.core.names import describe
@@ -127,6 +128,52 @@ def artifact_digest(files: Iterable[FileEntry]) -> str:
         f"{f.sha256}  {f.size}  {f.path}\n" for f in sorted(files, key=lambda f: f.path)
     )
     return f"sha256:{hashlib.sha256(lines.encode()).hexdigest()}"
+
+
+@dataclass
+class CopyStats:
+    """What one copy moved; ``bytes_sent`` is 0 when everything was already there."""
+
+    files_sent: int = 0
+    bytes_sent: int = 0
+    files_copied_in_store: int = 0
+    files_already_there: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        self.files_sent += other.files_sent
+        self.bytes_sent += other.bytes_sent
+        self.files_copied_in_store += other.files_copied_in_store
+        self.files_already_there += other.files_already_there
+
+
+#: Largest object a single server-side CopyObject may copy.
+MAX_SERVER_SIDE_COPY = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a model folder as the source lists it."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store says about a stored object; ``None`` fields are unknown to it."""
+
+    size: int
+    etag: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to put at ``key``; ``content`` is what it hashed to when it was read."""
+
+    key: str
+    path: Path
+    content: ContentHash
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from watcher import logs
 from watcher.config.loader import load_settings
 from watcher.daemon.command import add_run_parser, run_command
-from watcher.errors import ConfigError, WatcherError
+from watcher.errors import WatcherError, error_label, exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,12 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, credentials = load_settings(args.config)
         return run_command(args, settings, credentials)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
     except WatcherError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        print(f"{error_label(exc)}: {exc}", file=sys.stderr)
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

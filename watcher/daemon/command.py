@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from types import FrameType
 from typing import Any
 
@@ -81,8 +80,8 @@ def resolve_settings(args: argparse.Namespace, settings: Settings) -> DaemonSett
 
 
 def run_command(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
-    """Run until SIGTERM/SIGINT; WatcherErrors propagate to the CLI's exit codes."""
-    from watcher.adapters.writer_lock import WriterLockHeldError
+    """Run until SIGTERM/SIGINT; WatcherErrors propagate to the exit-code table
+    (``watcher.errors.exit_code``): another writer is a configuration error (2)."""
     from watcher.daemon.service import Daemon
 
     daemon = Daemon(
@@ -95,9 +94,6 @@ def run_command(args: argparse.Namespace, settings: Settings, credentials: Crede
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return daemon.run()
-    except WriterLockHeldError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from watcher.adapters.registry_probe import RegistryProbe
-from watcher.adapters.registry_status import RegistryStatusWriter
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings
@@ -34,11 +32,14 @@ from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import DatabaseWatch, ProbeJob, Scheduler, sqlite_path
 from watcher.daemon.webhook import SECRET_ENV, WebhookVerifier
-from watcher.errors import WatcherError
+from watcher.errors import EXIT_OK, EXIT_UNAVAILABLE, WatcherError, error_kind
+from watcher.sources.mlflow.registry_probe import RegistryProbe
+from watcher.sources.mlflow.registry_status import RegistryStatusWriter
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_LOST_LEASE = 0, 3
+#: The writer lease was lost: the run could not go on as the writer.
+EXIT_LOST_LEASE = EXIT_UNAVAILABLE
 
 
 class Daemon:
@@ -267,7 +268,7 @@ class Daemon:
         try:
             result = reconcile(self._dry_run)
         except WatcherError as exc:
-            kind = spine.error_kind(exc)
+            kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
             self.metrics.observe_failure(kind, time.time() - started)
             self.board.run_failed(str(exc))

@@ -17,7 +17,6 @@ from typing import Any
 
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, RegistrySettings, Settings
-from watcher.errors import PermanentError, WatcherError
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +76,3 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
 def mass_delete_flag(settings: Settings) -> Path:
     """The file ``gitops-watcher allow-mass-delete`` writes for the running daemon to consume."""
     return settings.state_path / MASS_DELETE_FLAG
-
-
-def error_kind(error: BaseException) -> str:
-    if isinstance(error, PermanentError):
-        return "permanent"
-    if isinstance(error, WatcherError):
-        return "temporary"
-    return "unexpected"

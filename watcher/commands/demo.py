@@ -18,6 +18,7 @@ from typing import Any
 
 import git
 
+from watcher.commands.report import print_result
 from watcher.config.settings import (
     ArtifactSettings,
     Credentials,
@@ -27,8 +28,7 @@ from watcher.config.settings import (
     SourceSettings,
 )
 from watcher.errors import ConfigError
-from watcher.reconciler import Reconciler
-from watcher.report import print_result
+from watcher.spine.reconciler import Reconciler
 from watcher.wiring import build_reconciler
 
 EXIT_OK = 0

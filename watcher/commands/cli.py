@@ -19,15 +19,20 @@ from pathlib import Path
 import yaml
 
 from watcher import __version__, logs
+from watcher.commands.gc_tuning import tune_garbage_collector
 from watcher.config.loader import CONFIG_ENV, load_settings
 from watcher.config.settings import Credentials, Settings
-from watcher.errors import ConfigError, WatcherError
-from watcher.gc_tuning import tune_garbage_collector
+from watcher.errors import (
+    EXIT_CRASH,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigError,
+    error_label,
+    exit_code,
+)
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_CRASH = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply removals even above safety.max_delete_fraction",
     )
 
-    from watcher.argocd import add_argocd_parser
+    from watcher.commands.argocd import add_argocd_parser
     from watcher.daemon.command import add_run_parser
 
     add_run_parser(commands)
@@ -119,32 +124,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(-1 if args.quiet else args.verbose, args.log_format)
     try:
         if args.command == "demo":
-            from watcher.demo import run_demo
+            from watcher.commands.demo import run_demo
 
             return run_demo(args.dir)
         if args.command == "validate":
-            from watcher.validate import validate_paths
+            from watcher.commands.validate import validate_paths
 
             return validate_paths(args.paths, sys.stdout)
         settings, credentials = load_settings(args.config)
         return _dispatch(args, settings, credentials)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except WatcherError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as exc:
+        return report_exit(exc)
+
+
+def report_exit(exc: BaseException) -> int:
+    """Say on standard error why a command ends, and return its exit code (one table)."""
+    code = exit_code(exc)
+    if isinstance(exc, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        log.debug("unexpected error", exc_info=True)
+    elif code == EXIT_CRASH:
+        log.debug("unexpected error", exc_info=exc)
         print(
             f"internal error: {type(exc).__name__}: {str(exc)[:300]} (a bug in gitops-watcher; "
             "run again with -vv and report the output)",
             file=sys.stderr,
         )
-        return EXIT_CRASH
+    else:
+        print(f"{error_label(exc)}: {exc}", file=sys.stderr)
+    return code
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
@@ -155,7 +162,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         return EXIT_OK
     if args.command == "history":
         from watcher.adapters.ledger import Ledger
-        from watcher.report import history_table
+        from watcher.commands.report import history_table
 
         with Ledger(settings.state_database_url) as ledger:
             for line in history_table(ledger.history(args.limit)):
@@ -174,14 +181,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         print(f"the daemon's next reconcile may remove above the limit ({flag})")
         return EXIT_OK
     if args.command == "argocd":
-        from watcher.argocd import argocd_command
+        from watcher.commands.argocd import argocd_command
 
         return argocd_command(args, settings)
     if args.command == "run":
         from watcher.daemon.command import run_command
 
         return run_command(args, settings, credentials)
-    from watcher.report import print_result
+    from watcher.commands.report import print_result
 
     with wiring.build_reconciler(settings, credentials) as reconciler:
         result = reconciler.reconcile(
@@ -217,9 +224,9 @@ def _snapshot(args: argparse.Namespace, settings: Settings, credentials: Credent
 
 def _render(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     from watcher import wiring
-    from watcher.adapters.mlflow_source import MlflowSource
     from watcher.core.stages import NameFilter
-    from watcher.desired_state import Source, build_desired
+    from watcher.sources.mlflow.source import MlflowSource
+    from watcher.spine.desired_state import Source, build_desired
 
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
@@ -229,7 +236,7 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
     sources: list[Source]
     if args.snapshot:
         # Offline: no registry to locate files with, so manifests name models:/ URIs.
-        from watcher.adapters.snapshot_file import SnapshotFile
+        from watcher.sources.mlflow.snapshot_file import SnapshotFile
 
         registry = SnapshotFile.read(args.snapshot)
         models = settings.registry.models

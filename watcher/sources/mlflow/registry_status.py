@@ -11,9 +11,9 @@ import logging
 
 import requests
 
-from watcher.adapters.registry_rest import RestRegistry
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.names import describe
+from watcher.sources.mlflow.registry_rest import RestRegistry
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.adapters.registry_rest import SEARCH_PATH, RestRegistry
 from watcher.config.settings import Credentials, RegistrySettings
+from watcher.sources.mlflow.registry_rest import SEARCH_PATH, RestRegistry
 
 #: Pages read per probe at most; a registry larger than this is left to the resync.
 MAX_PAGES = 100

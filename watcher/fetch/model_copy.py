@@ -37,7 +37,7 @@ from watcher.core.artifacts import (
     FileEntry,
     artifact_digest,
 )
-from watcher.errors import ArtifactError
+from watcher.errors import EXIT_OK, ArtifactError, WatcherError, error_label, exit_code
 
 CHUNK = 1024 * 1024
 #: Addressing style for S3 (auto, path, virtual); path suits MinIO and SeaweedFS behind one host.
@@ -281,16 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dest", required=True, help="folder to create with the model's files")
     args = parser.parse_args(argv)
     try:
-        message = fetch(args.uri, args.digest, Path(args.dest))
-    except FetchError as exc:
-        print(f"watcher.fetch: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"watcher.fetch: error: cannot write {args.dest}: {exc}", file=sys.stderr)
-        return 1
+        try:
+            message = fetch(args.uri, args.digest, Path(args.dest))
+        except OSError as exc:
+            raise FetchError(f"cannot write {args.dest}: {exc}") from exc
+    except WatcherError as exc:
+        print(f"watcher.fetch: {error_label(exc)}: {exc}", file=sys.stderr)
+        return exit_code(exc)
     print(f"watcher.fetch: {message}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from watcher.artifact_sync import ArtifactSync, CopyStats
 from watcher.closing import Closing
-from watcher.core.artifacts import ArtifactRef
+from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.model import RegistrySnapshot
 from watcher.core.model_releases import (
     MODEL_KIND,
@@ -22,6 +21,7 @@ from watcher.core.model_releases import (
 from watcher.core.release import ArtifactNeed, SourceRead
 from watcher.core.stages import NameFilter, StagePolicy
 from watcher.errors import InternalError
+from watcher.spine.artifact_copy import ArtifactSync
 
 
 class RegistryReader(Protocol):

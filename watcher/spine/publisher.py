@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from watcher.core.plan import FolderView, Plan
+from watcher.core.result import Applied
 from watcher.errors import PushRejectedError
-from watcher.result import Applied
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from watcher.artifact_sync import CopyStats
-from watcher.core.artifacts import ArtifactRef
+from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.names import describe
 from watcher.core.plan import DesiredFolder, SourceScope
 from watcher.core.provenance import PROVENANCE, provenance_of
 from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRead
+from watcher.core.result import SourceOutcome
 from watcher.core.targets import CACHE_ENTRIES, Target
 from watcher.errors import (
     ConfigError,
@@ -32,7 +32,6 @@ from watcher.errors import (
     SourceUnavailableError,
     WatcherError,
 )
-from watcher.result import SourceOutcome
 
 log = logging.getLogger(__name__)
 

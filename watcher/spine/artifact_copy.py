@@ -22,22 +22,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from watcher.adapters.artifact_sources import (
-    MAX_SERVER_SIDE_COPY,
-    ArtifactSource,
-    LocalSource,
-    SourceFile,
-    SourceResolver,
-)
-from watcher.adapters.object_store import ObjectInfo, ObjectStore, Upload
 from watcher.core.artifacts import (
     FILES_FOLDER,
     MANIFEST_NAME,
+    MAX_SERVER_SIDE_COPY,
     ArtifactManifest,
     ArtifactRef,
     ContentHash,
     ContentHasher,
+    CopyStats,
     FileEntry,
+    ObjectInfo,
+    SourceFile,
+    Upload,
     version_prefix,
 )
 from watcher.core.model import ModelVersion
@@ -49,6 +46,7 @@ from watcher.errors import (
     ArtifactVerificationError,
     WatcherError,
 )
+from watcher.spine.copy_ports import ArtifactSource, ObjectStore, VersionFiles
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +57,6 @@ HEAD_CONCURRENCY = 8
 READ_CONCURRENCY = max(2, min(4, os.cpu_count() or 2))
 #: A model folder without this file is not an MLflow model; serving it would fail.
 MLMODEL = "MLmodel"
-
-
-@dataclass
-class CopyStats:
-    """What one copy moved; ``bytes_sent`` is 0 when everything was already there."""
-
-    files_sent: int = 0
-    bytes_sent: int = 0
-    files_copied_in_store: int = 0
-    files_already_there: int = 0
-
-    def add(self, other: CopyStats) -> None:
-        self.files_sent += other.files_sent
-        self.bytes_sent += other.bytes_sent
-        self.files_copied_in_store += other.files_copied_in_store
-        self.files_already_there += other.files_already_there
 
 
 @dataclass(frozen=True)
@@ -93,7 +75,7 @@ class ArtifactSync:
     """The artifact step of a reconcile: ``ensure`` returns a verified ref or raises."""
 
     def __init__(
-        self, store: ObjectStore, sources: SourceResolver, *, prefix: str, staging_dir: Path
+        self, store: ObjectStore, sources: VersionFiles, *, prefix: str, staging_dir: Path
     ) -> None:
         self._store = store
         self._sources = sources
@@ -223,8 +205,9 @@ class ArtifactSync:
         hasher = ContentHasher(self._store.part_size(file.size), whole_md5=whole)
         local_path: Path | None = None
         try:
-            if isinstance(source, LocalSource):
-                local_path = source.local_path(file.path)
+            in_place = source.local_path(file.path)
+            if in_place is not None:
+                local_path = in_place
                 self._hash_stream(source, file.path, hasher, None)
             elif server_copy is not None:
                 self._hash_stream(source, file.path, hasher, None)
@@ -259,7 +242,7 @@ class ArtifactSync:
             return self._read(source, file, f"{files_key}/{file.path}", tmp / f"{index}.part")
 
         items = list(enumerate(listing))
-        if not isinstance(source, LocalSource) or len(items) < 2:
+        if len(items) < 2 or source.local_path(items[0][1].path) is None:
             return [read(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(items))) as pool:
             return list(pool.map(read, items))

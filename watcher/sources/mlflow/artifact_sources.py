@@ -15,47 +15,23 @@ import fnmatch
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from watcher.config.settings import SourceSettings
-from watcher.core.artifacts import check_relative_path, parse_source
+from watcher.core.artifacts import (
+    SourceFile,
+    check_relative_path,
+    parse_source,
+)
 from watcher.core.model import ModelVersion
 from watcher.core.names import describe
 from watcher.core.urls import redact_url
 from watcher.errors import ArtifactSourceError
+from watcher.spine.copy_ports import ArtifactSource
 
 log = logging.getLogger(__name__)
-
-#: Largest object a single server-side CopyObject may copy.
-MAX_SERVER_SIDE_COPY = 5 * 1024**3
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of a model folder as the source lists it."""
-
-    path: str
-    size: int
-
-
-class ArtifactSource(Protocol):
-    """An opened model folder: list it, read a file, or name the S3 object for a server copy."""
-
-    location: str
-
-    def list_files(self) -> list[SourceFile]: ...
-
-    def open(self, path: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
-
-    def s3_object(self, path: str) -> tuple[str, str] | None: ...
-
-    def etag(self, path: str) -> str:
-        """The ETag the source reported when ``path`` was read ('' where there is none)."""
-        ...
-
 
 class ArtifactLocator(Protocol):
     """What the registry adapters answer: artifact roots of runs and logged models."""
@@ -104,7 +80,7 @@ class LocalSource:
     def open(self, path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
         return (self._root / check_relative_path(path)).open("rb")
 
-    def local_path(self, path: str) -> Path:
+    def local_path(self, path: str) -> Path | None:
         return self._root / check_relative_path(path)
 
     def s3_object(self, path: str) -> tuple[str, str] | None:
@@ -144,6 +120,9 @@ class MlflowArtifactsSource:
             yield response.raw
         finally:
             response.close()
+
+    def local_path(self, path: str) -> Path | None:
+        return None
 
     def s3_object(self, path: str) -> tuple[str, str] | None:
         return None
@@ -202,6 +181,9 @@ class S3Source:
             yield body
         finally:
             body.close()
+
+    def local_path(self, path: str) -> Path | None:
+        return None
 
     def s3_object(self, path: str) -> tuple[str, str] | None:
         return (self._bucket, self._key(path)) if self._same_endpoint else None

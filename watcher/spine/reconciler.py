@@ -19,11 +19,11 @@ from typing import Protocol
 
 from watcher.closing import Closing
 from watcher.core.plan import Plan, make_plan
+from watcher.core.result import ReconcileResult, ReleaseOutcome, ReleaseState
 from watcher.core.targets import Target
-from watcher.desired_state import DesiredState, Source, build_desired
 from watcher.errors import TemporaryError
-from watcher.publisher import Publication, Publisher
-from watcher.result import ReconcileResult, ReleaseOutcome, ReleaseState
+from watcher.spine.desired_state import DesiredState, Source, build_desired
+from watcher.spine.publisher import Publication, Publisher
 
 log = logging.getLogger(__name__)
 

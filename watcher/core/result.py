@@ -10,17 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from watcher.artifact_sync import CopyStats
+from watcher.core.artifacts import CopyStats
 from watcher.core.plan import Change
 from watcher.core.release import ReleaseFailure, ReleaseId
-from watcher.errors import PermanentError, WatcherError
+from watcher.errors import WatcherError, error_kind
 
 ReleaseState = Literal["deployed", "unchanged", "removed", "failed", "held"]
-
-
-def error_kind(error: WatcherError) -> Literal["temporary", "permanent"]:
-    """Permanent errors wait for their input to change; every other one is retried with backoff."""
-    return "permanent" if isinstance(error, PermanentError) else "temporary"
 
 
 @dataclass(frozen=True)

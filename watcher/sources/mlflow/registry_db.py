@@ -4,7 +4,7 @@ The seed design watched ``mlflow.db``; reading the tables (read-only, in one
 transaction) needs no running MLflow server and no mlflow import. Tables are
 reflected, not declared, so one adapter reads schemas from MLflow 2.0 (no
 aliases table) to 3.x (a ``workspace`` column in every key). The snapshot equals
-what :class:`~watcher.adapters.registry_rest.RestRegistry` builds for the same
+what :class:`~watcher.sources.mlflow.registry_rest.RestRegistry` builds for the same
 registry: the versions an alias points at plus the newest version per stage.
 """
 

@@ -14,7 +14,7 @@ from typing import TextIO
 from watcher.adapters.ledger import LedgerEntry
 from watcher.core.names import describe
 from watcher.core.plan import Change
-from watcher.result import ReconcileResult
+from watcher.core.result import ReconcileResult
 
 #: Lines of diff shown per file in a dry run; the rest is counted.
 DIFF_LINES_PER_FILE = 40

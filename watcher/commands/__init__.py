@@ -1,0 +1,1 @@
+"""The command line: ``gitops-watcher`` and one module per command."""

@@ -1,0 +1,1 @@
+"""Source plug-ins: each package reads one kind of input and yields releases."""

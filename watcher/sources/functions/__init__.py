@@ -1,0 +1,1 @@
+"""Function specs (MLRun, DigitalHub) in a folder or a git repository as a source."""
