@@ -19,9 +19,10 @@ from tests.builders import settings as make_settings
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.plan import Plan, make_plan
 from watcher.core.stages import NameFilter
+from watcher.sources.mlflow.settings_view import stage_policy
 from watcher.sources.mlflow.source import MlflowSource
 from watcher.spine.desired_state import DesiredState, build_desired
-from watcher.wiring import build_targets, stage_policy
+from watcher.wiring import build_targets
 
 pytestmark = [pytest.mark.slow]
 
