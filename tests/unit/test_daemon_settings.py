@@ -16,7 +16,7 @@ from watcher.errors import ConfigError
 def test_defaults_and_every_field_documented() -> None:
     daemon = DaemonSettings()
     assert daemon.listen_address == ("127.0.0.1", 8080)
-    assert daemon.probe_interval_seconds == 0 and daemon.status_writeback.enabled is False
+    assert daemon.probe_interval_seconds == 5 and daemon.status_writeback.enabled is False
     assert daemon.status_writeback.tag_prefix == "gitops."
     for model in (DaemonSettings, type(daemon.status_writeback)):
         assert all(field.description for field in model.model_fields.values()), model
