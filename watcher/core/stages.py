@@ -11,6 +11,8 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watcher.core.policy.rules import PromotionRules
+
 
 @dataclass(frozen=True)
 class VersionSelector:
@@ -61,6 +63,8 @@ class StagePolicy:
     network_policy: bool = False
     #: Namespaces allowed to reach the pods besides their own (e.g. the ingress gateway's).
     network_policy_ingress_namespaces: tuple[str, ...] = ()
+    #: Gates, the serving contract and soak: what a version must pass to newly run here.
+    rules: PromotionRules = field(default_factory=PromotionRules)
 
 
 @dataclass(frozen=True)
