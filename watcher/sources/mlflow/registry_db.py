@@ -133,6 +133,46 @@ class DatabaseRegistry:
             "logged_models", "model_id", model_id, "artifact_location", f"logged model {model_id!r}"
         )
 
+    # -- what a version logged, for the promotion gates --
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric the run logged (MLflow's ``latest_metrics``)."""
+        return self._metrics(
+            "latest_metrics", "run_uuid", run_id, ("key", "value"), f"run {run_id!r}"
+        )
+
+    def logged_model_metrics(self, model_id: str) -> dict[str, float]:
+        """An MLflow 3 logged model's metrics, the last logged of each key."""
+        return self._metrics(
+            "logged_model_metrics",
+            "model_id",
+            model_id,
+            ("metric_name", "metric_value", "metric_step", "metric_timestamp_ms"),
+            f"logged model {model_id!r}",
+        )
+
+    def _metrics(
+        self, table_name: str, key: str, value: str, columns: Sequence[str], what: str
+    ) -> dict[str, float]:
+        engine = self._get_engine()
+        try:
+            with engine.connect() as conn:
+                if table_name not in sa.inspect(conn).get_table_names():
+                    return {}
+                table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
+                query = sa.select(*(table.c[c] for c in columns)).where(table.c[key] == value)
+                if len(columns) > 2:
+                    query = query.order_by(table.c[columns[2]], table.c[columns[3]])
+                rows = conn.execute(query).all()
+        except DBAPIError as exc:
+            raise self._translate(exc) from exc
+        except SQLAlchemyError as exc:
+            raise RegistryError(
+                f"reading the metrics of {what} from {self._origin} failed: {self._scrub(exc)}"
+            ) from exc
+        # Ordered by step and time: the last row of each key wins.
+        return {str(row[0]): float(row[1]) for row in rows if row[1] is not None}
+
     def _lookup(self, table_name: str, key: str, value: str, column: str, what: str) -> str:
         engine = self._get_engine()
         try:
