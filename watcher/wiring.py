@@ -291,6 +291,28 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
     )
 
 
+@contextlib.contextmanager
+def open_publisher(
+    settings: Settings, credentials: Credentials
+) -> Iterator[tuple[DirectPushPublisher, GitOpsRepo]]:
+    """The publisher alone (no sources), and the repository whose history it reads: for
+    commands that commit one record (``hold``, ``unhold``) or read a folder's history."""
+    if not settings.git.repo_url:
+        raise ConfigError(
+            "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
+        )
+    git = settings.git
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    repo = GitOpsRepo(git, settings.checkout_path, credentials)
+    publisher = DirectPushPublisher(
+        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
+    )
+    try:
+        yield publisher, repo
+    finally:
+        publisher.close()
+
+
 #: One reconcile: returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read.
 ReconcileFn = Callable[[bool], dict[str, Any]]
 

@@ -43,3 +43,17 @@ def amend(
 def rollback_trailer(previous: Provenance) -> tuple[str, str]:
     """Marks a rollback commit, naming what it rolled back from (read by ``revisions_run``)."""
     return (ROLLBACK_TRAILER, previous.revision)
+
+
+def record_message(action: str, info: Provenance, text: str) -> str:
+    """A hold record's commit: ``hold churn in production: incident`` with our trailers."""
+    subject = f"{action} {one_line(info.name, _NAME_LIMIT)} in {info.stage}: {one_line(text, 120)}"
+    trailers = [
+        ("Gitops-Watcher-Action", action),
+        ("Gitops-Watcher-Source", info.source),
+        ("Gitops-Watcher-Kind", info.kind),
+        ("Release-Name", info.name),
+        ("Stage", info.stage),
+    ]
+    block = "\n".join(f"{key}: {one_line(value)}" for key, value in trailers if value)
+    return f"{one_line(subject, 200)}\n\n{block}\n"
