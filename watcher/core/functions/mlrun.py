@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
 from watcher.core.functions import fields
@@ -35,7 +36,7 @@ UNSUPPORTED = {
 }
 
 
-def is_mlrun(document: dict[str, Any]) -> bool:
+def is_mlrun(document: Mapping[str, Any]) -> bool:
     kind = document.get("kind")
     return isinstance(kind, str) and (kind in SUPPORTED or kind in UNSUPPORTED)
 
