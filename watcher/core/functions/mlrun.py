@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.core.functions import fields
+from watcher.core.functions import code_sources, fields
 from watcher.core.functions.model import APPLICATION, JOB, RemoteSource, Volume, Workload
 from watcher.core.functions.problems import Problems
 from watcher.core.names import describe
@@ -116,7 +116,7 @@ def _source(
     if not problems.boolean(build, "load_source_on_run", "spec.build.load_source_on_run", False):
         # Baked in at build time: the image already holds it.
         return url, None
-    return url, fields.remote_source(problems, url, field, target)
+    return url, code_sources.remote_source(problems, url, field, target)
 
 
 def _application(
