@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="check function spec files and stage overlays, offline; non-zero on any error",
     )
     validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
+    validate.add_argument(
+        "--templates-dir",
+        default="",
+        help="templates that override the built-in ones, as render.templates_dir (default: none)",
+    )
+    validate.add_argument(
+        "--kubernetes-version",
+        default="1.33",
+        help="Kubernetes version whose schemas check the rendered objects (default: 1.33)",
+    )
 
     commands.add_parser(
         "allow-mass-delete",
@@ -130,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             from watcher.commands.validate import validate_paths
 
-            return validate_paths(args.paths, sys.stdout)
+            return validate_paths(
+                args.paths, sys.stdout, args.templates_dir, args.kubernetes_version
+            )
         settings, credentials = load_settings(args.config)
         return _dispatch(args, settings, credentials)
     except (KeyboardInterrupt, Exception) as exc:
