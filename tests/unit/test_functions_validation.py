@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,20 @@ def test_validate_notes_how_a_name_is_folded(tmp_path: Path) -> None:
     )
     assert "'Ünïcode Modèl' is deployed as 'unicode-model-5497da07'" in lines[1]
     assert lines[2:] == ["ok: 3 spec(s) checked"]
+
+
+def test_validate_renders_with_the_templates_given(tmp_path: Path, capsys: Any) -> None:
+    """``--templates-dir`` is render.templates_dir: an override's mistakes are reported too."""
+    from watcher.commands.cli import main
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(APP)
+    override = tmp_path / "templates" / "function-application"
+    override.mkdir(parents=True)
+    builtin = Path(__file__).resolve().parents[2] / "templates" / "function-application"
+    text = (builtin / "deployment.yaml.j2").read_text()
+    (override / "deployment.yaml.j2").write_text(text.replace("replicas:", "replicaz:", 1))
+    assert main(["validate", str(specs)]) == 0
+    assert main(["validate", "--templates-dir", str(tmp_path / "templates"), str(specs)]) == 1
+    assert "'replicaz' was unexpected" in capsys.readouterr().out

@@ -88,21 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="", help="the MLflow source to read (default: the first one)"
     )
 
-    validate = commands.add_parser(
-        "validate",
-        help="check function spec files and stage overlays, offline; non-zero on any error",
-    )
-    validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
-    validate.add_argument(
-        "--templates-dir",
-        default="",
-        help="templates that override the built-in ones, as render.templates_dir (default: none)",
-    )
-    validate.add_argument(
-        "--kubernetes-version",
-        default="1.33",
-        help="Kubernetes version whose schemas check the rendered objects (default: 1.33)",
-    )
+    from watcher.commands.validate import add_validate_parser
+
+    add_validate_parser(commands)
 
     commands.add_parser(
         "allow-mass-delete",
@@ -138,11 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.dir)
         if args.command == "validate":
-            from watcher.commands.validate import validate_paths
+            from watcher.commands.validate import validate_command
 
-            return validate_paths(
-                args.paths, sys.stdout, args.templates_dir, args.kubernetes_version
-            )
+            return validate_command(args, sys.stdout)
         settings, credentials = load_settings(args.config)
         return _dispatch(args, settings, credentials)
     except (KeyboardInterrupt, Exception) as exc:

@@ -11,38 +11,23 @@ on any; a name that is folded into a Kubernetes name is printed as a note.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from watcher.adapters.templates import template_loader
 from watcher.config.settings import RenderSettings
-from watcher.core.functions.catalog import Catalog, read_catalog
-from watcher.core.functions.checks import function_slug
 from watcher.core.functions.problems import Problem, Problems
-from watcher.core.functions.releases import (
-    FunctionStage,
-    build_releases,
-    failures_problems,
-    stages_with_overlays,
-)
-from watcher.core.functions.targets import function_targets
 from watcher.core.names import describe
-from watcher.core.release import Release
-from watcher.core.targets import Target, make_environment
 from watcher.errors import WatcherError
 
-DEFAULT_STAGES = (
-    FunctionStage("staging", "functions-staging"),
-    FunctionStage("production", "functions-production", production=True),
-)
+if TYPE_CHECKING:
+    from watcher.core.functions.catalog import Catalog
+    from watcher.core.release import Release
+    from watcher.core.targets import Target
+
 DEFAULT_KUBERNETES_VERSION = RenderSettings().kubernetes_version
-HELP = (
-    "Check MLRun and DigitalHub function specs and their stage overlays without a "
-    "registry, git or network, rendering them as the daemon does; folders are walked. "
-    "Prints every problem as FILE: FIELD: message and exits 1 on any."
-)
 
 
 @dataclass
@@ -81,6 +66,8 @@ def _rendering_problems(
 
 def _name_notes(catalog: Catalog) -> list[Problem]:
     """How each name that is not already a Kubernetes name will be folded."""
+    from watcher.core.functions.checks import function_slug
+
     notes: list[Problem] = []
     for unit in catalog.units:
         slug = function_slug(Problems(unit.file), unit.name, "metadata.name")
@@ -100,8 +87,21 @@ def _name_notes(catalog: Catalog) -> list[Problem]:
 def _check(
     root: Path, only: set[str] | None, targets: Mapping[str, Target], findings: Findings
 ) -> None:
+    from watcher.core.functions.catalog import read_catalog
+    from watcher.core.functions.releases import (
+        FunctionStage,
+        build_releases,
+        failures_problems,
+        stages_with_overlays,
+    )
+
+    default_stages = (
+        FunctionStage("staging", "functions-staging"),
+        FunctionStage("production", "functions-production", production=True),
+    )
+
     catalog = read_catalog(_files_of(root))
-    stages = stages_with_overlays(catalog, DEFAULT_STAGES)
+    stages = stages_with_overlays(catalog, default_stages)
     releases, failures = build_releases("validate", "functions", catalog, stages)
     problems = sorted({*failures_problems(failures), *_rendering_problems(releases, targets)})
     notes = _name_notes(catalog)
@@ -122,6 +122,11 @@ def validate_paths(
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
 ) -> int:
     """Print every problem of the given spec files and folders; 0 when there is none."""
+    # Imported here: the parser is built for every command, rendering only for this one.
+    from watcher.adapters.templates import template_loader
+    from watcher.core.functions.targets import function_targets
+    from watcher.core.targets import make_environment
+
     targets = function_targets(make_environment(template_loader(templates_dir)), kubernetes_version)
     findings = Findings()
     by_folder: dict[Path, set[str]] = {}
@@ -146,3 +151,29 @@ def validate_paths(
         return 1
     out.write(f"ok: {findings.checked} spec(s) checked\n")
     return 0
+
+
+def add_validate_parser(commands: Any) -> argparse.ArgumentParser:
+    """``gitops-watcher validate PATH… [--templates-dir DIR] [--kubernetes-version V]``."""
+    validate: argparse.ArgumentParser = commands.add_parser(
+        "validate",
+        help="check function spec files and stage overlays offline, rendered as the daemon "
+        "renders them; non-zero on any error",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
+    validate.add_argument(
+        "--templates-dir",
+        default="",
+        help="templates that override the built-in ones, as render.templates_dir (default: none)",
+    )
+    validate.add_argument(
+        "--kubernetes-version",
+        default=DEFAULT_KUBERNETES_VERSION,
+        help="Kubernetes version whose schemas check the rendered objects "
+        f"(default: {DEFAULT_KUBERNETES_VERSION})",
+    )
+    return validate
+
+
+def validate_command(args: argparse.Namespace, out: TextIO) -> int:
+    return validate_paths(args.paths, out, args.templates_dir, args.kubernetes_version)
