@@ -35,7 +35,7 @@ _HTTP_SCHEMES = ("https", "http")
 SUPPORTED_FORMS = (
     "git+https://<host>/<repo>#<ref>",
     "git://<host>/<repo>#<ref>",
-    "zip+https://….zip",
+    "zip+https://…",
     "zip+s3://<bucket>/<key>",
     "http(s)://….tar.gz, .tgz, .zip or .py",
     "s3://<bucket>/<key>.tar.gz, .tgz or .zip",
