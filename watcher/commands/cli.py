@@ -86,11 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="", help="the MLflow source to read (default: the first one)"
     )
 
-    validate = commands.add_parser(
-        "validate",
-        help="check function spec files and stage overlays, offline; non-zero on any error",
-    )
-    validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
+    from watcher.commands.validate import add_validate_parser
+
+    add_validate_parser(commands)
 
     commands.add_parser(
         "allow-mass-delete",
@@ -126,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.dir)
         if args.command == "validate":
-            from watcher.commands.validate import validate_paths
+            from watcher.commands.validate import validate_command
 
-            return validate_paths(args.paths, sys.stdout)
+            return validate_command(args, sys.stdout)
         from watcher import wiring
 
         settings, credentials = load_settings(args.config, sections=wiring.settings_sections())

@@ -29,6 +29,12 @@ class FunctionGitSettings(_Frozen):
     ssh_key_file: str = Field("", description="Private key for ssh remotes.")
     known_hosts_file: str = Field("", description="known_hosts for ssh remotes; strict checking.")
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
+    spec_link: str = Field(
+        "",
+        description="Web link to a spec, with {web} (the repository's web page), {branch} and "
+        "{path}; 'none' for no link. Default: {web}/blob/{branch}/{path} for https and ssh "
+        "remotes (GitHub, Gitea, Forgejo); no link for a local path.",
+    )
 
     @field_validator("path")
     @classmethod

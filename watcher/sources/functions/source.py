@@ -25,6 +25,7 @@ from watcher.core.functions.releases import (
     HelperImages,
     build_releases,
 )
+from watcher.core.functions.spec_links import link_template
 from watcher.core.release import SourceRead
 from watcher.errors import ConfigError, GitError, TemporaryError
 
@@ -74,7 +75,14 @@ class FunctionSource(Closing):
             FunctionStage(s.name, s.namespace, s.production) for s in settings.stages
         )
         images = settings.images
+        spec_git = settings.git
         self._options = FunctionOptions(
+            spec_link=(
+                link_template(spec_git.repo_url, spec_git.branch, spec_git.spec_link)
+                if spec_git
+                else ""
+            ),
+            spec_folder=spec_git.path if spec_git else "",
             production_registry_prefix=settings.image_registry_prefix,
             images=HelperImages(
                 git=images.git,
