@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
@@ -92,9 +91,10 @@ class Daemon:
         config = self._config
         lock = make_writer_lock(
             self._settings.state_database_url,
-            Path(self._settings.state_dir),
+            self._settings.state_path,
             takeover_seconds=config.lock_takeover_seconds,
             renew_seconds=config.lock_renew_seconds,
+            role="run",
         )
         with contextlib.ExitStack() as stack:
             if isinstance(lock, FileWriterLock):
