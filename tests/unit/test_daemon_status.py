@@ -64,7 +64,6 @@ def test_status_keeps_the_deployed_commit_and_tracks_errors_since_when() -> None
 def test_readiness_first_run_bound_recent_success_and_standby() -> None:
     now = [0.0]
     board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
-    assert board.ready()[0] is False  # not the writer
     board.writer = True
     board.run_started()
     assert board.ready()[0] is True
@@ -105,3 +104,47 @@ def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
     assert got[(p + "push_attempts_total", ())] == 1
     assert got[(p + "last_success_timestamp_seconds", ())] == 200.0
     assert got[(p + "reconcile_duration_seconds_count", ())] == 3
+
+
+def test_a_standby_is_ready_while_it_can_take_over_and_says_it_is_a_standby() -> None:
+    """A rolling update waits for the new pod's readiness, and the new pod is a standby
+    until the old writer stops: a standby that is never ready stalls every rollout."""
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: 0.0)
+    board.writer_detail = "waiting for the writer lease held by host-a:7:ab, gitops-watcher run"
+    ready, why = board.ready()
+    assert ready and why.startswith("standby, ready to take over") and "host-a:7:ab" in why
+    assert board.snapshot()["role"] == "standby" and board.snapshot()["ready"] is True
+    board.standby_problem = "database error: OperationalError"
+    ready, why = board.ready()
+    assert not ready and "cannot take over: database error: OperationalError" in why
+    board.became_writer("host-b:8:cd, gitops-watcher run")
+    assert board.snapshot()["role"] == "writer"
+
+
+def test_the_first_reconcile_grace_runs_from_the_takeover_not_from_the_process_start() -> None:
+    now = [0.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    now[0] = 3600.0  # an hour as a standby, then the writer stops and this replica takes over
+    board.became_writer("me")
+    board.run_started()
+    assert board.ready() == (True, "first reconcile under way")
+    now[0] = 3631.0
+    assert board.ready()[0] is False
+
+
+def test_readiness_says_why_when_every_reconcile_since_start_failed() -> None:
+    now = [0.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    board.became_writer("me")
+    board.run_started()
+    now[0] = 1.0
+    board.run_failed("registry down: connection refused")
+    now[0] = 3.0
+    board.run_failed("registry down: connection refused")
+    ready, why = board.ready()
+    assert not ready, why
+    assert "no reconcile has completed" in why and "2 attempt(s) failed" in why
+    assert "registry down: connection refused" in why and "under way" not in why
+    board.run_finished(result(at=4.0))
+    now[0] = 5.0
+    assert board.ready() == (True, "last reconcile completed recently")
