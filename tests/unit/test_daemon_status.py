@@ -94,13 +94,13 @@ def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
     assert got[(p + "reconciles_total", (("outcome", "partial"),))] == 1
     assert got[(p + "reconciles_total", (("outcome", "ok"),))] == 1
     assert got[(p + "reconciles_total", (("outcome", "error"),))] == 1
-    key = (("action", "update"), ("kind", "model"), ("stage", "staging"))
+    key = (("action", "update"), ("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
     assert got[(p + "promotions_total", key)] == 1
-    assert (
-        got[(p + "promotion_latency_seconds_sum", (("kind", "model"), ("stage", "staging")))] == 10
-    )
-    assert got[(p + "errors_total", (("kind", "permanent"), ("scope", "release")))] == 1
-    assert got[(p + "errors_total", (("kind", "temporary"), ("scope", "run")))] == 1
+    latency = (("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
+    assert got[(p + "promotion_latency_seconds_sum", latency)] == 10
+    release_errors = (("kind", "permanent"), ("scope", "release"), ("source", "mlflow"))
+    assert got[(p + "errors_total", release_errors)] == 1
+    assert got[(p + "errors_total", (("kind", "temporary"), ("scope", "run"), ("source", "")))] == 1
     assert got[(p + "push_attempts_total", ())] == 1
     assert got[(p + "last_success_timestamp_seconds", ())] == 200.0
     assert got[(p + "reconcile_duration_seconds_count", ())] == 3
@@ -148,3 +148,53 @@ def test_readiness_says_why_when_every_reconcile_since_start_failed() -> None:
     board.run_finished(result(at=4.0))
     now[0] = 5.0
     assert board.ready() == (True, "last reconcile completed recently")
+
+
+def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
+    from watcher import __version__
+
+    metrics = DaemonMetrics()
+    team_a = release("m", "staging", "deployed", revision="1", commit="c", action="deploy")
+    team_b = {**team_a, "source": "team-b", "name": "n", "folder": "n/staging"}
+    pushed = result(team_a, team_b, pushed=True)
+    pushed["sources"] = [
+        {"name": "mlflow", "ok": True, "error": None},
+        {"name": "team-b", "ok": True, "error": None},
+    ]
+    metrics.observe(pushed, first_observed_at=99.0)
+    got = samples(metrics)
+    p = "gitops_watcher_"
+    for source in ("mlflow", "team-b"):
+        key = (("action", "deploy"), ("kind", "model"), ("source", source), ("stage", "staging"))
+        assert got[(p + "promotions_total", key)] == 1
+        assert got[(p + "source_up", (("source", source),))] == 1
+    build = [labels for name, labels in got if name == p + "build_info"]
+    assert len(build) == 1 and ("version", __version__) in build[0]
+
+    # team-b cannot be read: its up gauge drops, its error is its own.
+    down = result(release("m", "staging", "unchanged"), at=200.0)
+    down["sources"] = [
+        {"name": "mlflow", "ok": True, "error": None},
+        {"name": "team-b", "ok": False, "error": "connection refused"},
+    ]
+    metrics.observe(down, first_observed_at=199.0)
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 1
+    assert got[(p + "source_up", (("source", "team-b"),))] == 0
+    source_error = (("kind", "temporary"), ("scope", "source"), ("source", "team-b"))
+    assert got[(p + "errors_total", source_error)] == 1
+
+    # No source could be read at all: the run fails, and every source is down.
+    metrics.observe_failure("temporary", 1.0, no_source_read=True)
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 0
+    assert got[(p + "source_up", (("source", "team-b"),))] == 0
+
+
+def test_the_latency_help_says_what_is_measured_and_what_is_not() -> None:
+    families = text_string_to_metric_families(DaemonMetrics().render().decode())
+    (help_text,) = [
+        f.documentation for f in families if f.name == "gitops_watcher_promotion_latency_seconds"
+    ]
+    assert "first reconcile request" in help_text and "to the push" in help_text
+    assert "Not the time since the change in the registry" in help_text

@@ -32,7 +32,13 @@ from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import DatabaseWatch, ProbeJob, Scheduler, sqlite_path
 from watcher.daemon.webhook import SECRET_ENV, WebhookVerifier
-from watcher.errors import EXIT_OK, EXIT_UNAVAILABLE, WatcherError, error_kind
+from watcher.errors import (
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    SourceUnavailableError,
+    WatcherError,
+    error_kind,
+)
 from watcher.sources.mlflow.registry_probe import RegistryProbe
 from watcher.sources.mlflow.registry_status import RegistryStatusWriter
 
@@ -284,7 +290,10 @@ class Daemon:
         except WatcherError as exc:
             kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
-            self.metrics.observe_failure(kind, time.time() - started)
+            self.metrics.observe_failure(
+                kind, time.time() - started,
+                no_source_read=isinstance(exc, SourceUnavailableError),
+            )  # fmt: skip
             self.board.run_failed(str(exc))
             return False
         except Exception as exc:
