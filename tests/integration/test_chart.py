@@ -397,6 +397,59 @@ def test_the_disruption_budget_exists_only_for_more_than_one_pod(
         assert budgets[0]["spec"]["minAvailable"] == 1
 
 
+# ---- the examples in docs/kubernetes.md -----------------------------------------------
+
+
+def _docs_yaml_blocks() -> list[str]:
+    text = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_webhook_ingress_in_the_docs_routes_only_the_webhook(helm: Helm) -> None:
+    """/status and /metrics share the port and have no authentication: only the webhook
+    path may be exposed."""
+    (ingress,) = [
+        yaml.safe_load(block) for block in _docs_yaml_blocks() if "kind: Ingress" in block
+    ]
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(ingress, version, strict=True)
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks/mlflow", "Exact")]
+    assert "defaultBackend" not in ingress["spec"]
+    objects = helm.render(CHART, release="gitops-watcher", namespace="team-a")
+    service = one(objects, "Service")
+    backend = paths[0]["backend"]["service"]
+    assert backend["name"] == service["metadata"]["name"]
+    assert ingress["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert backend["port"]["name"] in [port["name"] for port in service["spec"]["ports"]]
+
+
+def test_the_team_example_gives_the_model_pods_the_bucket_endpoint_and_keys(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """The chart's s3 values reach the daemon only: the model pods' init container reads
+    the copy in another namespace and needs the endpoint and keys from its stage."""
+    from watcher.config.loader import load_settings
+
+    (example,) = [block for block in _docs_yaml_blocks() if block.startswith("# team-a.yaml")]
+    values = tmp_path / "team-a.yaml"
+    values.write_text(example)
+    objects = helm.render(CHART, release="gitops-watcher", namespace="team-a", values=[values])
+    (tmp_path / "config.yaml").write_text(one(objects, "ConfigMap")["data"]["config.yaml"])
+    plain = {name: e["value"] for name, e in env_of(objects).items() if "value" in e}
+    settings, _ = load_settings(str(tmp_path / "config.yaml"), env=plain)
+    endpoint = yaml.safe_load(example)["s3"]["endpointUrl"]
+    docs = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
+    assert settings.stages
+    for stage in settings.stages:
+        env = dict(stage.env)
+        assert endpoint in (env.get("MLFLOW_S3_ENDPOINT_URL"), env.get("AWS_ENDPOINT_URL_S3"))
+        assert env.get("GITOPS_WATCHER_S3_ADDRESSING_STYLE") == "path"
+        assert stage.env_from, f"stage {stage.name} gives its pods no S3 keys"
+        for secret in stage.env_from:  # the Secrets step creates it in the stage's namespace
+            assert f"create secret generic {secret}" in docs and stage.namespace in docs
+
+
 # ---- several teams --------------------------------------------------------------
 
 
