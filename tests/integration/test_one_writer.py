@@ -23,6 +23,7 @@ import yaml
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import REPO_ROOT, base_config, deployed, start_daemon
 from tests.servers.postgres import PASSWORD, PostgresServer
+from tests.servers.tcp_proxy import start_proxy
 
 pytestmark = [pytest.mark.slow]
 
@@ -186,3 +187,44 @@ def test_reconcile_once_on_postgresql_refuses_while_a_daemon_holds_the_lease_the
     ran = _reconcile_once(config_path, tmp_path / "cli")
     assert ran.returncode == 0, ran.stderr
     assert deployed(bare_remote)[(name, "staging")] == "1"
+
+
+def test_a_standby_that_cannot_reach_the_lease_database_is_not_ready_until_it_can(
+    mlflow_server: MlflowServer,
+    postgres_server: PostgresServer,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    """Ready means "can take over": without its database a standby cannot."""
+    db_url = postgres_server.create_database(f"standby_{unique_model_name.prefix[-6:]}")
+    proxy = start_proxy(("127.0.0.1", postgres_server.port))
+    through_proxy = db_url.replace(f":{postgres_server.port}/", f":{proxy.port}/")
+    quiet = {
+        "resync_interval_seconds": 600, "probe_interval_seconds": 0,
+        "lock_renew_seconds": 0.5, "lock_takeover_seconds": 3,
+    }  # fmt: skip
+
+    def config(replica: str, url: str) -> dict[str, Any]:
+        data = base_config(mlflow_server, bare_remote, tmp_path / replica, unique_model_name.prefix)
+        return {**data, "state": {"database_url": url}}
+
+    writer = start_daemon(tmp_path / "writer", config("state-w", db_url), quiet)
+    standby = None
+    try:
+        writer.wait_for("the writer lease", lambda: writer.status()["writer"] is True)
+        standby = start_daemon(tmp_path / "standby", config("state-s", through_proxy), quiet)
+        standby.wait_for("a Ready standby", lambda: standby.get("/readyz")[0] == 200)
+        proxy.rules.refuse = True
+        proxy.close_open()
+        standby.wait_for("an unready standby", lambda: standby.get("/readyz")[0] == 503)
+        reason = standby.status()["ready_reason"]
+        assert "cannot take over: database error" in reason and PASSWORD not in reason
+        proxy.rules.refuse = False
+        standby.wait_for("a Ready standby again", lambda: standby.get("/readyz")[0] == 200)
+        assert standby.status()["role"] == "standby"
+    finally:
+        if standby is not None:
+            assert standby.stop() == 0
+        assert writer.stop() == 0
+        proxy.stop()

@@ -194,6 +194,7 @@ class DatabaseLease:
             try:
                 held = self._claim()
             except IntegrityError:
+                self.last_error = ""
                 return False  # another replica inserted the row first
             except SQLAlchemyError as exc:
                 log.warning("writer lease: database error: %s", type(exc).__name__)
