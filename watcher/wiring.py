@@ -315,14 +315,17 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
         yield run
 
 
-def writer_lock(settings: Settings, daemon: DaemonSettings) -> FileWriterLock | DatabaseLease:
+def writer_lock(
+    settings: Settings, daemon: DaemonSettings, *, role: str = ""
+) -> FileWriterLock | DatabaseLease:
     """The lock that makes one process the writer: a file in the state folder with SQLite,
-    a lease row in a shared state database."""
+    a lease row in a shared state database. ``role`` (``run``) names the holder in refusals."""
     return make_writer_lock(
         settings.state_database_url,
         settings.state_path,
         takeover_seconds=daemon.lock_takeover_seconds,
         renew_seconds=daemon.lock_renew_seconds,
+        role=role,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers.mlflow_server import MlflowServer
 from watcher.commands.cli import main
 
 
@@ -144,3 +145,38 @@ def test_reconcile_requires_once(capsys: pytest.CaptureFixture[str]) -> None:
         main(["reconcile"])
     assert info.value.code == 2
     assert "--once" in capsys.readouterr().err
+
+
+#: What turns MLflow's telemetry off from outside (mlflow.telemetry.utils): the demo must
+#: not rely on any of them being set, so the test's demo runs without them.
+_TELEMETRY_SWITCHES = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI")
+
+
+@pytest.mark.slow
+def test_the_demo_runs_mlflow_with_its_telemetry_off(tmp_path: Path) -> None:
+    """MLflow writes an installation id to ~/.config/mlflow/telemetry.json when its
+    telemetry is on; the demo leaves nothing of the sort in the user's home."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _TELEMETRY_SWITCHES and not key.startswith(("XDG_", "GITOPS_WATCHER_"))
+    }
+    env["HOME"] = str(home)
+    run = subprocess.run(
+        [sys.executable, "-m", "watcher", "demo", str(tmp_path / "demo")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not (home / ".config" / "mlflow").exists(), sorted(home.rglob("*"))
+
+
+@pytest.mark.slow
+def test_the_test_mlflow_servers_run_with_telemetry_off(mlflow_server: MlflowServer) -> None:
+    """Started by tests and benchmarks alike (bench/ runs outside pytest)."""
+    environ = Path(f"/proc/{mlflow_server.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"MLFLOW_DISABLE_TELEMETRY=true" in environ
+    assert b"DO_NOT_TRACK=true" in environ

@@ -189,9 +189,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         from watcher.daemon.command import run_command
 
         return run_command(args, settings, credentials)
+    from watcher.adapters.writer_hold import hold_writer_lock
     from watcher.commands.report import print_result
 
-    with wiring.build_reconciler(settings, credentials) as reconciler:
+    # The daemon's own lock: a one-shot run beside a running daemon would race it.
+    with (
+        hold_writer_lock(settings, role="reconcile --once"),
+        wiring.build_reconciler(settings, credentials) as reconciler,
+    ):
         result = reconciler.reconcile(
             dry_run=args.dry_run, allow_mass_delete=args.allow_mass_delete
         )

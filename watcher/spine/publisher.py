@@ -49,6 +49,7 @@ class Publication:
     plan: Plan
     applied: list[Applied] = field(default_factory=list)
     pushed: bool = False
+    #: git pushes tried (rejected ones included); 0 when there was nothing to push.
     attempts: int = 0
 
 
@@ -80,12 +81,14 @@ class DirectPushPublisher:
         for attempt in range(1, self._attempts + 1):
             self._repo.sync()
             plan = _settled(planner(_relative(self._repo.read_tree(self._path), self._path)))
-            publication = Publication(plan, attempts=attempt)
+            # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
+            publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
                 return publication
             publication.applied = self._commit(plan)
             if not publication.applied:
                 return publication
+            publication.attempts = attempt
             try:
                 self._repo.push()
             except PushRejectedError:
