@@ -39,6 +39,14 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         "a whole number from 1 to 20, not 'lots'"
     ) in typo
     assert typo.count("FAILED") == 1
+    # The body names every cause: the demo's v2 also moves production from 2 to 3 replicas.
+    bodies = subprocess.run(
+        ["git", "-C", str(target / "gitops-remote.git"), "log", "-1", "--format=%b", "main~1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Changed: v1 → v2; replicas 2 → 3; copy file://" in bodies, bodies
     # One commit is shown whole, with its trailers.
     assert "Gitops-Watcher-Action: update" in out and "Model-Version: 2" in out
     # v1 is copied for staging; promoting it to production copies nothing more.
