@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +140,37 @@ def test_render_refuses_a_non_empty_folder_and_a_broken_snapshot(tmp_path: Path)
     bad.write_text("{not json")
     assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(bad)]) == 2
     assert main(["render", "--out", str(tmp_path / "new"), "--snapshot", str(bad)]) == 2
+
+
+def test_render_with_nothing_to_render_says_so_and_prints_failures_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("MLFLOW_", "GIT_", "GITOPS_WATCHER_", "BUCKET_NAME")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"models": []}))
+    assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(empty)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "nothing to render: no release is selected for any stage (source(s) 'mlflow'); "
+        f"no file was written to {tmp_path / 'out'}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+    # Its only version has a bad tag: the failure is reported like after a reconcile, on stdout.
+    version = {"name": "m", "version": "1", "tags": {"deploy.replicas": "lots"}}
+    bad = {"models": [{"name": "m", "aliases": {"champion": "1"}, "versions": [version]}]}
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text(json.dumps(bad))
+    assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(bad_file)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAILED model 'm' in production: tag 'deploy.replicas' must be"), out
+    assert out.splitlines()[-1].startswith(
+        "nothing to render: no release is selected for any stage (source(s) 'mlflow', "
+        "some failed above)"
+    )
 
 
 def test_python_dash_m_watcher_works() -> None:
