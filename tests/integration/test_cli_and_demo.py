@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from watcher.adapters.ledger import Ledger
 from watcher.commands.cli import main
 
 
@@ -170,6 +171,28 @@ def test_render_with_nothing_to_render_says_so_and_prints_failures_on_stdout(
     assert out.splitlines()[-1].startswith(
         "nothing to render: no release is selected for any stage (source(s) 'mlflow', "
         "some failed above)"
+    )
+
+
+def test_history_before_any_reconcile_says_so_and_names_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("GITOPS_WATCHER_STATE_DIR", str(state))
+    monkeypatch.delenv("GITOPS_WATCHER_STATE_DB_URL", raising=False)
+    monkeypatch.delenv("GITOPS_WATCHER_CONFIG", raising=False)
+    assert main(["history"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"no reconcile has run yet: there is no ledger (state.db) in the state folder {state}\n"
+    ), captured
+    assert not state.exists()  # looking made nothing
+    # A ledger that exists but holds nothing yet says so too (not a bare header).
+    state.mkdir()
+    Ledger(f"sqlite:///{state / 'state.db'}").close()
+    assert main(["history"]) == 0
+    assert capsys.readouterr().out == (
+        "the ledger is empty: no reconcile has recorded anything yet\n"
     )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import DateTime, Integer, String, Text, inspect, select, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.state_store import open_state_engine, short_error
@@ -138,6 +139,18 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
                 )
             )
     return entries
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ledger URL; None for another database or an in-memory one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return Path(database)
 
 
 class Ledger(Closing):
