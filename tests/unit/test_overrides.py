@@ -110,7 +110,9 @@ def test_every_bad_tag_is_reported_at_once() -> None:
 def test_one_bad_tag_reads_as_it_always_did() -> None:
     with pytest.raises(InvalidOverrideError) as info:
         read_overrides({"deploy.replicas": "lots"}, "staging", STAGES, 20)
-    assert str(info.value) == "tag 'deploy.replicas' must be a whole number from 0 to 20, not 'lots'"
+    assert str(info.value) == (
+        "tag 'deploy.replicas' must be a whole number from 0 to 20, not 'lots'"
+    )
 
 
 def test_the_memory_limit_that_follows_deploy_memory_is_said_in_the_commit() -> None:
