@@ -123,6 +123,10 @@ class ArtifactStoreConfigError(ArtifactError, PermanentError):
     """The artifact store is misconfigured: a missing bucket, a bad endpoint or region."""
 
 
+class ArtifactConflictError(ArtifactError, PermanentError):
+    """The copy location holds another release's copy (two sources share one prefix)."""
+
+
 class ArtifactVerificationError(ArtifactError, TemporaryError):
     """A copied object does not match the source (size or checksum); it is copied again."""
 

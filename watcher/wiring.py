@@ -34,6 +34,7 @@ from watcher.core.model_context import model_context
 from watcher.core.names import join_folder
 from watcher.core.stages import NameFilter, RoutePolicy, StagePolicy, VersionSelector
 from watcher.core.targets import Target, TemplateTarget, make_environment
+from watcher.core.urls import redact_url
 from watcher.errors import ConfigError
 from watcher.sources.mlflow.artifact_sources import ArtifactLocator, SourceResolver
 from watcher.sources.mlflow.registry_db import DatabaseRegistry
@@ -202,9 +203,18 @@ def build_artifacts(
 
     locator: ArtifactLocator = registry
     resolver = SourceResolver(config.sources, locator, proxy=proxy, source_s3_client=source_client)
-    return ModelArtifacts(
-        ArtifactSync(store, resolver, prefix=prefix, staging_dir=settings.staging_path), opened
+    # Whose copies these are, recorded in each manifest: the registry without credentials.
+    identity = redact_url(endpoint.registry.tracking_uri or endpoint.registry.database_uri)
+    identity = identity.rstrip("/")
+    sync = ArtifactSync(
+        store,
+        resolver,
+        prefix=prefix,
+        staging_dir=settings.staging_path,
+        registry=identity,
+        source_name=endpoint.name,
     )
+    return ModelArtifacts(sync, opened)
 
 
 def build_model_sources(

@@ -30,6 +30,7 @@ from watcher.core.artifacts import (
     ArtifactRef,
     ContentHash,
     ContentHasher,
+    CopyOwner,
     CopyStats,
     FileEntry,
     ObjectInfo,
@@ -41,6 +42,7 @@ from watcher.core.model import ModelVersion
 from watcher.core.names import describe
 from watcher.core.urls import redact_url
 from watcher.errors import (
+    ArtifactConflictError,
     ArtifactSourceError,
     ArtifactUnavailableError,
     ArtifactVerificationError,
@@ -75,12 +77,26 @@ class ArtifactSync:
     """The artifact step of a reconcile: ``ensure`` returns a verified ref or raises."""
 
     def __init__(
-        self, store: ObjectStore, sources: VersionFiles, *, prefix: str, staging_dir: Path
+        self,
+        store: ObjectStore,
+        sources: VersionFiles,
+        *,
+        prefix: str,
+        staging_dir: Path,
+        registry: str = "",
+        source_name: str = "",
     ) -> None:
+        """``registry`` (without credentials) and ``source_name`` say whose copies these are:
+        recorded in each manifest, and compared with a copy found at the same place."""
         self._store = store
         self._sources = sources
         self._prefix = prefix
         self._staging_dir = staging_dir
+        self._registry = registry
+        self._source_name = source_name
+
+    def owner(self, version: ModelVersion) -> CopyOwner:
+        return CopyOwner(self._registry, version.name, version.version, self._source_name)
 
     def describe(self) -> str:
         return self._store.describe()
@@ -122,7 +138,11 @@ class ArtifactSync:
                     r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
                 ]
                 return ArtifactManifest(
-                    redact_url(version.source), redact_url(source.location), uri, tuple(entries)
+                    redact_url(version.source),
+                    redact_url(source.location),
+                    uri,
+                    tuple(entries),
+                    self.owner(version),
                 ).ref, CopyStats()
             discarded = self._store.discard_partial(files_key)
             if discarded:
@@ -130,7 +150,11 @@ class ArtifactSync:
             entries, stats = self._transfer(files_key, reads)
         # Credentials in a source URI stay out of the store, like out of git.
         manifest = ArtifactManifest(
-            redact_url(version.source), redact_url(source.location), uri, tuple(entries)
+            redact_url(version.source),
+            redact_url(source.location),
+            uri,
+            tuple(entries),
+            self.owner(version),
         )
         data = manifest.to_bytes()
         self._store.write_small(manifest_key, data)
@@ -157,6 +181,7 @@ class ArtifactSync:
         if manifest is None:
             return None
         if manifest.source != redact_url(version.source) or manifest.uri != uri:
+            self._check_owner(manifest, version, uri)
             log.warning(
                 "the copy at %s was made from %s, not %s: copying again",
                 uri,
@@ -173,6 +198,25 @@ class ArtifactSync:
                 )
                 return None
         return manifest
+
+    def _check_owner(self, manifest: ArtifactManifest, version: ModelVersion, uri: str) -> None:
+        """Other bytes at our copy's place that another release owns: never rewritten.
+
+        The same release (its version registered again, the store moved) is copied
+        again; a manifest that names no owner (an older gitops-watcher) too.
+        """
+        ours = self.owner(version)
+        theirs = manifest.owner
+        if theirs is None or theirs.same_release(ours):
+            return
+        raise ArtifactConflictError(
+            f"the copy at {uri} belongs to {theirs.describe()}, made from "
+            f"{describe(manifest.source)}; {ours.describe()} would copy "
+            f"{describe(redact_url(version.source))} to the same place: it is left as it is",
+            hint="give each source its own copy location (leave a source's artifacts unset to "
+            "get a sub-folder named after it, or set distinct artifacts.s3.prefix or "
+            "artifacts.local_dir values)",
+        )
 
     def _head_all(self, keys: list[str]) -> list[ObjectInfo | None]:
         """HEAD many objects at once: a model has several files and each HEAD is a round trip."""
