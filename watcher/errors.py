@@ -115,6 +115,13 @@ class ArtifactUnavailableError(ArtifactError, TemporaryError):
     """The artifact store or the source could not be reached, or a transfer broke off."""
 
 
+class ArtifactUncheckedError(ArtifactUnavailableError):
+    """The store could not be asked whether a copy is complete: it may well be.
+
+    A release whose folder already deploys that copy stays deployed as it is.
+    """
+
+
 class ArtifactAuthError(ArtifactError, PermanentError):
     """The artifact store or the source refused our credentials."""
 

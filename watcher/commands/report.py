@@ -42,6 +42,13 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
                 f"FAILED source {source.name!r}: {source.error} (its folders are kept)",
                 file=out,
             )
+    warned = [outcome for outcome in result.releases if outcome.warning]
+    if warned:
+        print(
+            f"WARNING {len(warned)} deployment(s) kept as deployed, e.g. "
+            f"{warned[0].id.describe()}: {warned[0].warning}",
+            file=out,
+        )
     counts = result.counts()
     if result.pushed:
         summary = f"pushed {counts['applied']} commit(s)"

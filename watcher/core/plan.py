@@ -86,6 +86,8 @@ class Plan:
     held_back: tuple[tuple[str, Provenance], ...] = ()
     #: Owned folders kept because their source could not be read this time.
     held: tuple[tuple[str, Provenance], ...] = field(default=())
+    #: Owned folders kept as they are because their release failed, with their markers.
+    kept: tuple[tuple[str, Provenance], ...] = field(default=())
 
 
 def git_blob_id(data: bytes) -> str:
@@ -319,9 +321,13 @@ def make_plan(
         )
 
     held: list[tuple[str, Provenance]] = []
+    kept: list[tuple[str, Provenance]] = []
     removals: list[Change] = []
     for folder, (owner, marker) in sorted(owned.items()):
-        if folder in desired or folder in keep:
+        if folder in desired:
+            continue
+        if folder in keep:
+            kept.append((folder, marker))
             continue
         if not scopes[owner].readable:
             held.append((folder, marker))
@@ -349,6 +355,7 @@ def make_plan(
         blocked,
         held_back,
         tuple(held),
+        tuple(kept),
     )
 
 

@@ -45,7 +45,9 @@ from watcher.errors import (
     ArtifactConflictError,
     ArtifactSourceError,
     ArtifactUnavailableError,
+    ArtifactUncheckedError,
     ArtifactVerificationError,
+    TemporaryError,
     WatcherError,
 )
 from watcher.spine.copy_ports import ArtifactSource, ObjectStore, VersionFiles
@@ -95,6 +97,11 @@ class ArtifactSync:
         self._registry = registry
         self._source_name = source_name
 
+    def copy_uri(self, version: ModelVersion, slug: str) -> str:
+        """Where the copy of ``version`` is (or will be), without asking the store."""
+        base = version_prefix(self._prefix, slug, version.version)
+        return self._store.uri(f"{base}/{FILES_FOLDER}")
+
     def owner(self, version: ModelVersion) -> CopyOwner:
         return CopyOwner(self._registry, version.name, version.version, self._source_name)
 
@@ -116,7 +123,12 @@ class ArtifactSync:
         files_key = f"{base}/{FILES_FOLDER}"
         manifest_key = f"{base}/{MANIFEST_NAME}"
         uri = self._store.uri(files_key)
-        existing = self._complete_copy(manifest_key, version, uri)
+        try:
+            existing = self._complete_copy(manifest_key, version, uri)
+        except TemporaryError as exc:  # the store did not answer: the copy may be fine
+            raise ArtifactUncheckedError(
+                f"cannot check the copy at {uri}: {exc}", hint=exc.hint
+            ) from exc
         if existing is not None:
             stats = CopyStats(files_already_there=len(existing.files))
             return existing.ref, stats
