@@ -48,7 +48,7 @@ def decide(  # type: ignore[no-untyped-def]
     """The releases the MLflow source would yield for ``snap`` under ``config``."""
     from watcher.core.model_releases import model_releases
     from watcher.core.stages import NameFilter
-    from watcher.wiring import stage_policy
+    from watcher.sources.mlflow.settings_view import stage_policy
 
     models = config.registry.models
     return model_releases(

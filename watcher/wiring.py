@@ -1,254 +1,163 @@
-"""The one place that turns settings into adapters, sources and targets, and plugs them in.
+"""The one place that turns settings into sources, targets and adapters, and plugs them in.
 
-Settings are translated into plain core types here (the core never sees the
-settings model). A new source or target is registered here, once.
+Sources and targets are asked of their registries (``watcher.sources``,
+``watcher.targets``); nothing here names a kind of source or a target. The daemon
+and the commands reach the spine only through this module.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
-import os
-from collections.abc import Mapping, MutableSet
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
+from pydantic import BaseModel
 
+from watcher import sources as source_registry
+from watcher import targets as target_registry
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
-from watcher.adapters.object_store import LocalFolderStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
-from watcher.config.settings import (
-    DEFAULT_SOURCE,
-    ArtifactSettings,
-    Credentials,
-    RegistrySettings,
-    RenderSettings,
-    Settings,
-    StageSettings,
-)
-from watcher.core.model_context import model_context
-from watcher.core.names import join_folder
-from watcher.core.stages import NameFilter, RoutePolicy, StagePolicy, VersionSelector
-from watcher.core.targets import Target, TemplateTarget, make_environment
-from watcher.core.urls import redact_url
+from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
+from watcher.config.daemon_settings import DaemonSettings
+from watcher.config.settings import Credentials, Settings, StageSettings
+from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
-from watcher.sources.mlflow.artifact_sources import ArtifactLocator, SourceResolver
-from watcher.sources.mlflow.registry_db import DatabaseRegistry
-from watcher.sources.mlflow.registry_rest import RestRegistry
-from watcher.sources.mlflow.source import MlflowSource, ModelArtifacts, RegistryReader
-from watcher.spine.artifact_copy import ArtifactSync
-from watcher.spine.copy_ports import ObjectStore
-from watcher.spine.desired_state import Source
+from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.publisher import DirectPushPublisher
 from watcher.spine.reconciler import Reconciler
-
-if TYPE_CHECKING:
-    from watcher.adapters.s3_store import S3Store
+from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
+from watcher.spine.triggers import Trigger
 
 log = logging.getLogger(__name__)
 
-#: Model targets: name -> template folder. Each renders from the model context; a stage
-#: picks one with ``stages[].target``. ``deployment``: Deployment + Service, serving the
-#: fetched copy; ``kserve``: InferenceService + ServiceAccount; ``knative``: Knative Service.
-MODEL_TARGETS = {"deployment": "model", "kserve": "kserve", "knative": "knative"}
+#: In the state folder: the next reconcile of the daemon may remove above the limit.
+MASS_DELETE_FLAG = "allow-mass-delete"
 
 
-@dataclass(frozen=True)
-class MlflowEndpoint:
-    """One MLflow registry as the daemon's triggers and status write-back see it."""
-
-    name: str
-    path: str
-    registry: RegistrySettings
-    credentials: Credentials
-    stages: tuple[StageSettings, ...]
-    artifacts: ArtifactSettings
-    #: Key prefix and local sub-folder of this source's copies, so teams never share one.
-    artifact_subpath: str = ""
+# -- settings -----------------------------------------------------------------------------
 
 
-def mlflow_endpoints(
-    settings: Settings, credentials: Credentials, env: Mapping[str, str] | None = None
-) -> list[MlflowEndpoint]:
-    """Every configured MLflow registry: the top-level one (if set) and each of ``sources``."""
-    env = os.environ if env is None else env
-    endpoints = []
-    top = settings.registry
-    if top.tracking_uri or top.database_uri or not (settings.sources or settings.functions):
-        endpoints.append(
-            MlflowEndpoint(
-                DEFAULT_SOURCE, "", top, credentials, settings.stages, settings.artifacts
-            )
-        )
-    for source in settings.sources:
-        path = source.path or source.name
-        own = source.credentials.read(env)
-        endpoints.append(
-            MlflowEndpoint(
-                source.name,
-                path,
-                source.registry,
-                credentials.model_copy(update=own) if own else _without_registry(credentials),
-                source.stages or settings.stages,
-                source.artifacts or settings.artifacts,
-                artifact_subpath="" if source.artifacts else path,
-            )
-        )
-    return endpoints
+def settings_sections() -> dict[str, type[BaseModel]]:
+    """Config sections that source plug-ins bring beside the built-in tree (for the loader)."""
+    return {
+        kind.key: kind.section for kind in source_registry.registered() if kind.section is not None
+    }
 
 
-def _without_registry(credentials: Credentials) -> Credentials:
-    """A team's registry never receives the top-level registry's secrets by default."""
-    return credentials.model_copy(
-        update={"mlflow_token": "", "mlflow_username": "", "mlflow_password": ""}
-    )
+# -- sources ------------------------------------------------------------------------------
 
 
-def stage_policy(stage: StageSettings, render: RenderSettings) -> StagePolicy:
-    """The core's view of a configured stage; ``render`` gives the default fetch image."""
-    resources: dict[str, dict[str, str]] = {}
-    for section in ("requests", "limits"):
-        amounts = getattr(stage.resources, section)
-        values = {k: v for k, v in (("cpu", amounts.cpu), ("memory", amounts.memory)) if v}
-        if values:
-            resources[section] = values
-    return StagePolicy(
-        name=stage.name,
-        select=tuple(VersionSelector(s.alias, s.stage) for s in stage.select),
-        namespace=stage.namespace,
-        target=stage.target,
-        replicas=stage.replicas,
-        min_replicas=stage.min_replicas or 0,
-        max_replicas=stage.max_replicas,
-        resources=resources,
-        image=stage.image,
-        env=stage.env,
-        env_from=stage.env_from,
-        service_account=stage.service_account,
-        fetch_image=stage.fetch_image or (render or RenderSettings()).fetch_image,
-        service_template=stage.service_template,
-        route=None
-        if stage.route.kind == "none"
-        else RoutePolicy(
-            stage.route.kind, stage.route.hosts, stage.route.gateway, stage.route.path_prefix
-        ),
-        network_policy=stage.network_policy,
-        network_policy_ingress_namespaces=stage.network_policy_ingress_namespaces,
-    )
-
-
-def build_registry(registry: RegistrySettings, credentials: Credentials) -> RegistryReader:
-    if not registry.tracking_uri and not registry.database_uri:
+def source_entries(settings: Settings) -> list[tuple[SourceKind, SourceEntry]]:
+    """Every configured source of every kind, after the one rule every kind shares:
+    names are unique, and no two sources own the same folder."""
+    found = [
+        (kind, entry) for kind in source_registry.registered() for entry in kind.entries(settings)
+    ]
+    if not found:
         raise ConfigError(
-            "no model registry is configured",
-            hint="set MLFLOW_TRACKING_URI (http(s)://… for the REST API, or a database URI)",
+            "no source is configured",
+            hint="set MLFLOW_TRACKING_URI (http(s)://… for the REST API, or a database URI), "
+            "or list sources or functions in the config",
         )
-    if registry.resolved_kind == "rest":
-        return RestRegistry(registry, credentials)
-    if not registry.resolved_ui_url:
-        # The REST reader links to the server it reads; a database names no UI address.
-        log.warning(
-            "registry links are left out of manifests and commits: the registry is read from "
-            "its database and no UI address is known (set registry.ui_url, or keep the http "
-            "tracking URI and set registry.database_uri)"
-        )
-    return DatabaseRegistry(registry)
+    _check_unique(entry for _, entry in found)
+    return found
 
 
-def build_artifacts(
-    settings: Settings, endpoint: MlflowEndpoint, registry: RegistryReader
-) -> ModelArtifacts | None:
-    """The artifact step for a source's store; None when manifests serve models:/ URIs."""
-    config = endpoint.artifacts
-    kind = config.resolved_store
-    if kind == "none":
-        return None
-    if not isinstance(registry, RestRegistry | DatabaseRegistry):
-        raise ConfigError("artifact copies need the REST or database registry adapter")
-    proxy: RestRegistry | None = registry if isinstance(registry, RestRegistry) else None
-    opened: tuple[RestRegistry, ...] = ()
-    if proxy is None and endpoint.registry.tracking_uri.startswith(("http://", "https://")):
-        proxy = RestRegistry(endpoint.registry, endpoint.credentials)
-        opened = (proxy,)
-    store: ObjectStore
-    s3 = config.s3
-    s3_store: S3Store | None = None
-    if kind == "s3":
-        # boto3 is imported only when a bucket is used: 18 MB a process need not carry.
-        from watcher.adapters.s3_store import S3Store
-
-        store = s3_store = S3Store(s3)
-        prefix = join_folder(s3.prefix, endpoint.artifact_subpath)
-    else:
-        local = Path(config.local_dir) if config.local_dir else settings.artifact_dir
-        store = LocalFolderStore(
-            local / endpoint.artifact_subpath if endpoint.artifact_subpath else local
-        )
-        prefix = ""
-
-    @functools.cache
-    def source_client() -> tuple[Any, bool]:
-        """The client for s3:// sources; the store's own (server-side copies) when they match."""
-        source_endpoint = config.sources.s3_endpoint_url or s3.endpoint_url
-        profile = config.sources.s3_profile or s3.profile
-        if s3_store is not None and source_endpoint == s3.endpoint_url and profile == s3.profile:
-            return s3_store.client, True
-        from watcher.adapters.s3_store import make_s3_client
-
-        return make_s3_client(s3, endpoint_url=source_endpoint, profile=profile), False
-
-    locator: ArtifactLocator = registry
-    resolver = SourceResolver(config.sources, locator, proxy=proxy, source_s3_client=source_client)
-    # Whose copies these are, recorded in each manifest: the registry without credentials.
-    identity = redact_url(endpoint.registry.tracking_uri or endpoint.registry.database_uri)
-    identity = identity.rstrip("/")
-    sync = ArtifactSync(
-        store,
-        resolver,
-        prefix=prefix,
-        staging_dir=settings.staging_path,
-        registry=identity,
-        source_name=endpoint.name,
-    )
-    return ModelArtifacts(sync, opened)
-
-
-def build_model_sources(
-    settings: Settings, credentials: Credentials, *, with_artifacts: bool = True
-) -> list[MlflowSource]:
-    sources = []
-    for endpoint in mlflow_endpoints(settings, credentials):
-        registry = build_registry(endpoint.registry, endpoint.credentials)
-        artifacts = build_artifacts(settings, endpoint, registry) if with_artifacts else None
-        models = endpoint.registry.models
-        sources.append(
-            MlflowSource(
-                endpoint.name,
-                endpoint.path,
-                registry,
-                tuple(stage_policy(stage, settings.render) for stage in endpoint.stages),
-                NameFilter(models.include, models.exclude),
-                artifacts,
+def _check_unique(entries: Iterator[SourceEntry] | Sequence[SourceEntry]) -> None:
+    names: dict[str, SourceEntry] = {}
+    paths: dict[str, SourceEntry] = {}
+    for entry in entries:
+        twin = names.setdefault(entry.name, entry)
+        if twin is not entry:
+            raise ConfigError(
+                f"two sources are named {entry.name!r} ({twin.kind} and {entry.kind})",
+                hint="source names must be unique ('mlflow' is the top-level registry's)",
             )
-        )
-    return sources
+        twin = paths.setdefault(entry.path, entry)
+        if twin is not entry:
+            where = f"folder {entry.path!r}" if entry.path else "the whole deployments folder"
+            raise ConfigError(
+                f"sources {twin.name!r} and {entry.name!r} both own {where}: the second's "
+                "folders would land in the first's",
+                hint="give each source its own path",
+            )
 
 
 def build_sources(
-    settings: Settings, credentials: Credentials, *, with_artifacts: bool = True
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    with_artifacts: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> list[Source]:
-    sources: list[Source] = [
-        *build_model_sources(settings, credentials, with_artifacts=with_artifacts)
-    ]
-    if settings.functions:
-        from watcher.sources.functions.source import build_function_sources
-
-        sources += build_function_sources(settings.functions, settings.state_path, credentials)
+    """Every configured source, opened; kinds check what only they can see first."""
+    context = _context(settings, credentials, with_artifacts=with_artifacts, env=env)
+    found = source_entries(settings)
+    for kind in source_registry.registered():
+        kind.check([entry for k, entry in found if k is kind], context)
+    sources: list[Source] = []
+    try:
+        for kind, entry in found:
+            sources.append(kind.build(entry, context))
+    except BaseException:
+        for source in sources:
+            with contextlib.suppress(Exception):
+                source.close()
+        raise
     return sources
+
+
+def source_triggers(
+    settings: Settings,
+    credentials: Credentials,
+    daemon: DaemonSettings,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> tuple[list[str], list[Trigger]]:
+    """The names of every source, and the triggers their kinds offer (for ``run``)."""
+    context = _context(settings, credentials, daemon=daemon, env=env)
+    found = source_entries(settings)
+    triggers: list[Trigger] = []
+    for kind in source_registry.registered():
+        entries = [entry for k, entry in found if k is kind]
+        if entries:
+            triggers += kind.triggers(entries, context)
+    return [entry.name for _, entry in found], triggers
+
+
+def status_reporters(
+    settings: Settings, credentials: Credentials, daemon: DaemonSettings
+) -> dict[str, StatusReporter]:
+    """Per source name, what tells its input what is deployed (status write-back)."""
+    context = _context(settings, credentials, daemon=daemon)
+    found = source_entries(settings)
+    reporters: dict[str, StatusReporter] = {}
+    for kind in source_registry.registered():
+        entries = [entry for k, entry in found if k is kind]
+        if entries:
+            reporters.update(kind.reporters(entries, context))
+    return reporters
+
+
+def _context(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    with_artifacts: bool = True,
+    daemon: DaemonSettings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BuildContext:
+    if env is None:
+        return BuildContext(settings, credentials, with_artifacts, daemon)
+    return BuildContext(settings, credentials, with_artifacts, daemon, env)
+
+
+# -- targets ------------------------------------------------------------------------------
 
 
 def build_templates(settings: Settings) -> jinja2.Environment:
@@ -260,46 +169,111 @@ def build_targets(
     env: jinja2.Environment | None = None,
     known_valid: MutableSet[str] | None = None,
 ) -> dict[str, Target]:
-    """Every target a release may name; model stages and function specs pick from these."""
+    """Every registered target; model stages and function specs pick from these."""
     env = env or build_templates(settings)
     render = settings.render
     version = render.kubernetes_version if render.validate_manifests else None
-    targets: dict[str, Target] = {
-        name: TemplateTarget(name, env, folder, model_context, version, known_valid)
-        for name, folder in MODEL_TARGETS.items()
+    return {
+        spec.name: spec.template_target(env, version, known_valid)
+        for spec in target_registry.registered()
     }
+
+
+def check_stage_targets(settings: Settings, *, copies: bool = True) -> None:
+    """Every stage names a model target that exists, can serve from the stage's copies
+    (``copies``: False when nothing is copied, as in an offline render), and knows the
+    options it is given: found before any work, as a configuration error."""
+    specs = {spec.name: spec for spec in target_registry.registered() if spec.renders == "model"}
+    groups = [(settings.stages, settings.artifacts.resolved_store)]
+    groups += [
+        (s.stages or settings.stages, (s.artifacts or settings.artifacts).resolved_store)
+        for s in settings.sources
+    ]
+    for stages, store in groups:
+        for stage in stages:
+            _check_stage(stage, specs, store if copies else "")
+
+
+def _check_stage(stage: StageSettings, specs: Mapping[str, TargetSpec], store: str) -> None:
+    """``store``: the kind of copy the stage serves from ("" when none is made)."""
+    spec = specs.get(stage.target)
+    if spec is None:
+        raise ConfigError(
+            f"stage {stage.name!r} names an unknown model target {stage.target!r}",
+            hint=f"choose one of: {', '.join(sorted(specs))}",
+        )
+    if store and store not in spec.copies:
+        raise ConfigError(
+            f"stage {stage.name!r}: target {spec.name!r} cannot serve from a {store!r} copy",
+            hint=f"it needs {' or '.join(sorted(spec.copies))}: set artifacts.store "
+            "(and a bucket) for this source, or choose another target",
+        )
+    options = set(stage.target_options)
+    if stage.service_template:
+        options.add("service_template")
+    unknown = sorted(options - spec.options)
+    if unknown:
+        known = ", ".join(sorted(spec.options)) or "none"
+        raise ConfigError(
+            f"stage {stage.name!r}: target {spec.name!r} has no option {', '.join(unknown)}",
+            hint=f"its options: {known}",
+        )
+    if store == "local":
+        log.warning(
+            "stage %r serves a local folder copy: its pods start only where they can read "
+            "the daemon's artifact folder (one machine, not a cluster); use an S3 store there",
+            stage.name,
+        )
+    if store == "none" and "MLFLOW_TRACKING_URI" not in dict(stage.env) and not stage.env_from:
+        log.warning(
+            "stage %r serves models:/ URIs (no copies): its pods read the registry, so give "
+            "them MLFLOW_TRACKING_URI (stages[].env) or a Secret with it (stages[].env_from)",
+            stage.name,
+        )
+
+
+# -- rendering without git ----------------------------------------------------------------
+
+
+def render_desired(
+    settings: Settings, credentials: Credentials, *, snapshot: Path | None = None
+) -> DesiredState:
+    """The folders a reconcile would write, without git and without copying.
+
+    With ``snapshot``, the top-level registry is read from that file instead (offline:
+    no registry to locate files with, so manifests name ``models:/`` URIs).
+    """
+    targets = build_targets(settings)
+    check_stage_targets(settings, copies=snapshot is None)
+    if snapshot is not None:
+        from watcher.sources.mlflow.kind import snapshot_source
+
+        sources: list[Source] = [snapshot_source(settings, snapshot)]
+    else:
+        sources = build_sources(settings, credentials)
     try:
-        from watcher.core.functions.targets import function_targets
-    except ImportError:  # pragma: no cover - the function targets ship with the package
-        return targets
-    targets.update(function_targets(env, version))
-    return targets
+        # dry_run: the digest of a version not yet copied is computed from its source.
+        return build_desired(sources, targets, dry_run=True)
+    finally:
+        for source in sources:
+            source.close()
 
 
-def check_stage_targets(settings: Settings, targets: Mapping[str, Target]) -> None:
-    """A stage that names an unknown target is a configuration error, found before any work."""
-    for endpoint_stages in [settings.stages, *(s.stages or () for s in settings.sources)]:
-        for stage in endpoint_stages:
-            if stage.target not in MODEL_TARGETS:
-                raise ConfigError(
-                    f"stage {stage.name!r} names an unknown model target {stage.target!r}",
-                    hint=f"choose one of: {', '.join(sorted(MODEL_TARGETS))}",
-                )
+# -- the reconciler -----------------------------------------------------------------------
 
 
 def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
     """A reconciler with every adapter open; use it as a context manager to close them."""
     settings.state_path.mkdir(parents=True, exist_ok=True)
-    validated = ValidationCache(settings.state_path)
-    targets = build_targets(settings, known_valid=validated)
-    check_stage_targets(settings, targets)
-    sources = build_sources(settings, credentials)
+    source_entries(settings)  # what to set first: a source, then the repository
     if not settings.git.repo_url:
-        for source in sources:
-            source.close()
         raise ConfigError(
             "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
         )
+    validated = ValidationCache(settings.state_path)
+    targets = build_targets(settings, known_valid=validated)
+    check_stage_targets(settings)
+    sources = build_sources(settings, credentials)
     git = settings.git
     publisher = DirectPushPublisher(
         GitOpsRepo(git, settings.checkout_path, credentials),
@@ -315,3 +289,43 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
     )
+
+
+#: One reconcile: returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read.
+ReconcileFn = Callable[[bool], dict[str, Any]]
+
+
+@contextlib.contextmanager
+def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[ReconcileFn]:
+    """A reconcile function over one reconciler, whose adapters are closed on exit; the
+    daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
+    flag = mass_delete_flag(settings)
+    with build_reconciler(settings, credentials) as reconciler:
+
+        def run(dry_run: bool) -> dict[str, Any]:
+            allowed = not dry_run and flag.is_file()
+            if allowed:
+                log.warning("an operator allowed mass deletion (%s) for this reconcile", flag)
+            result = reconciler.reconcile(dry_run=dry_run, allow_mass_delete=allowed)
+            if allowed:
+                # One reconcile only: the next mass deletion needs a new allowance.
+                flag.unlink(missing_ok=True)
+            return result.to_dict()
+
+        yield run
+
+
+def writer_lock(settings: Settings, daemon: DaemonSettings) -> FileWriterLock | DatabaseLease:
+    """The lock that makes one process the writer: a file in the state folder with SQLite,
+    a lease row in a shared state database."""
+    return make_writer_lock(
+        settings.state_database_url,
+        settings.state_path,
+        takeover_seconds=daemon.lock_takeover_seconds,
+        renew_seconds=daemon.lock_renew_seconds,
+    )
+
+
+def mass_delete_flag(settings: Settings) -> Path:
+    """The file ``gitops-watcher allow-mass-delete`` writes for the running daemon to consume."""
+    return settings.state_path / MASS_DELETE_FLAG

@@ -21,9 +21,9 @@ from watcher.adapters.templates import template_loader
 from watcher.config.function_settings import FunctionSourceSettings
 from watcher.core.functions.catalog import read_catalog
 from watcher.core.functions.releases import FunctionStage, build_releases
-from watcher.core.functions.targets import function_targets
 from watcher.core.targets import make_environment
 from watcher.sources.functions.source import read_folder
+from watcher.targets.functions import function_targets
 
 TESTDATA = Path(__file__).parent / "testdata"
 CASES = sorted(

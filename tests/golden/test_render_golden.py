@@ -22,10 +22,11 @@ from watcher.config.loader import load_settings
 from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.release import ArtifactNeed
 from watcher.core.stages import NameFilter
+from watcher.sources.mlflow.settings_view import stage_policy
 from watcher.sources.mlflow.snapshot_file import SnapshotFile
 from watcher.sources.mlflow.source import MlflowSource
 from watcher.spine.desired_state import build_desired
-from watcher.wiring import build_targets, stage_policy
+from watcher.wiring import build_targets
 
 TESTDATA = Path(__file__).parent / "testdata"
 CASES = sorted(p.name for p in TESTDATA.iterdir() if (p / "input" / "snapshot.json").is_file())

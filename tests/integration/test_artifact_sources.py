@@ -29,8 +29,10 @@ from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.model import ModelVersion
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactSourceError
+from watcher.sources.mlflow.copies import build_artifacts
+from watcher.sources.mlflow.readers import build_registry
+from watcher.sources.mlflow.settings_view import mlflow_endpoints
 from watcher.spine.artifact_copy import ArtifactSync
-from watcher.wiring import build_artifacts, build_registry, mlflow_endpoints
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -148,7 +150,7 @@ def deployed_version(
 
 
 def artifact_step(settings: Settings) -> ArtifactSync:
-    endpoint = mlflow_endpoints(settings, Credentials())[0]
+    endpoint = mlflow_endpoints(settings, Credentials(), {})[0]
     step = build_artifacts(settings, endpoint, build_registry(settings.registry, Credentials()))
     assert step is not None
     step.check()

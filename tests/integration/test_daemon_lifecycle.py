@@ -147,9 +147,9 @@ def test_500_reconciles_in_one_process_keep_memory_and_descriptors_flat(
     mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
 ) -> None:
     """The daemon's own job path, in-process: reconciler, metrics and /status bookkeeping."""
+    from watcher import wiring
     from watcher.config.daemon_settings import DaemonSettings
     from watcher.config.settings import Credentials, Settings
-    from watcher.daemon import spine
     from watcher.daemon.runner import RunRequest
     from watcher.daemon.service import Daemon
 
@@ -182,7 +182,7 @@ def test_500_reconciles_in_one_process_keep_memory_and_descriptors_flat(
 
     samples: list[tuple[int, int, int]] = []
     request = RunRequest(("soak",), time.time())
-    with spine.open_reconciler(settings, Credentials()) as reconcile:
+    with wiring.open_reconciler(settings, Credentials()) as reconcile:
         for i in range(1, 501):
             if i % 100 == 0:  # now and then a real promotion, so commits and pushes happen too
                 client.set_registered_model_alias(name, "staging", "2" if i % 200 else "1")

@@ -25,7 +25,7 @@ from tests.servers.mlflow_webhook import (
     start_daemon,
     start_webhook_mlflow_server,
 )
-from watcher.daemon.webhook import sign
+from watcher.sources.mlflow.webhook import sign
 
 pytestmark = [pytest.mark.slow]
 

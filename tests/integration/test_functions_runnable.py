@@ -24,10 +24,10 @@ import yaml
 
 from watcher.adapters.templates import template_loader
 from watcher.config.function_settings import FunctionSourceSettings
-from watcher.core.functions.targets import function_targets
 from watcher.core.release import Release
 from watcher.core.targets import make_environment
-from watcher.sources.functions.source import build_function_sources
+from watcher.sources.functions.source import FunctionSource
+from watcher.targets.functions import function_targets
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
 APP_CODE = """\
@@ -71,7 +71,7 @@ def commit_folder(work: Path, remote: Path, files: dict[str, str]) -> None:
 
 
 def read_releases(settings: FunctionSourceSettings, state: Path) -> list[Release]:
-    (source,) = build_function_sources([settings], state)
+    source = FunctionSource(settings, state)
     with source:
         read = source.read()
     assert not read.failures, [str(f.error) for f in read.failures]
@@ -235,6 +235,6 @@ def test_unreadable_remote_is_temporary(tmp_path: Path) -> None:
     from watcher.errors import TemporaryError
 
     settings = FunctionSourceSettings(git={"repo_url": str(tmp_path / "nothing.git")})
-    (source,) = build_function_sources([settings], tmp_path / "state")
+    source = FunctionSource(settings, tmp_path / "state")
     with source, pytest.raises(TemporaryError):
         source.read()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from watcher.daemon.triggers import ProbeJob
 from watcher.errors import RegistryUnavailableError
+from watcher.spine.triggers import PollTrigger
 
 
 class Registry:
@@ -21,10 +22,16 @@ class Registry:
         previous, self.last = self.last, self.state
         return previous is not None and previous != self.state
 
+    def prime(self) -> None:  # what RegistryProbe.prime does
+        self.changed()
+
+    def trigger(self) -> PollTrigger:
+        return PollTrigger("r", 2.0, self.changed, self.prime, lambda: None)
+
 
 def test_a_change_before_the_first_probe_is_seen_by_it() -> None:
     registry, asked = Registry(), []
-    job = ProbeJob("r", registry.changed, lambda reason, at: asked.append(reason))
+    job = ProbeJob(registry.trigger(), lambda reason, at: asked.append(reason))
     registry.state = "b"  # promoted after the startup read, before the first probe
     job()
     assert asked == ["probe"]
@@ -35,7 +42,7 @@ def test_a_change_before_the_first_probe_is_seen_by_it() -> None:
 def test_a_registry_down_at_start_asks_once_when_it_answers() -> None:
     registry, asked = Registry(), []
     registry.down = True
-    job = ProbeJob("r", registry.changed, lambda reason, at: asked.append(reason))
+    job = ProbeJob(registry.trigger(), lambda reason, at: asked.append(reason))
     job()
     assert asked == []
     registry.down = False

@@ -29,11 +29,11 @@ from watcher.adapters.templates import template_loader
 from watcher.config.settings import Credentials, Settings
 from watcher.core.functions.catalog import read_catalog
 from watcher.core.functions.releases import FunctionStage, build_releases
-from watcher.core.functions.targets import function_targets
 from watcher.core.names import model_slug
 from watcher.core.targets import make_environment
 from watcher.errors import TemplateError
 from watcher.sources.functions.source import read_folder
+from watcher.targets.functions import function_targets
 from watcher.wiring import build_reconciler, build_targets
 
 pytestmark = [pytest.mark.slow]

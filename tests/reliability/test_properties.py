@@ -23,9 +23,10 @@ from watcher.core.plan import Plan, make_plan
 from watcher.core.release import Release
 from watcher.core.stages import NameFilter
 from watcher.core.targets import Target
+from watcher.sources.mlflow.settings_view import stage_policy
 from watcher.sources.mlflow.source import MlflowSource
 from watcher.spine.desired_state import DesiredState, build_desired
-from watcher.wiring import build_targets, stage_policy
+from watcher.wiring import build_targets
 
 pytestmark = [pytest.mark.slow]
 

@@ -3,7 +3,8 @@
 Plain code, no pytest. The MLflow server is the real one from mlflow_server.py,
 started with the settings its webhook sender needs to post to http://127.0.0.1
 (DESIGN.md: https only and no private addresses by default) and a short cache of
-its webhook list. The daemon runs as ``python -m watcher run`` from this checkout.
+its webhook list. The daemon runs as ``python -m watcher run`` once the CLI
+wires the command, else ``python -m watcher.daemon run``, from this checkout.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def start_webhook_mlflow_server(workdir: Path) -> MlflowServer:
 
 
 def daemon_command() -> list[str]:
-    """``run`` through the CLI, as users start it (``python -m watcher`` is ``gitops-watcher``)."""
+    """``gitops-watcher`` as ``python -m watcher`` (``run`` and its options follow)."""
     return [sys.executable, "-m", "watcher"]
 
 

@@ -13,8 +13,10 @@ import pytest
 from watcher.daemon.http import DaemonHttp
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.status import StatusBoard
-from watcher.daemon.triggers import DatabaseWatch, sqlite_path
-from watcher.daemon.webhook import WebhookVerifier, sign
+from watcher.daemon.triggers import FileWatch
+from watcher.sources.mlflow.triggers import sqlite_path
+from watcher.sources.mlflow.webhook import WebhookVerifier, sign
+from watcher.spine.triggers import FileTrigger, WebhookTrigger
 
 SECRET = "http-test-secret"
 
@@ -27,7 +29,13 @@ def served() -> Iterator[tuple[DaemonHttp, list[tuple[str, float]], StatusBoard]
         ("127.0.0.1", 0),
         metrics=DaemonMetrics(),
         board=board,
-        verifier=WebhookVerifier(SECRET, max_age_seconds=60, replay_window=10),
+        webhooks=[
+            WebhookTrigger(
+                "mlflow",
+                "/webhooks/mlflow",
+                WebhookVerifier(SECRET, max_age_seconds=60, replay_window=10).verify,
+            )
+        ],
         max_body=2048,
         on_webhook=lambda event, at: calls.append((event, at)),
     )
@@ -103,7 +111,9 @@ def test_sqlite_watch_fires_once_per_burst_of_commits(tmp_path: Path) -> None:
     conn.execute("create table t (x)")
     conn.commit()
     calls: list[tuple[str, float | None]] = []
-    watch = DatabaseWatch(db, 0.2, lambda reason, at: calls.append((reason, at)))
+    names = frozenset({db.name, f"{db.name}-wal", f"{db.name}-journal"})
+    trigger = FileTrigger("mlflow", db.parent, names)
+    watch = FileWatch(trigger, 0.2, lambda reason, at: calls.append((reason, at)))
     watch.start()
     try:
         (tmp_path / "unrelated.txt").write_text("x")

@@ -10,14 +10,13 @@ from pydantic import ValidationError
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Settings
 from watcher.daemon.command import add_run_parser, resolve_settings
-from watcher.daemon.spine import daemon_settings
 from watcher.errors import ConfigError
 
 
 def test_defaults_and_every_field_documented() -> None:
     daemon = DaemonSettings()
     assert daemon.listen_address == ("127.0.0.1", 8080)
-    assert daemon.probe_interval_seconds == 0 and daemon.status_writeback.enabled is False
+    assert daemon.probe_interval_seconds == 5 and daemon.status_writeback.enabled is False
     assert daemon.status_writeback.tag_prefix == "gitops."
     for model in (DaemonSettings, type(daemon.status_writeback)):
         assert all(field.description for field in model.model_fields.values()), model
@@ -57,7 +56,7 @@ def test_environment_variables_set_daemon_keys_including_nested_ones() -> None:
         "GITOPS_WATCHER_WEBHOOK_SECRET": "not-a-setting",
     }
     settings, _credentials = load_settings(None, env)
-    daemon = daemon_settings(settings)
+    daemon = _daemon_of(settings)
     assert daemon.resync_interval_seconds == 7 and daemon.status_writeback.enabled
     with pytest.raises(ConfigError, match=r"daemon\.listen.*GITOPS_WATCHER_DAEMON__LISTEN"):
         load_settings(None, {"GITOPS_WATCHER_DAEMON__LISTEN": "nope"})
@@ -74,3 +73,7 @@ def test_command_line_options_override_settings() -> None:
     assert daemon.watch_database is False
     with pytest.raises(ConfigError):
         resolve_settings(parser.parse_args(["run", "--resync-interval", "-1"]), Settings())
+
+
+def _daemon_of(settings: Settings) -> DaemonSettings:
+    return settings.daemon

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from watcher.daemon.webhook import ReplayGuard, WebhookVerifier, sign
+from watcher.sources.mlflow.webhook import ReplayGuard, WebhookVerifier, sign
 
 SECRET = "s3cr3t-for-tests"
 NOW = 1_700_000_000.0

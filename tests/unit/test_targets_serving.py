@@ -19,8 +19,8 @@ import yaml
 
 from tests.crd_schemas import validate_custom_resource
 from watcher.config.settings import Settings
-from watcher.core.model_context import DEFAULT_KNATIVE_TEMPLATE, knative_context
 from watcher.errors import TemplateError
+from watcher.targets.knative import DEFAULT_KNATIVE_TEMPLATE, knative_context
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "testdata"
 MODEL_CASES = sorted(

@@ -10,7 +10,6 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -26,7 +25,6 @@ from watcher.errors import (
     EXIT_CRASH,
     EXIT_OK,
     EXIT_PARTIAL,
-    ConfigError,
     error_label,
     exit_code,
 )
@@ -131,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from watcher.commands.validate import validate_paths
 
             return validate_paths(args.paths, sys.stdout)
-        settings, credentials = load_settings(args.config)
+        from watcher import wiring
+
+        settings, credentials = load_settings(args.config, sections=wiring.settings_sections())
         return _dispatch(args, settings, credentials)
     except (KeyboardInterrupt, Exception) as exc:
         return report_exit(exc)
@@ -158,18 +158,21 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
     from watcher import wiring
 
     if args.command == "config":
+        wiring.source_entries(settings)  # the rules every kind of source shares
         print(_settings_yaml(settings, credentials), end="")
         return EXIT_OK
     if args.command == "history":
         return _history(args, settings)
     if args.command == "snapshot":
-        return _snapshot(args, settings, credentials)
-    if args.command == "render":
-        return _render(args, settings, credentials)
-    if args.command == "allow-mass-delete":
-        from watcher.daemon.spine import mass_delete_flag
+        from watcher.commands.snapshot import snapshot_command
 
-        flag = mass_delete_flag(settings)
+        return snapshot_command(args, settings, credentials)
+    if args.command == "render":
+        from watcher.commands.render import render_command
+
+        return render_command(args, settings, credentials)
+    if args.command == "allow-mass-delete":
+        flag = wiring.mass_delete_flag(settings)
         flag.parent.mkdir(parents=True, exist_ok=True)
         flag.write_text("written by 'gitops-watcher allow-mass-delete'; consumed by 'run'\n")
         print(f"the daemon's next reconcile may remove above the limit ({flag})")
@@ -212,87 +215,6 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     for line in history_table(entries):
         print(line)
     return EXIT_OK
-
-
-def _snapshot(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
-    from watcher import wiring
-
-    endpoints = wiring.mlflow_endpoints(settings, credentials)
-    chosen = [e for e in endpoints if not args.source or e.name == args.source]
-    if not chosen:
-        raise ConfigError(
-            f"no MLflow source named {args.source!r}",
-            hint=f"sources: {', '.join(e.name for e in endpoints)}",
-        )
-    registry = wiring.build_registry(chosen[0].registry, chosen[0].credentials)
-    try:
-        data = json.dumps(
-            registry.snapshot().to_dict(), indent=2, sort_keys=True, ensure_ascii=False
-        )
-    finally:
-        registry.close()
-    if args.out:
-        args.out.write_text(data + "\n", encoding="utf-8")
-    else:
-        print(data)
-    return EXIT_OK
-
-
-def _render(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
-    from watcher import wiring
-    from watcher.core.stages import NameFilter
-    from watcher.sources.mlflow.source import MlflowSource
-    from watcher.spine.desired_state import Source, build_desired
-
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty", hint="render into a new or empty folder")
-    targets = wiring.build_targets(settings)
-    wiring.check_stage_targets(settings, targets)
-    sources: list[Source]
-    if args.snapshot:
-        # Offline: no registry to locate files with, so manifests name models:/ URIs.
-        from watcher.sources.mlflow.snapshot_file import SnapshotFile
-
-        registry = SnapshotFile.read(args.snapshot)
-        models = settings.registry.models
-        sources = [
-            MlflowSource(
-                "mlflow",
-                "",
-                registry,
-                tuple(wiring.stage_policy(stage, settings.render) for stage in settings.stages),
-                NameFilter(models.include, models.exclude),
-            )
-        ]
-    else:
-        sources = wiring.build_sources(settings, credentials)
-    try:
-        # dry_run: the digest of a version not yet copied is computed from its source.
-        state = build_desired(sources, targets, dry_run=True)
-    finally:
-        for source in sources:
-            source.close()
-    for folder, desired in sorted(state.folders.items()):
-        for name, data in sorted(desired.files.items()):
-            path = out / settings.git.path / folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        print(f"rendered {settings.git.path}/{folder}/")
-    # Failures are part of the report, on standard output, as after a reconcile.
-    for failure in state.failures:
-        print(f"FAILED {failure.id.describe()}: {failure.error}")
-    for outcome in state.sources:
-        if not outcome.ok:
-            print(f"FAILED source {outcome.name!r}: {outcome.error}")
-    ok = not state.failures and all(outcome.ok for outcome in state.sources)
-    if not state.folders:
-        names = ", ".join(repr(outcome.name) for outcome in state.sources)
-        print(
-            f"nothing to render: no release is selected for any stage (source(s) {names}"
-            f"{', some failed above' if not ok else ''}); no file was written to {out}"
-        )
-    return EXIT_OK if ok else EXIT_PARTIAL
 
 
 def _redacted(value: object) -> object:

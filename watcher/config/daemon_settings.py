@@ -68,10 +68,11 @@ class DaemonSettings(BaseModel):
         0.5, ge=0, le=60, description="Quiet time after the last file event before a reconcile."
     )
     probe_interval_seconds: float = Field(
-        0.0,
+        5.0,
         ge=0,
         description="REST change probe: one paged registered-models/search every N seconds, "
-        "reconcile only on a difference; 0 turns it off.",
+        "reconcile only on a difference; 0 turns it off. On by default for http(s) "
+        "registries, so a promotion reaches git in seconds without webhooks.",
     )
     webhook_max_age_seconds: float = Field(
         300.0,

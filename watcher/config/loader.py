@@ -11,6 +11,7 @@ read too. Secrets come only from the environment.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,10 +19,10 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, cast, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from watcher.config.settings import Credentials, Settings
 from watcher.errors import ConfigError
@@ -115,15 +116,44 @@ def env_name(key: tuple[str, ...]) -> str:
     return ENV_PREFIX + "__".join(part.upper() for part in key)
 
 
-def env_variables() -> dict[str, tuple[tuple[str, ...], Any]]:
+def env_variables(
+    model: type[BaseModel] = Settings,
+) -> dict[str, tuple[tuple[str, ...], Any]]:
     """Generated variable -> (key path, annotation), for every key."""
-    return {env_name(key): (key, annotation) for key, annotation in setting_keys()}
+    return {env_name(key): (key, annotation) for key, annotation in setting_keys(model)}
+
+
+def settings_model(sections: Mapping[str, type[BaseModel]] | None = None) -> type[Settings]:
+    """The settings tree with the config sections that source plug-ins bring: each a list of
+    its own entries under its key (``sections``: key -> settings of one entry)."""
+    if not sections:
+        return Settings
+    return _extended(tuple(sorted(sections.items())))
+
+
+@functools.cache
+def _extended(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[Settings]:
+    clashes = [key for key, _ in sections if key in Settings.model_fields]
+    if clashes:
+        raise ConfigError(f"a source plug-in's config section clashes with a setting: {clashes}")
+    fields: dict[str, Any] = {
+        key: (tuple[model, ...], Field((), description=(model.__doc__ or "").strip()))  # type: ignore[valid-type]
+        for key, model in sections
+    }
+    return cast(type[Settings], create_model("Settings", __base__=Settings, **fields))
 
 
 def load_settings(
-    config_path: str | None = None, env: Mapping[str, str] | None = None
+    config_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    sections: Mapping[str, type[BaseModel]] | None = None,
 ) -> tuple[Settings, Credentials]:
-    """Settings and credentials, or a ConfigError that names the bad key or variable."""
+    """Settings and credentials, or a ConfigError that names the bad key or variable.
+
+    ``sections``: config sections of source plug-ins (``wiring.settings_sections()``).
+    """
+    model = settings_model(sections)
     env = os.environ if env is None else env
     path = config_path or env.get(CONFIG_ENV, "")
     raw = _read_file(Path(path)) if path else {}
@@ -140,7 +170,7 @@ def load_settings(
         if value:
             _set(raw, keys, "false" if value in _TRUE else "true")
             origins[keys] = variable
-    generated = env_variables()
+    generated = env_variables(model)
     for variable, (keys, annotation) in generated.items():
         value = env.get(variable)
         if value is None or value == "":
@@ -149,7 +179,7 @@ def load_settings(
         origins[keys] = variable
     _refuse_unknown_variables(env, generated)
     try:
-        settings = Settings.model_validate(raw)
+        settings = model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path or "the environment", origins)) from exc
     credentials = Credentials(

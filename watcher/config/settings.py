@@ -136,15 +136,9 @@ class Settings(Frozen):
         return value
 
     @model_validator(mode="after")
-    def _unique_sources(self) -> Settings:
-        names = [DEFAULT_SOURCE, *(s.name for s in self.sources)]
-        names += [str(getattr(f, "name", "")) for f in self.functions]
-        repeated = sorted({n for n in names if n and names.count(n) > 1})
-        if repeated:
-            raise ValueError(
-                f"source names must be unique ('{DEFAULT_SOURCE}' is the top-level registry's); "
-                f"repeated: {', '.join(repeated)}"
-            )
+    def _unique_source_stages(self) -> Settings:
+        """Stage names are unique within each source (names and folders of sources are
+        checked for every kind of source by one rule, in ``watcher.wiring``)."""
         for source in self.sources:
             if source.stages is not None:
                 Settings._unique_stages(source.stages)

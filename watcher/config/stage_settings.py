@@ -145,6 +145,11 @@ class StageSettings(Frozen):
         description="For the 'knative' target: a Knative Service as YAML text in which $name, "
         "$namespace and $image are filled in (default: built in; see docs/serving.md).",
     )
+    target_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Settings of the stage's target, by the keys it declares (a target "
+        "plug-in's own settings; an unknown key is a configuration error).",
+    )
     route: RouteSettings = Field(default_factory=RouteSettings)
     network_policy: bool = Field(
         False,

@@ -226,14 +226,42 @@ def make_plan(
     max_delete_fraction: float = 1.0,
     allow_mass_delete: bool = False,
 ) -> Plan:
-    """Changes that turn ``current`` into ``desired``.
+    """Changes that turn ``current`` into ``desired``, in four phases: whose folders are
+    there, what to write, what to remove, and whether the removals are too many.
 
     ``current``: files under the deployments folder now; ``desired``: folder ->
     what it should hold; ``keep``: folders of releases that failed and must stay.
     """
     existing = marker_folders(current)
-    owned: dict[str, tuple[str, Provenance]] = {}
-    problems: list[tuple[str, WatcherError]] = []
+    owned, problems = _ownership(existing, desired, scopes)
+    changes, unchanged = _writes(current, existing, owned, desired, problems)
+    removals, held, kept = _removals(existing, owned, desired, scopes, keep)
+    removals, blocked, held_back = _guard_removals(
+        removals, len(owned), max_delete_fraction, allow_mass_delete
+    )
+    return Plan(
+        tuple(changes + removals),
+        tuple(unchanged),
+        tuple(problems),
+        blocked,
+        held_back,
+        tuple(held),
+        tuple(kept),
+    )
+
+
+Owned = dict[str, tuple[str, Provenance]]
+Problems = list[tuple[str, WatcherError]]
+
+
+def _ownership(
+    existing: Mapping[str, Mapping[str, bytes]],
+    desired: Mapping[str, DesiredFolder],
+    scopes: Mapping[str, SourceScope],
+) -> tuple[Owned, Problems]:
+    """Each marker folder's owning source; markers we cannot read or own are problems."""
+    owned: Owned = {}
+    problems: Problems = []
     for folder, files in existing.items():
         marker = _marker(files, desired.get(folder))
         if marker is None:
@@ -263,63 +291,92 @@ def make_plan(
             )
             continue
         owned[folder] = (owner, marker)
+    return owned, problems
 
+
+def _writes(
+    current: Mapping[str, bytes],
+    existing: Mapping[str, Mapping[str, bytes]],
+    owned: Owned,
+    desired: Mapping[str, DesiredFolder],
+    problems: Problems,
+) -> tuple[list[Change], list[tuple[str, Provenance]]]:
+    """A deploy or an update for each desired folder that differs; the rest unchanged."""
     changes: list[Change] = []
     unchanged: list[tuple[str, Provenance]] = []
     for folder in sorted(desired):
         want = desired[folder]
-        in_the_way = _in_the_way(folder, current, existing, owned)
-        if in_the_way:
-            problems.append(
-                (
-                    folder,
-                    OwnershipError(
-                        f"folder {folder} {in_the_way}",
-                        hint="move it away or delete it; the daemon never overwrites what it did "
-                        "not write",
-                    ),
-                )
-            )
+        refusal = _refusal(folder, want, current, existing, owned)
+        if refusal is not None:
+            problems.append((folder, refusal))
             continue
         before = owned.get(folder)
-        if before is not None and before[0] != want.release.id.source:
-            problems.append(
-                (
-                    folder,
-                    OwnershipError(
-                        f"folder {folder} belongs to source {before[0]!r}, "
-                        f"not {want.release.id.source!r}",
-                        hint="give the sources different paths",
-                    ),
-                )
-            )
-            continue
         previous = before[1] if before is not None else None
         old_files = existing.get(folder)
-        ids = want.blob_ids
-        if old_files is not None and (
-            same_files(old_files, want.files, after_ids=ids)
-            or (
-                previous is not None
-                and same_files(old_files, want.files, skip=PROVENANCE, after_ids=ids)
-                and previous.same_deployment(want.provenance)
-            )
-        ):
+        if old_files is not None and _same(old_files, want, previous):
             unchanged.append((folder, previous or want.provenance))
             continue
-        files = dict(sorted(want.files.items()))
         changes.append(
             Change(
                 folder,
                 "deploy" if previous is None else "update",
-                files,
+                dict(sorted(want.files.items())),
                 deploy_message(want.release, want.provenance, previous),
                 want.provenance,
                 previous,
                 old_files or {},
             )
         )
+    return changes, unchanged
 
+
+def _refusal(
+    folder: str,
+    want: DesiredFolder,
+    current: Mapping[str, bytes],
+    existing: Mapping[str, Mapping[str, bytes]],
+    owned: Owned,
+) -> OwnershipError | None:
+    """Why ``folder`` must not be written: something not ours is in the way, or another
+    source owns it."""
+    in_the_way = _in_the_way(folder, current, existing, owned)
+    if in_the_way:
+        return OwnershipError(
+            f"folder {folder} {in_the_way}",
+            hint="move it away or delete it; the daemon never overwrites what it did not write",
+        )
+    before = owned.get(folder)
+    if before is not None and before[0] != want.release.id.source:
+        return OwnershipError(
+            f"folder {folder} belongs to source {before[0]!r}, not {want.release.id.source!r}",
+            hint="give the sources different paths",
+        )
+    return None
+
+
+def _same(
+    old_files: Mapping[str, bytes], want: DesiredFolder, previous: Provenance | None
+) -> bool:
+    """Equal files; or equal manifests and a marker that says the same in an older format."""
+    ids = want.blob_ids
+    if same_files(old_files, want.files, after_ids=ids):
+        return True
+    return (
+        previous is not None
+        and same_files(old_files, want.files, skip=PROVENANCE, after_ids=ids)
+        and previous.same_deployment(want.provenance)
+    )
+
+
+def _removals(
+    existing: Mapping[str, Mapping[str, bytes]],
+    owned: Owned,
+    desired: Mapping[str, DesiredFolder],
+    scopes: Mapping[str, SourceScope],
+    keep: Set[str],
+) -> tuple[list[Change], list[tuple[str, Provenance]], list[tuple[str, Provenance]]]:
+    """Owned folders nothing wants any more; those of unreadable sources are held, those
+    of failed releases (``keep``) kept, with their markers."""
     held: list[tuple[str, Provenance]] = []
     kept: list[tuple[str, Provenance]] = []
     removals: list[Change] = []
@@ -335,28 +392,25 @@ def make_plan(
         removals.append(
             Change(folder, "remove", {}, removal_message(marker), marker, marker, existing[folder])
         )
-    blocked = None
-    held_back: tuple[tuple[str, Provenance], ...] = ()
-    limit = max(1, int(max_delete_fraction * len(owned)))
-    if len(removals) > limit and not allow_mass_delete:
-        held_back = tuple((change.folder, change.provenance) for change in removals)
-        blocked = UnsafeDeletionError(
-            f"this reconcile would remove {len(removals)} of {len(owned)} deployments "
-            f"(limit {limit}); nothing was removed",
-            hint="check the registry and the stage selectors; if the removals are right, run "
-            "'gitops-watcher reconcile --once --allow-mass-delete' "
-            "or raise safety.max_delete_fraction",
-        )
-        removals = []
-    return Plan(
-        tuple(changes + removals),
-        tuple(unchanged),
-        tuple(problems),
-        blocked,
-        held_back,
-        tuple(held),
-        tuple(kept),
+    return removals, held, kept
+
+
+def _guard_removals(
+    removals: list[Change], owned: int, max_delete_fraction: float, allow_mass_delete: bool
+) -> tuple[list[Change], UnsafeDeletionError | None, tuple[tuple[str, Provenance], ...]]:
+    """Removals above the safety limit are all held back, and said so (one is always fine)."""
+    limit = max(1, int(max_delete_fraction * owned))
+    if len(removals) <= limit or allow_mass_delete:
+        return removals, None, ()
+    held_back = tuple((change.folder, change.provenance) for change in removals)
+    blocked = UnsafeDeletionError(
+        f"this reconcile would remove {len(removals)} of {owned} deployments "
+        f"(limit {limit}); nothing was removed",
+        hint="check the registry and the stage selectors; if the removals are right, run "
+        "'gitops-watcher reconcile --once --allow-mass-delete' "
+        "or raise safety.max_delete_fraction",
     )
+    return [], blocked, held_back
 
 
 def _marker(

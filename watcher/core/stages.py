@@ -55,8 +55,8 @@ class StagePolicy:
     env_from: tuple[str, ...] = ()
     #: Name of the ServiceAccount the serving pods run as ("" = the namespace default).
     service_account: str = ""
-    #: Knative Service template (YAML text with $name, $namespace, $image); "" = built in.
-    service_template: str = ""
+    #: Settings of the stage's target, by the keys it declares (its ``TargetSpec.options``).
+    target_options: Mapping[str, str] = field(default_factory=dict)
     route: RoutePolicy | None = None
     network_policy: bool = False
     #: Namespaces allowed to reach the pods besides their own (e.g. the ingress gateway's).

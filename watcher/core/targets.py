@@ -3,7 +3,8 @@
 A target is the second extension point (sources are the first): anything with a
 ``name`` and a ``render(release, artifact)`` method. Most targets are a folder
 of Jinja templates plus a function that turns a release into the templates'
-variables; :class:`TemplateTarget` is that. Pure: templates arrive through a
+variables; :class:`TemplateTarget` is that, made from a plug-in's
+:class:`TargetSpec` (``watcher.targets`` holds the built-in ones). Pure: templates arrive through a
 Jinja environment the caller built, and the result is data, validated strictly
 before anything is committed. Output is normalised (no trailing spaces, one
 final newline) so equal inputs give byte-identical files.
@@ -15,6 +16,7 @@ import contextlib
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSet
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jinja2
@@ -33,6 +35,65 @@ PROVENANCE = "promotion.json"
 
 #: Turns a release (and its verified copy, if it has one) into template variables.
 ContextBuilder = Callable[[Release, ArtifactRef | None], Mapping[str, Any]]
+
+#: Every kind of copy a release may be served from: a bucket, a local folder, or none
+#: (the pod reads the registry's ``models:/`` URI itself).
+ANY_COPY = frozenset({"s3", "local", "none"})
+
+
+@dataclass(frozen=True)
+class RouteBackend:
+    """Where a route in front of a target sends traffic: the Service named after the
+    release plus ``suffix`` (the one the target's controller, or the target, creates)."""
+
+    suffix: str
+    port: int
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What a target plug-in declares, so that the rest never names a target.
+
+    A target is a template folder plus these answers: how its variables are made,
+    how a route or a NetworkPolicy reaches its pods, which copies it can serve from,
+    and which ``stages[].target_options`` it reads. ``watcher.targets`` registers the
+    built-in ones; the core and the spine only ever read a spec.
+    """
+
+    #: The name a stage (``stages[].target``) or a source picks it by.
+    name: str
+    #: The template folder: ``templates/<folder>/*.j2``.
+    folder: str
+    #: Template variables of a release; gets this spec, so shared builders can ask it.
+    context: Callable[[Release, ArtifactRef | None, TargetSpec], Mapping[str, Any]]
+    #: The release kind it renders (``model`` for stages to pick; ``function`` …).
+    renders: str = "model"
+    #: None: nothing can be routed in front (``no_route`` says why and what to do).
+    route_backend: RouteBackend | None = None
+    no_route: str = "this target cannot have a route in front; set route.kind: none"
+    #: Labels that select its pods, from the shared variables (for NetworkPolicies).
+    pod_selector: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None
+    #: Variables of its own, added under its name, from the shared ones and the options.
+    extend: Callable[[Mapping[str, Any], Mapping[str, str]], Mapping[str, Any]] | None = None
+    #: The copies it can serve from (``s3``, ``local``, ``none``); see ``ANY_COPY``.
+    copies: frozenset[str] = ANY_COPY
+    #: Keys it reads from ``stages[].target_options``; any other key is a config error.
+    options: frozenset[str] = frozenset()
+
+    def template_target(
+        self,
+        env: jinja2.Environment,
+        kubernetes_version: str | None,
+        known_valid: MutableSet[str] | None = None,
+    ) -> TemplateTarget:
+        """The renderer of this target over ``env``'s templates."""
+
+        def context(release: Release, artifact: ArtifactRef | None) -> Mapping[str, Any]:
+            return self.context(release, artifact, self)
+
+        return TemplateTarget(
+            self.name, env, self.folder, context, kubernetes_version, known_valid
+        )
 
 
 class Target(Protocol):

@@ -58,9 +58,7 @@ def add_run_parser(commands: argparse._SubParsersAction[Any]) -> None:
 
 def resolve_settings(args: argparse.Namespace, settings: Settings) -> DaemonSettings:
     """``daemon.*`` settings with the command-line options applied on top."""
-    from watcher.daemon.spine import daemon_settings
-
-    base = daemon_settings(settings)
+    base = settings.daemon
     update: dict[str, Any] = {
         key: getattr(args, option)
         for option, key in _OVERRIDES.items()

@@ -1,5 +1,8 @@
 """The daemon's HTTP endpoints on one address: health, readiness, metrics, status, webhooks.
 
+Webhook routes are the ``WebhookTrigger``s the sources offer (``POST /webhooks/mlflow``
+for MLflow registries); a delivery they accept only asks for a reconcile.
+
 ``ThreadingHTTPServer`` from the standard library: a handful of endpoints that
 answer from memory need no framework. Bodies are read only up to a limit with
 a socket timeout, so a slow or huge request cannot tie the daemon up.
@@ -11,17 +14,15 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.status import StatusBoard
-from watcher.daemon.webhook import WebhookVerifier
+from watcher.spine.triggers import WebhookTrigger
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_PATH = "/webhooks/mlflow"
 
 
 class _Server(ThreadingHTTPServer):
@@ -42,11 +43,12 @@ class DaemonHttp:
         *,
         metrics: DaemonMetrics,
         board: StatusBoard,
-        verifier: WebhookVerifier,
+        webhooks: Sequence[WebhookTrigger],
         max_body: int,
         on_webhook: Callable[[str, float], None],
     ) -> None:
-        handler = _make_handler(metrics, board, verifier, max_body, on_webhook)
+        self._routes = {hook.path: hook for hook in webhooks}
+        handler = _make_handler(metrics, board, self._routes, max_body, on_webhook)
         server_class = _Server6 if ":" in address[0] else _Server
         try:
             self._server = server_class(address, handler)
@@ -71,7 +73,8 @@ class DaemonHttp:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("serving /healthz /readyz /metrics /status %s on %s", WEBHOOK_PATH, self.url)
+        routes = " ".join(f"POST {path}" for path in sorted(self._routes))
+        log.info("serving /healthz /readyz /metrics /status %s on %s", routes, self.url)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -82,7 +85,7 @@ class DaemonHttp:
 def _make_handler(
     metrics: DaemonMetrics,
     board: StatusBoard,
-    verifier: WebhookVerifier,
+    routes: Mapping[str, WebhookTrigger],
     max_body: int,
     on_webhook: Callable[[str, float], None],
 ) -> type[BaseHTTPRequestHandler]:
@@ -125,7 +128,8 @@ def _make_handler(
         do_HEAD = do_GET
 
         def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != WEBHOOK_PATH:
+            hook = routes.get(self.path.split("?", 1)[0])
+            if hook is None:
                 self._json(404, {"error": "not found"})
                 return
             length_text = self.headers.get("Content-Length")
@@ -152,7 +156,7 @@ def _make_handler(
                 self._webhook_answer(400, "short_body", "body shorter than Content-Length")
                 return
             headers = {k: v for k, v in self.headers.items()}
-            verdict = verifier.verify(_Headers(headers), body)
+            verdict = hook.verify(_Headers(headers), body)
             if verdict.status == 202:
                 on_webhook(verdict.event, verdict.timestamp)
             self._webhook_answer(verdict.status, verdict.outcome, verdict.message)

@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
+from watcher import wiring
+from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings
-from watcher.core.urls import redact_url
-from watcher.daemon import spine
 from watcher.daemon.http import DaemonHttp
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
 from watcher.daemon.status import StatusBoard
-from watcher.daemon.triggers import DatabaseWatch, ProbeJob, Scheduler, sqlite_path
-from watcher.daemon.webhook import SECRET_ENV, WebhookVerifier
+from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
 from watcher.errors import EXIT_OK, EXIT_UNAVAILABLE, WatcherError, error_kind
-from watcher.sources.mlflow.registry_probe import RegistryProbe
-from watcher.sources.mlflow.registry_status import RegistryStatusWriter
+from watcher.spine.source_kinds import StatusReporter
+from watcher.spine.triggers import FileTrigger, PollTrigger, Trigger, WebhookTrigger
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +49,18 @@ class Daemon:
     ) -> None:
         self._settings, self._credentials, self._config = settings, credentials, config
         self._dry_run = dry_run
-        env = os.environ if env is None else env
         self.metrics = DaemonMetrics()
         self.board = StatusBoard(
             ready_max_age=config.ready_max_age_seconds,
             first_run_bound=config.ready_first_run_seconds,
         )
-        self._verifier = WebhookVerifier(
-            env.get(SECRET_ENV) or None,
-            max_age_seconds=config.webhook_max_age_seconds,
-            replay_window=config.webhook_replay_window,
+        self._source_names, self._triggers = wiring.source_triggers(
+            settings, credentials, config, env=env
         )
         self._stop = threading.Event()
         self._lost_lease = False
         self._runner: SingleFlightRunner | None = None
-        self._status_writers: dict[str, RegistryStatusWriter] = {}
+        self._reporters: dict[str, StatusReporter] = {}
         self._status_pool: ThreadPoolExecutor | None = None
 
     # -- control ------------------------------------------------------------------------
@@ -90,12 +82,7 @@ class Daemon:
 
     def run(self) -> int:
         config = self._config
-        lock = make_writer_lock(
-            self._settings.state_database_url,
-            Path(self._settings.state_dir),
-            takeover_seconds=config.lock_takeover_seconds,
-            renew_seconds=config.lock_renew_seconds,
-        )
+        lock = wiring.writer_lock(self._settings, config)
         with contextlib.ExitStack() as stack:
             if isinstance(lock, FileWriterLock):
                 lock.acquire_or_refuse()
@@ -104,14 +91,12 @@ class Daemon:
                 config.listen_address,
                 metrics=self.metrics,
                 board=self.board,
-                verifier=self._verifier,
+                webhooks=[t for t in self._triggers if isinstance(t, WebhookTrigger)],
                 max_body=config.webhook_max_body_bytes,
                 on_webhook=lambda event, sent_at: self.ask("webhook", sent_at),
             )
             http.start()
             stack.callback(http.stop)
-            if not self._verifier.enabled:
-                log.info("webhooks are off (%s is not set)", SECRET_ENV)
             if isinstance(lock, DatabaseLease) and not self._wait_for_lease(lock):
                 return EXIT_OK
             self.board.writer, self.board.writer_detail = True, lock.holder
@@ -119,7 +104,7 @@ class Daemon:
             if isinstance(lock, DatabaseLease):
                 self._start_renewer(lock)
             reconcile = stack.enter_context(
-                spine.open_reconciler(self._settings, self._credentials)
+                wiring.open_reconciler(self._settings, self._credentials)
             )
             abandoned = self._serve(reconcile, lock)
             if abandoned:
@@ -159,7 +144,7 @@ class Daemon:
 
         threading.Thread(target=renew, name="lease-renewer", daemon=True).start()
 
-    def _serve(self, reconcile: spine.ReconcileFn, lock: FileWriterLock | DatabaseLease) -> bool:
+    def _serve(self, reconcile: wiring.ReconcileFn, lock: FileWriterLock | DatabaseLease) -> bool:
         """Run triggers and the runner until stopped; True if a reconcile had to be abandoned."""
         config = self._config
         runner = SingleFlightRunner(
@@ -168,12 +153,13 @@ class Daemon:
         )
         self._runner = runner
         scheduler = Scheduler()
-        watches: list[DatabaseWatch] = []
+        watches: list[FileWatch] = []
         closers: list[Any] = []
         try:
             scheduler.every(config.resync_interval_seconds, "resync", lambda: self.ask("resync"))
-            for endpoint in spine.mlflow_endpoints(self._settings, self._credentials):
-                self._add_endpoint_triggers(endpoint, scheduler, watches, closers)
+            for trigger in self._triggers:
+                self._add_trigger(trigger, scheduler, watches, closers)
+            self._open_reporters(closers)
             runner.start()
             self.ask("startup")
             scheduler.start()
@@ -184,6 +170,7 @@ class Daemon:
                 config.resync_interval_seconds,
                 ", dry run" if self._dry_run else "",
             )
+            _log_triggers(self._source_names, self._triggers, config)
             while not self._stop.wait(0.5):
                 pass
             log.info("stopping: no new reconciles; waiting for the running one to finish")
@@ -207,55 +194,39 @@ class Daemon:
             log.info("stopped cleanly")
         return not finished
 
-    def _add_endpoint_triggers(
+    def _add_trigger(
         self,
-        endpoint: spine.Endpoint,
+        trigger: Trigger,
         scheduler: Scheduler,
-        watches: list[DatabaseWatch],
+        watches: list[FileWatch],
         closers: list[Any],
     ) -> None:
-        config = self._config
-        registry = endpoint.registry
-        http_uri = registry.tracking_uri.startswith(("http://", "https://"))
-        if registry.resolved_kind == "database" and config.watch_database:
-            path = sqlite_path(registry.resolved_database_uri)
-            if path is not None:
-                watches.append(DatabaseWatch(path, config.watch_debounce_seconds, self.ask))
-        if registry.resolved_kind == "rest" and config.probe_interval_seconds > 0:
-            probe = RegistryProbe(
-                registry,
-                endpoint.credentials,
-                ignore_tag_prefix=config.status_writeback.tag_prefix,
-            )
-            closers.append(probe.close)
+        """Run one trigger a source offers (webhook routes are the HTTP server's)."""
+        if isinstance(trigger, FileTrigger):
+            watches.append(FileWatch(trigger, self._config.watch_debounce_seconds, self.ask))
+        elif isinstance(trigger, PollTrigger):
+            closers.append(trigger.close)
             scheduler.every(
-                config.probe_interval_seconds,
-                f"probe-{endpoint.name}",
-                ProbeJob(endpoint.name, probe.changed, self.ask),
+                trigger.interval_seconds,
+                f"probe-{trigger.source}",
+                ProbeJob(trigger, self.ask),
             )
-            log.info(
-                "probing %s every %.1f s", redact_url(registry.tracking_uri),
-                config.probe_interval_seconds,
-            )  # fmt: skip
-        if config.status_writeback.enabled:
-            if http_uri:
-                writer = RegistryStatusWriter(registry, endpoint.credentials)
-                closers.append(writer.close)
-                self._status_writers[endpoint.name] = writer
-                if self._status_pool is None:
-                    self._status_pool = ThreadPoolExecutor(1, thread_name_prefix="status")
-            else:
-                log.warning(
-                    "status write-back needs the registry's REST API; registry %s has no "
-                    "http(s) tracking URI, so no status tags are written for it",
-                    endpoint.name,
-                )
+
+    def _open_reporters(self, closers: list[Any]) -> None:
+        """Status write-back, when on: one reporter per source that can take it."""
+        self._reporters = wiring.status_reporters(
+            self._settings, self._credentials, self._config
+        )
+        for reporter in self._reporters.values():
+            closers.append(reporter.close)
+        if self._reporters:
+            self._status_pool = ThreadPoolExecutor(1, thread_name_prefix="status")
 
     # -- one reconcile ------------------------------------------------------------------
 
     def _job(
         self,
-        reconcile: spine.ReconcileFn,
+        reconcile: wiring.ReconcileFn,
         lock: FileWriterLock | DatabaseLease,
         request: RunRequest,
     ) -> bool:
@@ -294,42 +265,26 @@ class Daemon:
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing managed",
             "; pushed" if result.get("pushed") else "",
         )
-        if self._status_writers and result.get("pushed") and self._status_pool is not None:
+        if self._reporters and result.get("pushed") and self._status_pool is not None:
             self._status_pool.submit(self._write_status, result)
         return True
 
     def _write_status(self, result: dict[str, Any]) -> None:
-        """Status tags for every model release this push changed; failures only logged."""
-        prefix = self._config.status_writeback.tag_prefix
-        updated = datetime.fromtimestamp(float(result["finished_at"]), UTC).isoformat(
-            timespec="seconds"
-        )
+        """Each source's reporter gets its releases that this push changed; failures only
+        logged (a reporter never raises)."""
+        by_source: dict[str, list[dict[str, Any]]] = {}
         for release in result.get("releases") or ():
-            if release.get("kind") != "model" or release.get("state") not in (
-                "deployed",
-                "removed",
-            ):
+            reporter = str(release.get("source"))
+            if reporter not in self._reporters and len(self._reporters) == 1:
+                reporter = next(iter(self._reporters))  # a format-1 folder names no source
+            by_source.setdefault(reporter, []).append(release)
+        for name, releases in by_source.items():
+            reporter_of = self._reporters.get(name)
+            if reporter_of is None:
                 continue
-            if not release.get("revision"):
-                continue
-            writer = self._status_writers.get(str(release.get("source")))
-            if writer is None and len(self._status_writers) == 1:
-                writer = next(iter(self._status_writers.values()))
-            if writer is None:
-                continue
-            stage = str(release["stage"])
-            tags = {
-                f"{prefix}{stage}.commit": str(release.get("commit") or ""),
-                f"{prefix}{stage}.state": str(release["state"]),
-                f"{prefix}{stage}.updated": updated,
-            }
-            try:
-                written = writer.set_tags(str(release["name"]), str(release["revision"]), tags)
-            except Exception:  # status must never stop anything
-                log.exception("status write-back crashed")
-                written = 0
+            written, failed = reporter_of.report(releases, float(result["finished_at"]))
             self.metrics.status_tags.labels("ok").inc(written)
-            self.metrics.status_tags.labels("failed").inc(len(tags) - written)
+            self.metrics.status_tags.labels("failed").inc(failed)
 
 
 def _log_failures(result: dict[str, Any]) -> None:
@@ -360,3 +315,25 @@ def _log_failures(result: dict[str, Any]) -> None:
         if not source.get("ok"):
             log.warning("cannot read source %r: %s", source.get("name"), source.get("error"))
 
+
+
+def _log_triggers(sources: list[str], triggers: list[Trigger], config: DaemonSettings) -> None:
+    """Name each active trigger at start-up, and each source only the resync will see."""
+    for trigger in triggers:
+        if isinstance(trigger, PollTrigger):
+            log.info("trigger: %s every %.1f s", trigger.describe, trigger.interval_seconds)
+        elif isinstance(trigger, WebhookTrigger):
+            log.info("trigger: %s", trigger.describe)
+        else:
+            log.info("trigger: %s", trigger.describe)
+    seen = {t.source for t in triggers if not isinstance(t, WebhookTrigger) or t.enabled}
+    for name in sources:
+        if name not in seen and not any(
+            isinstance(t, WebhookTrigger) and t.enabled for t in triggers
+        ):
+            log.warning(
+                "source %r: nothing but the resync (every %.0f s) sees its changes; see "
+                "docs/daemon.md for the triggers each kind of source offers",
+                name,
+                config.resync_interval_seconds,
+            )

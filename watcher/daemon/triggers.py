@@ -1,9 +1,11 @@
-"""Triggers: each one only asks the runner for a reconcile.
+"""Running the triggers that sources offer; each one only asks the runner for a reconcile.
 
-- ``Scheduler``: APScheduler jobs, the full resync on an interval and the REST
-  change probes.
-- ``DatabaseWatch``: watchdog on the MLflow SQLite file and its ``-wal`` and
-  ``-journal``, debounced, so a burst of commits makes one request.
+- ``Scheduler``: APScheduler jobs, the full resync on an interval and each
+  source's ``PollTrigger`` (a change probe).
+- ``FileWatch``: watchdog on a ``FileTrigger``'s folder, debounced, so a burst
+  of writes makes one request.
+
+Webhook routes (``WebhookTrigger``) are served by ``watcher.daemon.http``.
 """
 
 from __future__ import annotations
@@ -16,30 +18,17 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
-from sqlalchemy.engine import make_url
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from watcher.errors import WatcherError
+from watcher.spine.triggers import FileTrigger, PollTrigger
 
 log = logging.getLogger(__name__)
 
 Request = Callable[[str, float | None], None]
 #: Events that mean a file's content changed (not opens or read-only closes).
 _CHANGE_EVENTS = frozenset({"modified", "created", "moved", "deleted", "closed"})
-
-
-def sqlite_path(database_uri: str) -> Path | None:
-    """The file behind a ``sqlite:///…`` URI; None for other databases or in-memory ones."""
-    if not database_uri.startswith("sqlite"):
-        return None
-    try:
-        database = make_url(database_uri).database
-    except Exception:  # sqlalchemy raises ArgumentError and friends; any means "not a file"
-        return None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).absolute()
 
 
 class Debouncer:
@@ -78,32 +67,39 @@ class Debouncer:
             self._timer = None
 
 
-class _DatabaseEvents(FileSystemEventHandler):
-    def __init__(self, names: frozenset[str], poke: Callable[[], None]) -> None:
+class _FileEvents(FileSystemEventHandler):
+    """Pokes on a content change of a watched name, or of any file when ``names`` is None."""
+
+    def __init__(self, names: frozenset[str] | None, poke: Callable[[], None]) -> None:
         self._names, self._poke = names, poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type not in _CHANGE_EVENTS:
+            return
+        if self._names is None:
+            self._poke()
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]
         if any(Path(str(p)).name in self._names for p in paths if p):
             self._poke()
 
 
-class DatabaseWatch:
-    """Watches one SQLite registry file; ``request('watch', first_event_time)`` after quiet."""
+class FileWatch:
+    """Watches one ``FileTrigger``; ``request('watch', first_event_time)`` after quiet."""
 
-    def __init__(self, path: Path, debounce_seconds: float, request: Request) -> None:
-        self.path = path
+    def __init__(self, trigger: FileTrigger, debounce_seconds: float, request: Request) -> None:
+        self.trigger = trigger
         self._debouncer = Debouncer(debounce_seconds, lambda first: request("watch", first))
-        names = frozenset({path.name, f"{path.name}-wal", f"{path.name}-journal"})
         self._observer = Observer()
         self._observer.daemon = True
-        self._observer.schedule(_DatabaseEvents(names, self._debouncer.poke), str(path.parent))
+        self._observer.schedule(
+            _FileEvents(trigger.names, self._debouncer.poke),
+            str(trigger.folder),
+            recursive=trigger.names is None,
+        )
 
     def start(self) -> None:
         self._observer.start()
-        log.info("watching %s (and its -wal/-journal) for registry changes", self.path)
 
     def stop(self) -> None:
         self._debouncer.close()
@@ -137,21 +133,21 @@ class Scheduler:
 
 
 class ProbeJob:
-    """One change probe per call; asks for a reconcile when the registry answer changed."""
+    """One change probe per call; asks for a reconcile when the input's answer changed."""
 
-    def __init__(self, name: str, probe: Callable[[], bool], request: Request) -> None:
-        self._name, self._probe, self._request = name, probe, request
+    def __init__(self, trigger: PollTrigger, request: Request) -> None:
+        self._name, self._trigger, self._request = trigger.source, trigger, request
         self._failing = False
         self._primed = self._prime()
 
     def _prime(self) -> bool:
-        """Take the baseline now, before the startup reconcile reads the registry.
+        """Take the baseline now, before the startup reconcile reads the input.
 
         Otherwise a change made between that read and the first probe would be
         remembered as the baseline and wait for the resync (minutes, not seconds).
         """
         try:
-            self._probe()
+            self._trigger.prime()
         except WatcherError:
             return False
         return True
@@ -159,7 +155,7 @@ class ProbeJob:
     def __call__(self) -> None:
         started = time.time()
         try:
-            changed = self._probe()
+            changed = self._trigger.changed()
         except WatcherError as exc:
             # Logged once per outage; the resync and the retry after recovery cover it.
             if not self._failing:
@@ -174,5 +170,5 @@ class ProbeJob:
             self._primed = True
             changed = True  # no baseline from before the startup read: ask once
         if changed:
-            log.info("change probe: registry %s changed", self._name)
+            log.info("change probe: %s changed", self._name)
             self._request("probe", started)

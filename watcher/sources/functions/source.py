@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from watcher.adapters.git_repo import GitOpsRepo
@@ -166,22 +165,3 @@ def read_folder(root: Path) -> dict[str, bytes]:
     except OSError as exc:
         raise FunctionSourceUnavailableError(f"cannot read {root}: {exc}") from exc
     return files
-
-
-def build_function_sources(
-    settings_list: Sequence[FunctionSourceSettings],
-    state_dir: Path,
-    git_credentials: Credentials | None = None,
-) -> list[FunctionSource]:
-    """One source per ``functions[]`` entry; names and paths must be distinct."""
-    seen_names: set[str] = set()
-    seen_paths: set[str] = set()
-    for settings in settings_list:
-        if settings.name in seen_names or settings.path in seen_paths:
-            raise ConfigError(
-                f"function sources share the name {settings.name!r} or path {settings.path!r}",
-                hint="give each functions[] entry its own name and path",
-            )
-        seen_names.add(settings.name)
-        seen_paths.add(settings.path)
-    return [FunctionSource(s, state_dir, git_credentials) for s in settings_list]

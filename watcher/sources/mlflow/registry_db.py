@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,66 +213,21 @@ class DatabaseRegistry:
         return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
     def _read(self, conn: Connection) -> list[RegisteredModel]:
-        present = set(sa.inspect(conn).get_table_names())
-        missing = [t for t in REQUIRED_TABLES if t not in present]
-        if missing:
-            raise RegistryError(
-                f"{self._origin} does not look like an MLflow backend database "
-                f"(no table {', '.join(missing)})",
-                hint="point registry.database_uri at the database the MLflow server uses",
-            )
-        meta = sa.MetaData()
-        meta.reflect(
-            bind=conn, only=[t for t in (*REQUIRED_TABLES, *OPTIONAL_TABLES) if t in present]
-        )
-        tables = meta.tables
+        """Models, their tags and aliases, and the versions a stage can select: the latest
+        per registry stage and every aliased one (never the whole version table)."""
+        tables = self._tables(conn)
         rm, mv = tables["registered_models"], tables["model_versions"]
-        mv_tags = tables.get("model_version_tags")
-        rm_tags = tables.get("registered_model_tags")
-        aliases_t = tables.get("registered_model_aliases")
-
-        model_tags: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        if rm_tags is not None:
-            query = sa.select(rm_tags.c.name, rm_tags.c.key, rm_tags.c.value)
-            for name, key, value in conn.execute(self._scoped(query, rm_tags)):
-                model_tags[name].append((key, value or ""))
+        model_tags = self._model_tags(conn, tables.get("registered_model_tags"))
         names = [
             name
             for (name,) in conn.execute(self._scoped(sa.select(rm.c.name), rm))
             if self._models.matches(name)
             and dict(model_tags[name]).get(PROMPT_TAG, "").lower() != "true"
         ]
-
-        alias_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        latest = self._scoped(
-            sa.select(mv.c.name, sa.func.max(mv.c.version).label("version"))
-            .where(sa.func.coalesce(mv.c.current_stage, "None") != DELETED_STAGE)
-            .group_by(mv.c.name, mv.c.current_stage),
-            mv,
-        )
-        wanted_parts = [latest]
-        if aliases_t is not None:
-            query = sa.select(aliases_t.c.name, aliases_t.c.alias, aliases_t.c.version)
-            for name, alias, version in conn.execute(self._scoped(query, aliases_t)):
-                alias_rows[name].append((alias, str(version)))
-            wanted_parts.append(
-                self._scoped(sa.select(aliases_t.c.name, aliases_t.c.version), aliases_t)
-            )
-        wanted = sa.union(*wanted_parts).subquery("wanted")
-
-        def joined(table: sa.Table) -> Any:
-            return (table.c.name == wanted.c.name) & (table.c.version == wanted.c.version)
-
-        version_tags: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-        if mv_tags is not None:
-            tag_rows = sa.select(
-                mv_tags.c.name, mv_tags.c.version, mv_tags.c.key, mv_tags.c.value
-            ).join_from(mv_tags, wanted, joined(mv_tags))
-            for name, version, key, value in conn.execute(self._in_workspace(tag_rows, mv_tags)):
-                version_tags[(name, str(version))].append((key, value or ""))
-
+        aliases, wanted = self._aliases_and_wanted(conn, mv, tables.get("registered_model_aliases"))
+        version_tags = self._version_tags(conn, tables.get("model_version_tags"), wanted)
         versions: dict[str, list[ModelVersion]] = defaultdict(list)
-        rows = self._in_workspace(sa.select(mv).join_from(mv, wanted, joined(mv)), mv)
+        rows = self._in_workspace(sa.select(mv).join_from(mv, wanted, _joined(mv, wanted)), mv)
         for row in conn.execute(rows).mappings():
             version = str(row["version"])
             versions[row["name"]].append(
@@ -291,12 +246,71 @@ class DatabaseRegistry:
         return [
             RegisteredModel(
                 name=name,
-                aliases=tuple(alias_rows[name]),
+                aliases=tuple(aliases[name]),
                 tags=tuple(model_tags[name]),
                 versions=tuple(versions[name]),
             )
             for name in names
         ]
+
+    def _tables(self, conn: Connection) -> Mapping[str, sa.Table]:
+        """MLflow's registry tables as the database has them (older versions lack some)."""
+        present = set(sa.inspect(conn).get_table_names())
+        missing = [t for t in REQUIRED_TABLES if t not in present]
+        if missing:
+            raise RegistryError(
+                f"{self._origin} does not look like an MLflow backend database "
+                f"(no table {', '.join(missing)})",
+                hint="point registry.database_uri at the database the MLflow server uses",
+            )
+        meta = sa.MetaData()
+        meta.reflect(
+            bind=conn, only=[t for t in (*REQUIRED_TABLES, *OPTIONAL_TABLES) if t in present]
+        )
+        return meta.tables
+
+    def _model_tags(
+        self, conn: Connection, rm_tags: sa.Table | None
+    ) -> dict[str, list[tuple[str, str]]]:
+        model_tags: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        if rm_tags is not None:
+            query = sa.select(rm_tags.c.name, rm_tags.c.key, rm_tags.c.value)
+            for name, key, value in conn.execute(self._scoped(query, rm_tags)):
+                model_tags[name].append((key, value or ""))
+        return model_tags
+
+    def _aliases_and_wanted(
+        self, conn: Connection, mv: sa.Table, aliases_t: sa.Table | None
+    ) -> tuple[dict[str, list[tuple[str, str]]], Any]:
+        """Each model's aliases, and a subquery of the (name, version) pairs worth reading."""
+        alias_rows: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        latest = self._scoped(
+            sa.select(mv.c.name, sa.func.max(mv.c.version).label("version"))
+            .where(sa.func.coalesce(mv.c.current_stage, "None") != DELETED_STAGE)
+            .group_by(mv.c.name, mv.c.current_stage),
+            mv,
+        )
+        wanted_parts = [latest]
+        if aliases_t is not None:
+            query = sa.select(aliases_t.c.name, aliases_t.c.alias, aliases_t.c.version)
+            for name, alias, version in conn.execute(self._scoped(query, aliases_t)):
+                alias_rows[name].append((alias, str(version)))
+            wanted_parts.append(
+                self._scoped(sa.select(aliases_t.c.name, aliases_t.c.version), aliases_t)
+            )
+        return alias_rows, sa.union(*wanted_parts).subquery("wanted")
+
+    def _version_tags(
+        self, conn: Connection, mv_tags: sa.Table | None, wanted: Any
+    ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        version_tags: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        if mv_tags is not None:
+            tag_rows = sa.select(
+                mv_tags.c.name, mv_tags.c.version, mv_tags.c.key, mv_tags.c.value
+            ).join_from(mv_tags, wanted, _joined(mv_tags, wanted))
+            for name, version, key, value in conn.execute(self._in_workspace(tag_rows, mv_tags)):
+                version_tags[(name, str(version))].append((key, value or ""))
+        return version_tags
 
     def _scoped(self, query: Any, table: sa.Table) -> Any:
         """The query in our workspace, for names our include patterns can match."""
@@ -338,3 +352,8 @@ class DatabaseRegistry:
         if self._password:
             text = text.replace(self._password, "***")
         return text
+
+
+def _joined(table: sa.Table, wanted: Any) -> Any:
+    """Rows of ``table`` for the (name, version) pairs of ``wanted``."""
+    return (table.c.name == wanted.c.name) & (table.c.version == wanted.c.version)

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from watcher.config.settings import Credentials, RegistrySettings
-from watcher.sources.mlflow.registry_rest import SEARCH_PATH, RestRegistry
+from watcher.sources.mlflow.mlflow_http import SEARCH_PATH, MlflowHttp
 
 #: Pages read per probe at most; a registry larger than this is left to the resync.
 MAX_PAGES = 100
 
 
-class RegistryProbe(RestRegistry):
+class RegistryProbe(MlflowHttp):
     """``changed()`` is True when the search answer differs from the last one seen."""
 
     def __init__(
@@ -55,6 +55,10 @@ class RegistryProbe(RestRegistry):
         current = self.fingerprint()
         previous, self._last = self._last, current
         return previous is not None and previous != current
+
+    def prime(self) -> None:
+        """Take the baseline now (before the startup reconcile reads the registry)."""
+        self._last = self.fingerprint()
 
     def _strip(self, value: Any) -> Any:
         """Drop our own status tags wherever tags appear in the answer."""

@@ -1,8 +1,8 @@
-"""Read the MLflow model registry over its REST API.
+"""Read the MLflow model registry over its REST API: every model, alias and version.
 
-Plain HTTP with ``requests`` rather than ``mlflow.MlflowClient``: the daemon
-stays free of mlflow's heavy dependency tree, and we keep full control of
-paging, retries, timeouts and how each failure is translated into our errors.
+Models are read in pages of ``registered-models/search`` and versions with one
+``model-versions/search`` beside them; a registry that changes between two pages
+is read again (offset paging moves), a bounded number of times.
 """
 
 from __future__ import annotations
@@ -11,28 +11,22 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.stages import NameFilter
-from watcher.core.urls import redact_url
 from watcher.errors import (
-    ArtifactAuthError,
-    ArtifactSourceError,
-    ArtifactUnavailableError,
     RegistryAuthError,
     RegistryError,
     RegistryUnavailableError,
 )
+from watcher.sources.mlflow.mlflow_http import SEARCH_PATH
+from watcher.sources.mlflow.rest_artifacts import ArtifactEndpoints
 
 log = logging.getLogger(__name__)
 
-SEARCH_PATH = "/api/2.0/mlflow/registered-models/search"
 VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 VERSION_PATH = "/api/2.0/mlflow/model-versions/get"
 #: MLflow's ceiling for one page of ``model-versions/search``.
@@ -41,27 +35,10 @@ VERSION_PAGE_SIZE = 200_000
 VERSION_ORDER = ("name ASC", "version_number ASC")
 #: Reads of a registry that kept changing under us before we give up for this reconcile.
 CONSISTENT_READ_ATTEMPTS = 3
-RUN_PATH = "/api/2.0/mlflow/runs/get"
-LOGGED_MODEL_PATH = "/api/2.0/mlflow/logged-models/"
-ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-AUTH_HINT = (
-    "check MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
-    "and that this identity may read the model registry"
-)
 
 
 def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(t["key"]), str(t.get("value") or "")) for t in items or ())
-
-
-#: OpenSSL's words for "the other side did not answer with TLS" (1.1, 3.0, 3.2+).
-_PLAIN_HTTP_MARKERS = (
-    "wrong version number",
-    "record layer failure",
-    "packet length too long",
-    "unknown protocol",
-)
 
 
 #: Characters a name prefix may hold to be sent as a ``name ILIKE 'prefix%'`` filter.
@@ -90,7 +67,7 @@ class _Shifted(Exception):
     """The registry changed between two requests of one read (offset paging moved)."""
 
 
-class RestRegistry:
+class RestRegistry(ArtifactEndpoints):
     """Builds a complete :class:`RegistrySnapshot` from an MLflow tracking server."""
 
     def __init__(
@@ -102,52 +79,16 @@ class RestRegistry:
         backoff_seconds: float = 0.5,
         version_page_size: int = VERSION_PAGE_SIZE,
     ) -> None:
-        uri = settings.tracking_uri.rstrip("/")
-        if urlsplit(uri).scheme not in ("http", "https"):
-            raise RegistryError(
-                f"registry tracking URI {redact_url(uri)!r} is not an http(s) URL",
-                hint="set registry.tracking_uri (or MLFLOW_TRACKING_URI) to the MLflow server",
-            )
-        self._settings = settings
+        super().__init__(settings, credentials, retries=retries, backoff_seconds=backoff_seconds)
         self._version_page_size = max(1, min(version_page_size, VERSION_PAGE_SIZE))
         self._models = NameFilter(settings.models.include, settings.models.exclude)
         #: Sent with both searches while the server accepts it ("" once it refused).
         self._filter = name_filter(settings.models.include)
-        self._base = uri
-        self._origin = redact_url(uri)
-        self._retry = Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            backoff_factor=backoff_seconds,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}),
-            raise_on_status=False,
-            respect_retry_after_header=True,
-        )
-        self._session = self._new_session(credentials)
         #: The version search runs beside the model pages, on a session of its own.
         self._side_session = self._new_session(credentials)
 
-    def _new_session(self, credentials: Credentials) -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=self._retry)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["Accept"] = "application/json"
-        if credentials.mlflow_token:
-            session.headers["Authorization"] = f"Bearer {credentials.mlflow_token}"
-        elif credentials.mlflow_username:
-            session.auth = (credentials.mlflow_username, credentials.mlflow_password)
-        if self._settings.insecure_tls:
-            session.verify = False
-        elif self._settings.ca_bundle:
-            session.verify = self._settings.ca_bundle
-        return session
-
     def close(self) -> None:
-        self._session.close()
+        super().close()
         self._side_session.close()
 
     def snapshot(self) -> RegistrySnapshot:
@@ -363,164 +304,3 @@ class RestRegistry:
                 path, f"malformed record of {name!r} version {version}: {exc!r}"
             ) from exc
 
-    # -- artifact lookups: where a version's files are, and the server's artifact proxy --
-
-    def run_artifact_uri(self, run_id: str) -> str:
-        """The artifact root of a run, for ``runs:/<id>/…`` sources."""
-        return self._artifact_uri(RUN_PATH, {"run_id": run_id}, "run", "run", run_id)
-
-    def logged_model_artifact_uri(self, model_id: str) -> str:
-        """Where an MLflow 3 logged model keeps its files, for ``models:/m-…`` sources."""
-        path = LOGGED_MODEL_PATH + quote(model_id, safe="")
-        return self._artifact_uri(path, {}, "model", "logged model", model_id)
-
-    def _artifact_uri(
-        self, path: str, params: Mapping[str, str], entity: str, label: str, ident: str
-    ) -> str:
-        """``<entity>.info.artifact_uri`` of a run or logged model, or a clear refusal."""
-        answer = self._get(path, params, missing_ok=True)
-        info = ((answer or {}).get(entity) or {}).get("info") or {}
-        uri = info.get("artifact_uri") if isinstance(info, Mapping) else None
-        if not uri:
-            raise ArtifactSourceError(
-                f"{label} {ident!r} is not known to the MLflow server at {self._origin}",
-                hint=f"the version's source names a {label} that was deleted",
-            )
-        return str(uri)
-
-    def list_artifacts(self, path: str) -> list[tuple[str, bool, int]]:
-        """One level of the server's artifact proxy: (path, is_dir, size) per entry."""
-        answer = self._get(ARTIFACTS_PATH, {"path": path}, missing_ok=True) or {}
-        entries = []
-        for raw in self._list(answer, "files"):
-            entries.append(
-                (
-                    str(raw.get("path") or ""),
-                    bool(raw.get("is_dir")),
-                    int(raw.get("file_size") or 0),
-                )
-            )
-        return entries
-
-    def open_artifact(self, path: str) -> requests.Response:
-        """A streaming download of one file through the server's artifact proxy."""
-        url = f"{self._base}{ARTIFACTS_PATH}/{quote(path)}"
-        try:
-            response = self._session.get(url, stream=True, timeout=self._settings.timeout_seconds)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ArtifactUnavailableError(
-                f"cannot download {path!r} from the MLflow server at {self._origin}: "
-                f"{type(exc).__name__}",
-                hint="the next reconcile tries again",
-            ) from exc
-        if response.status_code == 200:
-            return response
-        response.close()
-        if response.status_code in (401, 403):
-            raise ArtifactAuthError(
-                f"the MLflow server at {self._origin} refused to serve artifact {path!r} "
-                f"(HTTP {response.status_code})",
-                hint=AUTH_HINT,
-            )
-        if response.status_code in RETRY_STATUSES:
-            raise ArtifactUnavailableError(
-                f"the MLflow server at {self._origin} answered HTTP {response.status_code} "
-                f"for artifact {path!r}"
-            )
-        raise ArtifactSourceError(
-            f"the MLflow server at {self._origin} has no artifact {path!r} "
-            f"(HTTP {response.status_code})",
-            hint="check that the server runs with artifact serving (--serve-artifacts)",
-        )
-
-    def _get(
-        self,
-        path: str,
-        params: Mapping[str, str | list[str]],
-        *,
-        missing_ok: bool = False,
-        session: requests.Session | None = None,
-    ) -> Mapping[str, Any] | None:
-        url = self._base + path
-        where = self._origin + path
-        http = session or self._session
-        try:
-            response = http.get(url, params=params, timeout=self._settings.timeout_seconds)
-        except requests.exceptions.SSLError as exc:
-            if any(marker in str(exc).lower() for marker in _PLAIN_HTTP_MARKERS):
-                raise RegistryError(
-                    f"the model registry at {self._origin} does not speak TLS: "
-                    "it answered an https:// request in plain http",
-                    hint="use http:// in registry.tracking_uri (MLFLOW_TRACKING_URI), "
-                    "or the server's TLS port",
-                ) from exc
-            raise RegistryError(
-                f"TLS verification failed for the model registry at {self._origin}",
-                hint="set registry.ca_bundle (MLFLOW_TRACKING_SERVER_CERT_PATH) to the server's CA",
-            ) from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RegistryUnavailableError(
-                f"cannot reach the model registry at {self._origin}: {type(exc).__name__}",
-                hint="check that the MLflow server is up and registry.tracking_uri is right",
-            ) from exc
-        except requests.RequestException as exc:
-            raise RegistryUnavailableError(
-                f"request to {where} failed: {type(exc).__name__}"
-            ) from exc
-        status = response.status_code
-        if status in (401, 403):
-            raise RegistryAuthError(
-                f"the model registry at {self._origin} refused our credentials (HTTP {status})",
-                hint=AUTH_HINT,
-            )
-        if status in RETRY_STATUSES:
-            raise RegistryUnavailableError(
-                f"the model registry at {self._origin} answered HTTP {status} "
-                f"on {path}: {self._error_text(response)}",
-                hint="retried with backoff; the next reconcile tries again",
-            )
-        if status == 404 and missing_ok and self._error_code(response) == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        if status != 200:
-            raise self._bad_answer(path, f"HTTP {status}: {self._error_text(response)}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise self._bad_answer(path, "the answer is not JSON") from exc
-        if not isinstance(body, Mapping):
-            raise self._bad_answer(path, "the answer is not a JSON object")
-        return body
-
-    def _list(
-        self, body: Mapping[str, Any] | None, key: str, path: str = SEARCH_PATH
-    ) -> Sequence[Mapping[str, Any]]:
-        value = (body or {}).get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-            raise self._bad_answer(path, f"{key!r} is not a list of objects")
-        return value
-
-    def _field(self, body: Mapping[str, Any], key: str) -> str:
-        value = body.get(key)
-        if value is None or value == "":
-            raise self._bad_answer(SEARCH_PATH, f"a record lacks {key!r}")
-        return str(value)
-
-    def _bad_answer(self, path: str, what: str) -> RegistryError:
-        return RegistryError(
-            f"unexpected answer from {self._origin}{path}: {what}",
-            hint="check that registry.tracking_uri is the MLflow server's base URL "
-            "(no /api suffix) and that nothing in between rewrites the MLflow API",
-        )
-
-    @staticmethod
-    def _error_code(response: requests.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return ""
-        return str(body.get("error_code") or "") if isinstance(body, Mapping) else ""
-
-    @staticmethod
-    def _error_text(response: requests.Response) -> str:
-        text = " ".join(response.text.split())
-        return text[:200] + ("…" if len(text) > 200 else "") if text else "(empty body)"

@@ -13,7 +13,7 @@ import requests
 
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.names import describe
-from watcher.sources.mlflow.registry_rest import RestRegistry
+from watcher.sources.mlflow.mlflow_http import MlflowHttp
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ SET_TAG_PATH = "/api/2.0/mlflow/model-versions/set-tag"
 _MAX_VALUE = 5000
 
 
-class RegistryStatusWriter(RestRegistry):
+class RegistryStatusWriter(MlflowHttp):
     """Sets ``model-versions/set-tag``; ``set_tags`` returns how many writes succeeded."""
 
     def __init__(self, settings: RegistrySettings, credentials: Credentials) -> None:

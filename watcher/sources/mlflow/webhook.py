@@ -16,7 +16,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from watcher.spine.triggers import Verdict
 
 SECRET_ENV = "GITOPS_WATCHER_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 SIGNATURE_HEADER = "X-MLflow-Signature"
@@ -24,17 +25,6 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 _MAX_DELIVERY_ID = 200
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The answer to one delivery: HTTP status, a short reason, and the event when accepted."""
-
-    status: int
-    outcome: str
-    message: str
-    event: str = ""
-    timestamp: float = 0.0
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:

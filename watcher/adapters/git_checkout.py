@@ -1,0 +1,384 @@
+"""The GitOps checkout: a private repository of objects and refs that mirrors one branch.
+
+The checkout is a bare repository in ``<checkout_dir>/.git`` (``core.bare=true``):
+git objects and refs only, no working tree and no index, and nothing else in
+checkout_dir. It never holds anything worth keeping between runs: ``sync()`` fetches
+and points the branch at the remote branch (local commits that were not pushed are
+dropped; the reconciler re-applies its plan on the new head). Files are read from
+git objects and commits are built by ``git fast-import`` from objects, so exactly one
+folder changes per commit, and neither a sync nor a commit costs more in a
+repository of ten thousand files than in one of ten. No repository path is ever
+written to disk; a folder that is, or goes through, a symlink in HEAD is refused all
+the same. Pushes are never forced. Not thread-safe: one writer per checkout.
+
+A checkout made by an older version (a working tree beside ``.git``) is converted in
+place on the first sync: its objects and refs are kept, its files are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from contextlib import nullcontext
+from pathlib import Path
+
+from git import Repo
+from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from watcher.adapters.git_objects import GitTree, safe_relpath
+from watcher.adapters.git_transport import (
+    check_transport_files,
+    network_env,
+    remote_url,
+    secrets_of,
+    wrap_command_error,
+)
+from watcher.closing import Closing
+from watcher.config.settings import Credentials, GitSettings
+from watcher.errors import GitError, PushRejectedError
+
+log = logging.getLogger(__name__)
+
+#: Written into .git/ at creation: only a checkout that carries it is ever deleted.
+MARKER = "gitops-watcher-checkout"
+_GIT_DIR = ".git"
+
+
+class GitCheckout(Closing):
+    """A private bare repository that mirrors one branch: sync, read, push."""
+
+    def __init__(self, settings: GitSettings, checkout_dir: Path, credentials: Credentials) -> None:
+        self._settings = settings
+        self._dir = Path(checkout_dir).absolute()
+        self._git_dir = self._dir / _GIT_DIR
+        self._branch = settings.branch
+        # What git sees and .git/config holds: the URL without any credential in it.
+        self._url = remote_url(settings.repo_url)
+        self._net_env = network_env(settings, credentials)
+        self._secrets = secrets_of(settings, credentials)
+        # Literal pathspecs: a folder named '*' must mean only itself.
+        self._local_env = {"GIT_LITERAL_PATHSPECS": "1", "GIT_TERMINAL_PROMPT": "0"}
+        self._repo: Repo | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop GitPython's persistent cat-file processes."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    # -- public API --------------------------------------------------------------------
+
+    def sync(self) -> str | None:
+        """Point the branch at origin/<branch>; None if the remote has no such branch.
+
+        Fetches, then moves ``refs/heads/<branch>`` (HEAD is the symbolic ref to it):
+        no checkout, no clean, no index, whatever the size of the repository.
+        """
+        if not self._settings.repo_url:
+            raise GitError("no git repository configured", hint="set GIT_REPO_URL (git.repo_url)")
+        check_transport_files(self._settings)
+        self._check_branch_name()
+        reused = self._open_or_create()
+        exists = self._fetch()
+        try:
+            return self._point_branch(exists)
+        except GitError as exc:
+            if not reused:
+                raise
+            # Local state is damaged (a stale lock, lost objects): start over, once.
+            log.warning("checkout %s is damaged (%s); cloning again", self._dir, exc)
+            self._remove_checkout()
+            self._create()
+            return self._point_branch(self._fetch())
+
+    def head(self) -> str | None:
+        """The commit the branch points at, or None while it is unborn (or before sync)."""
+        if self._repo is None and not self._open_quietly():
+            return None
+        try:
+            return self._git("rev-parse", "-q", "--verify", f"refs/heads/{self._branch}^{{commit}}")
+        except GitError:
+            return None
+
+    def log(self, max_count: int) -> list[tuple[str, str]]:
+        """(sha, subject) of the newest commits, newest first."""
+        if self.head() is None or max_count <= 0:
+            return []
+        ref = f"refs/heads/{self._branch}"
+        out = self._git("log", f"--max-count={max_count}", "--format=%H %s", ref, "--")
+        return [(line[:40], line[41:]) for line in out.splitlines() if line]
+
+    def read_tree(self, prefix: str) -> GitTree:
+        """Every file under ``prefix`` at HEAD, from git objects (there is no working tree).
+
+        One ``ls-tree`` lists paths and blob ids; contents are read from the object
+        store only when asked for, so comparing by id reads nothing.
+        """
+        prefix = "" if prefix.strip("/") in ("", ".") else safe_relpath(prefix)
+        head = self.head()
+        if head is None:
+            return GitTree({}, self._read_blob)
+        args = ["ls-tree", "-r", "-z", "--full-tree", head]
+        out = self._git(*args, "--", prefix) if prefix else self._git(*args)
+        ids: dict[str, str] = {}
+        for record in out.split("\0"):
+            if not record:
+                continue
+            meta, path = record.split("\t", 1)
+            _mode, kind, sha = meta.split()
+            if kind != "blob" or (prefix and not path.startswith(prefix + "/")):
+                continue
+            ids[path] = sha
+        return GitTree(ids, self._read_blob)
+
+    def _read_blob(self, sha: str) -> bytes:
+        data: bytes = self._require_repo().git.get_object_data(sha)[3]
+        return data
+
+    def push(self) -> None:
+        """Push the branch to origin, never forced; a lost race raises PushRejectedError."""
+        head = self.head()
+        if head is None:
+            log.debug("branch '%s' has no commits; nothing to push", self._branch)
+            return
+        ref = f"refs/heads/{self._branch}"
+        try:
+            self._git("push", "--porcelain", "origin", f"{ref}:{ref}", network="push")
+        except GitError as exc:
+            cause = exc.__cause__
+            text = f"{cause.stdout} {cause.stderr}" if isinstance(cause, CommandError) else ""
+            lost_race = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref")
+            # Over smart HTTP a race lost on the server side reads "[remote rejected]
+            # (failed to update ref) … cannot lock ref … but expected …": a race, not a hook.
+            if any(marker in text for marker in lost_race) or (
+                "cannot lock ref" in text and "but expected" in text
+            ):
+                raise PushRejectedError(
+                    f"push of '{self._branch}' was rejected: the remote has commits we do not "
+                    "have (another writer pushed first)",
+                    hint="sync and re-apply, then push again",
+                ) from exc.__cause__
+            if "[remote rejected]" in text:
+                hint = "the server refused the update: a protected branch or a hook?"
+                raise GitError(str(exc), hint=hint) from exc.__cause__
+            raise
+        log.info("pushed %s to '%s'", head[:12], self._branch)
+
+    # -- the checkout ------------------------------------------------------------------
+
+    def _check_branch_name(self) -> None:
+        name = self._branch
+        if not name or name.startswith("-"):
+            raise GitError(f"invalid branch name {name!r}", hint="check git.branch")
+        try:
+            Repo.GitCommandWrapperType().execute(["git", "check-ref-format", f"refs/heads/{name}"])
+        except GitCommandError as exc:
+            raise GitError(f"invalid branch name {name!r}", hint="check git.branch") from exc
+
+    def _open_quietly(self) -> bool:
+        try:
+            repo = Repo(self._dir)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            return False
+        self._adopt(repo)
+        return True
+
+    def _adopt(self, repo: Repo) -> None:
+        # GIT_DIR for every git process, GitPython's cat-file ones too: git never goes
+        # looking in parent folders (a damaged checkout must not lead it into a user's
+        # repository), and a bare repository is found even with safe.bareRepository=explicit.
+        repo.git.update_environment(GIT_DIR=str(self._git_dir))
+        self._repo = repo
+
+    def _open_or_create(self) -> bool:
+        """Reuse a sound checkout of the same URL (True), else make a fresh one (False)."""
+        self.close()
+        if self._dir.exists() or self._dir.is_symlink():
+            problem = self._problem_with_existing()
+            if problem is None:
+                self._keep_objects_only()
+                return True
+            log.warning("checkout %s %s; cloning again", self._dir, problem)
+            self._remove_checkout()
+        self._create()
+        return False
+
+    def _problem_with_existing(self) -> str | None:
+        if not self._dir.is_dir() or self._dir.is_symlink():
+            return "is not a directory"
+        if not any(self._dir.iterdir()):
+            return "is empty"
+        if not self._open_quietly():
+            return "is not a git repository"
+        repo = self._require_repo()
+        if Path(repo.git_dir).resolve() != self._git_dir.resolve():
+            return "keeps its git directory elsewhere than .git"  # a bare repo itself, a worktree
+        if repo.working_tree_dir is not None and (
+            Path(repo.working_tree_dir).resolve() != self._dir.resolve()
+        ):
+            return "is inside another repository"
+        try:
+            with repo.config_reader("repository") as config:
+                url = str(config.get_value('remote "origin"', "url", ""))
+        except Exception:  # a config file git cannot parse is as broken as it gets
+            return "has an unreadable .git/config"
+        if url != self._url:
+            if remote_url(url) == self._url:  # made by an older version
+                return "holds a credential in its .git/config"
+            return "tracks another remote"
+        return None
+
+    def _keep_objects_only(self) -> None:
+        """Leave only ``.git`` in checkout_dir, a bare repository, when it is ours.
+
+        A checkout made by an older version (non-bare, a working tree full of files)
+        is converted in place: ``core.bare=true``, its index dropped, its files
+        deleted; objects and refs stay, so nothing is fetched again. Anything else
+        beside ``.git`` (files dropped in by hand) goes too. In a folder without our
+        MARKER nothing is deleted: GitError.
+        """
+        repo = self._require_repo()
+        strays = [path for path in self._dir.iterdir() if path.name != _GIT_DIR]
+        if repo.bare and not strays:
+            return
+        if not (self._git_dir / MARKER).is_file():
+            raise self._not_ours()
+        if not repo.bare:
+            log.info(
+                "checkout %s has a working tree (made by an older version): keeping its "
+                "objects and refs, deleting its files",
+                self._dir,
+            )
+            # The index first: killed in between, the next sync sees non-bare and goes on.
+            for name in ("index", "index.lock"):
+                (self._git_dir / name).unlink(missing_ok=True)
+            with repo.config_writer("repository") as config:
+                config.set_value("core", "bare", "true")
+            self.close()
+            if not self._open_quietly():
+                raise GitError(f"checkout {self._dir} cannot be opened after conversion")
+        for path in strays:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        log.debug("deleted %d entries beside .git in %s", len(strays), self._dir)
+
+    def _not_ours(self) -> GitError:
+        return GitError(
+            f"checkout_dir {self._dir} holds files that gitops-watcher did not create",
+            hint="point git.checkout_dir at an empty or missing folder; the daemon owns it",
+        )
+
+    def _remove_checkout(self) -> None:
+        """Delete the checkout, but only one that we created: never a user's folder."""
+        self.close()
+        if self._dir.is_symlink() or self._dir.is_file():
+            raise GitError(
+                f"checkout_dir {self._dir} is not a directory",
+                hint="point git.checkout_dir at a folder the daemon owns",
+            )
+        if any(self._dir.iterdir()) and not (self._git_dir / MARKER).is_file():
+            raise self._not_ours()
+        shutil.rmtree(self._dir)
+
+    def _create(self) -> None:
+        """An empty bare repository in checkout_dir/.git, origin configured; fetch fills it."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        try:
+            repo = Repo.init(self._git_dir, bare=True, initial_branch=self._branch)
+        except GitCommandError as exc:
+            raise GitError(f"cannot create checkout in {self._dir}: {exc.stderr.strip()}") from exc
+        self._adopt(repo)
+        (self._git_dir / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
+        fetch = f"+refs/heads/{self._branch}:refs/remotes/origin/{self._branch}"
+        # Through the config writer, not `git remote add URL`: a URL never goes into argv.
+        with self._require_repo().config_writer("repository") as config:
+            config.set_value('remote "origin"', "url", self._url)
+            config.set_value('remote "origin"', "fetch", fetch)
+            config.set_value("core", "autocrlf", "false")
+            config.set_value("gc", "autoDetach", "false")
+
+    def _fetch(self) -> bool:
+        """Fetch the branch; False when the remote does not have it (yet)."""
+        tracking = f"refs/remotes/origin/{self._branch}"
+        try:
+            self._git(
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "origin",
+                f"+refs/heads/{self._branch}:{tracking}",
+                network="fetch",
+            )
+        except GitError as exc:
+            if "couldn't find remote ref" not in str(exc):
+                raise
+            self._git("update-ref", "-d", tracking)
+            return False
+        return True
+
+    def _point_branch(self, remote_has_branch: bool) -> str | None:
+        """HEAD -> refs/heads/<branch> -> what origin/<branch> is: refs only, no files."""
+        branch = f"refs/heads/{self._branch}"
+        self._point_head(branch)
+        if remote_has_branch:
+            target = f"refs/remotes/origin/{self._branch}"
+            # --verify ...^{commit} reads the commit: lost objects show up here, as damage.
+            sha = self._git("rev-parse", "-q", "--verify", f"{target}^{{commit}}")
+            # Through a ref transaction: a stale refs/heads/<branch>.lock fails it.
+            self._git("update-ref", branch, sha)
+            log.info("checkout at %s (origin/%s)", sha[:12], self._branch)
+            return sha
+        # An unborn branch: the first commit creates it, the first push creates it remotely.
+        self._git("update-ref", "-d", branch)
+        log.info("remote has no branch '%s' yet; starting it", self._branch)
+        return None
+
+    def _point_head(self, branch: str) -> None:
+        """Make HEAD the symbolic ref to ``branch``; no git process when it already is."""
+        try:
+            current = (self._git_dir / "HEAD").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = ""
+        if current != f"ref: {branch}\n":
+            self._git("symbolic-ref", "HEAD", branch)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _require_repo(self) -> Repo:
+        if self._repo is None:
+            raise GitError("the checkout is not open", hint="call sync() first")
+        return self._repo
+
+    def _git(
+        self,
+        *args: str,
+        network: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> str:
+        """Run git in the checkout; wrap failures once, with credentials redacted."""
+        command = ["git", *args]
+        full_env = {**self._local_env, **(self._net_env if network else {}), **(env or {})}
+        timeout = self._settings.timeout_seconds if network else None
+        runner = self._require_repo().git
+        try:
+            with tempfile.TemporaryFile() if stdin is not None else nullcontext() as handle:
+                if handle is not None and stdin is not None:
+                    handle.write(stdin)
+                    handle.seek(0)
+                out = runner.execute(
+                    command,
+                    istream=handle,
+                    env=full_env,
+                    kill_after_timeout=timeout,
+                    stdout_as_string=False,
+                )
+        except CommandError as exc:
+            raise wrap_command_error(exc, args[0], network, self._url, self._secrets) from exc
+        return out.decode("utf-8", "replace").strip()

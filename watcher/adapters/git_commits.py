@@ -1,0 +1,227 @@
+"""One commit per folder: a batch of folder changes becomes one ``git fast-import`` run.
+
+Trees and commits are built from git objects only (no index, no working tree),
+unchanged subtrees are reused, and whether a folder changes is decided by tree
+ids alone, so a commit costs the same in a repository of ten files or ten
+thousand. A folder that is, or goes through, a symlink in HEAD, or a symlink the
+batch would write over, is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from git import Blob, Repo, Tree
+
+from watcher.adapters.git_objects import parents, quote_path, safe_relpath, tree_id
+from watcher.errors import GitError
+
+log = logging.getLogger(__name__)
+
+_SYMLINK_MODE = 0o120000
+
+#: Runs git in the checkout: ``git(*args, stdin=bytes)`` returns its output.
+GitRunner = Callable[..., str]
+
+
+class FolderCommits:
+    """Commits folder changes on top of the branch of one checkout."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        git: GitRunner,
+        git_dir: Path,
+        branch: str,
+        author: str,
+    ) -> None:
+        self._repo = repo
+        self._git = git
+        self._git_dir = git_dir
+        self._branch = branch
+        self._author = author
+
+    def head(self) -> str | None:
+        try:
+            return self._git("rev-parse", "-q", "--verify", f"refs/heads/{self._branch}^{{commit}}")
+        except GitError:
+            return None
+
+    def apply_folders(
+        self, changes: Sequence[tuple[str, Mapping[str, bytes], str]]
+    ) -> list[str | None]:
+        """One commit per (folder, files, message), in order, on top of HEAD.
+
+        Each commit changes exactly its folder; a folder already as wanted makes
+        no commit (None in its place). Trees and commits are built by one
+        ``git fast-import`` for the whole batch, from git objects only, and it
+        moves ``refs/heads/<branch>`` itself: no index and no working tree are
+        written and unchanged subtrees are reused, so a commit costs the same in a
+        repository of ten files or ten thousand. Whether a folder changes is
+        decided by comparing the tree id git has for it with the id its wanted
+        files hash to, without reading any blob. A folder that is, or goes
+        through, a symlink in HEAD, or a symlink of HEAD the batch would write
+        over, is refused (GitError) before anything is written.
+        """
+        prepared = [self._prepare(folder, files, message) for folder, files, message in changes]
+        head = self.head()
+        kinds: dict[str, str | None] = {}  # path -> object type once the batch so far is applied
+        trees: dict[str, str | None] = {}  # folder -> its tree id once the batch so far is applied
+        results: list[str | None] = []
+        stream: list[bytes] = []
+        commits: list[tuple[int, str, str]] = []  # (index in results, folder, subject)
+        for folder, wanted, message in prepared:
+            if not self._changes(head, folder, wanted, kinds, trees):
+                log.debug("'%s' is unchanged; no commit", folder)
+                results.append(None)
+                continue
+            mark = len(commits) + 1
+            commits.append((len(results), folder, message.strip().splitlines()[0]))
+            results.append("")
+            stream.append(self._commit_command(mark, folder, wanted, message, head, mark == 1))
+        if not commits:
+            return results
+        shas = self._fast_import(stream)
+        for mark, (index, folder, subject) in enumerate(commits, start=1):
+            results[index] = shas[f":{mark}"]
+            log.info("committed %s to '%s': %s", shas[f":{mark}"][:12], folder, subject)
+        return results
+
+    def _changes(
+        self,
+        head: str | None,
+        folder: str,
+        wanted: Mapping[str, bytes],
+        kinds: dict[str, str | None],
+        trees: dict[str, str | None],
+    ) -> bool:
+        """Whether writing ``folder`` changes it; if so, record what the batch then holds.
+
+        Refuses (GitError) a folder that a file stands in the way of, or that is or goes
+        through a symlink, and a write over a symlink of HEAD.
+        """
+        # fast-import would replace a file standing where a folder must go: never ours.
+        for path in (*parents(folder), folder):
+            if self._kind(head, path, kinds) not in (None, "tree"):
+                if path not in kinds and self._is_symlink(head, path):
+                    raise GitError(f"path {folder!r} goes through a symlink ({path!r})")
+                raise GitError(f"writing {folder!r} would change {path!r}: refused")
+        before = trees[folder] if folder in trees else self._tree_id(head, folder)
+        after = tree_id({p[len(folder) + 1 :]: d for p, d in wanted.items()}) if wanted else None
+        if before == after:
+            return False
+        if folder not in trees and before is not None:
+            self._check_no_symlink_written(folder, before, wanted)
+        trees[folder] = after
+        for path in [p for p in kinds if p.startswith(folder + "/")]:
+            kinds[path] = None
+        kinds[folder] = "tree" if wanted else None
+        for path in wanted:
+            kinds[path] = "blob"
+            for parent in parents(path)[len(parents(folder)) + 1 :]:
+                kinds[parent] = "tree"
+        return True
+
+    def _fast_import(self, stream: list[bytes]) -> dict[str, str]:
+        """Run the commands; the commit id of each mark (``:1`` …)."""
+        with tempfile.TemporaryDirectory(dir=self._git_dir, prefix="gitops-watcher-") as tmp:
+            marks = Path(tmp) / "marks"
+            self._git(
+                "fast-import",
+                "--quiet",
+                "--done",
+                "--date-format=now",
+                f"--export-marks={marks}",
+                stdin=b"".join(stream) + b"done\n",
+            )
+            return dict(line.split() for line in marks.read_text().splitlines() if line)
+
+    def _prepare(
+        self, folder: str, files: Mapping[str, bytes], message: str
+    ) -> tuple[str, dict[str, bytes], str]:
+        if not message.strip():
+            raise ValueError("a commit message is required")
+        folder = safe_relpath(folder)
+        wanted = {f"{folder}/{safe_relpath(name)}": data for name, data in files.items()}
+        for path in (folder, *wanted):
+            if "\n" in path:
+                raise GitError(f"unsafe path {path!r}: no line breaks")
+            if any(parent in wanted for parent in parents(path)):
+                raise GitError(f"unsafe path {path!r}: a file of that name is also a folder")
+        return folder, wanted, message
+
+    def _kind(self, head: str | None, path: str, known: Mapping[str, str | None]) -> str | None:
+        """The type of object at ``path`` (blob, tree, commit) after the batch so far."""
+        if path in known:
+            return known[path]
+        if head is None:
+            return None
+        try:
+            _sha, kind, _size = self._repo.git.get_object_header(f"{head}:{path}")
+        except ValueError:
+            return None
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+    def _is_symlink(self, head: str | None, path: str) -> bool:
+        """Whether ``path`` is a symlink in ``head`` (read only on the way to a refusal)."""
+        if head is None:
+            return False
+        try:
+            item = self._repo.tree(head) / path
+        except KeyError:
+            return False
+        return bool(item.mode == _SYMLINK_MODE)
+
+    def _check_no_symlink_written(
+        self, folder: str, before: str, wanted: Mapping[str, bytes]
+    ) -> None:
+        """Refuse to write over a symlink of HEAD: reads the folder's own trees only."""
+        tree = Tree(self._repo, bytes.fromhex(before), Tree.tree_id << 12, "")
+        for item in tree.traverse():
+            if not isinstance(item, Blob) or item.mode != _SYMLINK_MODE:
+                continue
+            path = f"{folder}/{item.path}"
+            if path in wanted:
+                raise GitError(f"path {path!r} is a symlink in the repository: refused")
+
+    def _tree_id(self, head: str | None, path: str) -> str | None:
+        """The id of the tree at ``path`` in ``head`` (None when there is none)."""
+        if head is None:
+            return None
+        try:
+            sha, kind, _size = self._repo.git.get_object_header(f"{head}:{path}")
+        except ValueError:
+            return None
+        if (kind.decode() if isinstance(kind, bytes) else str(kind)) != "tree":
+            return None
+        return sha.decode() if isinstance(sha, bytes) else str(sha)
+
+    def _commit_command(
+        self,
+        mark: int,
+        folder: str,
+        wanted: Mapping[str, bytes],
+        message: str,
+        head: str | None,
+        first: bool,
+    ) -> bytes:
+        who = f"{self._author} now".encode()
+        text = message.encode()
+        if not text.endswith(b"\n"):
+            text += b"\n"
+        lines = [
+            f"commit refs/heads/{self._branch}\nmark :{mark}\n".encode(),
+            b"author " + who + b"\n",
+            b"committer " + who + b"\n",
+            b"data %d\n" % len(text) + text,
+        ]
+        if first and head is not None:
+            lines.append(f"from {head}\n".encode())
+        lines.append(b"D " + quote_path(folder) + b"\n")
+        for path, data in sorted(wanted.items()):
+            lines.append(b"M 100644 inline " + quote_path(path) + b"\n")
+            lines.append(b"data %d\n" % len(data) + data + b"\n")
+        return b"".join(lines) + b"\n"

@@ -1,0 +1,99 @@
+"""Git objects as gitops-watcher reads and writes them: a lazy tree of files, safe
+repository paths, and the ids git gives blobs and trees, computed without git."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import PurePosixPath
+
+from watcher.core.plan import git_blob_id
+from watcher.errors import GitError
+
+_FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}
+
+blob_id = git_blob_id
+
+
+class GitTree(Mapping[str, bytes]):
+    """Files of a commit: paths and blob ids listed up front, contents read on first use."""
+
+    def __init__(self, ids: dict[str, str], read: Callable[[str], bytes]) -> None:
+        self._ids = ids
+        self._read = read
+        self._data: dict[str, bytes] = {}
+
+    def __getitem__(self, path: str) -> bytes:
+        data = self._data.get(path)
+        if data is None:
+            data = self._read(self._ids[path])
+            self._data[path] = data
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def blob_id(self, path: str) -> str | None:
+        return self._ids.get(path)
+
+    @property
+    def blobs_read(self) -> int:
+        """How many contents were read so far (for tests and benchmarks)."""
+        return len(self._data)
+
+
+def parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def quote_path(path: str) -> bytes:
+    """A path as fast-import reads it: C-style quoted when it needs to be."""
+    raw = path.encode()
+    if not raw.startswith(b'"') and not any(c in raw for c in (b"\\", b'"')) and raw.isascii():
+        return raw
+    out = bytearray(b'"')
+    for byte in raw:
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte >= 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+def tree_id(files: Mapping[str, bytes]) -> str:
+    """The id git gives a tree of regular files (paths relative to it), computed here."""
+    return _tree_of({tuple(path.split("/")): data for path, data in files.items()})
+
+
+def _tree_of(files: Mapping[tuple[str, ...], bytes]) -> str:
+    entries: list[tuple[bytes, bytes]] = []  # (sort key, entry)
+    subtrees: dict[str, dict[tuple[str, ...], bytes]] = {}
+    for parts, data in files.items():
+        if len(parts) == 1:
+            leaf = parts[0].encode()
+            entries.append((leaf, b"100644 " + leaf + b"\0" + bytes.fromhex(blob_id(data))))
+        else:
+            subtrees.setdefault(parts[0], {})[parts[1:]] = data
+    for name, inner in subtrees.items():
+        raw = name.encode()
+        entries.append((raw + b"/", b"40000 " + raw + b"\0" + bytes.fromhex(_tree_of(inner))))
+    body = b"".join(entry for _, entry in sorted(entries))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
+
+
+def safe_relpath(path: str) -> str:
+    """A normalised repo-relative POSIX path, or GitError for anything that could escape."""
+    if not path or "\0" in path or "\\" in path or PurePosixPath(path).is_absolute():
+        raise GitError(f"unsafe path {path!r}: must be relative, without '\\' or NUL")
+    if len(path) > 1 and path[1] == ":":
+        raise GitError(f"unsafe path {path!r}: must be relative")
+    parts = path.rstrip("/").split("/")
+    if any(part.lower() in _FORBIDDEN_SEGMENTS for part in parts):
+        raise GitError(f"unsafe path {path!r}: no empty, '.', '..' or '.git' segments")
+    return "/".join(parts)

@@ -1,0 +1,79 @@
+"""Status write-back: what is deployed goes back to the registry as model-version tags.
+
+``gitops.<stage>.commit``, ``.state`` and ``.updated`` on the version a push deployed
+or removed, so a reviewer sees it in the MLflow UI. Best effort: status must never
+hold back a promotion, so a failure is logged and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from watcher.config.daemon_settings import DaemonSettings
+from watcher.sources.mlflow.registry_status import RegistryStatusWriter
+from watcher.sources.mlflow.settings_view import MlflowEndpoint
+from watcher.spine.source_kinds import StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+class TagReporter:
+    """Writes the status tags of one registry's model releases."""
+
+    def __init__(self, writer: RegistryStatusWriter, tag_prefix: str) -> None:
+        self._writer = writer
+        self._prefix = tag_prefix
+
+    def report(self, releases: Sequence[Mapping[str, Any]], finished_at: float) -> tuple[int, int]:
+        updated = datetime.fromtimestamp(finished_at, UTC).isoformat(timespec="seconds")
+        written = failed = 0
+        for release in releases:
+            if release.get("kind") != "model" or release.get("state") not in (
+                "deployed",
+                "removed",
+            ):
+                continue
+            if not release.get("revision"):
+                continue
+            stage = str(release["stage"])
+            tags = {
+                f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
+                f"{self._prefix}{stage}.state": str(release["state"]),
+                f"{self._prefix}{stage}.updated": updated,
+            }
+            try:
+                done = self._writer.set_tags(str(release["name"]), str(release["revision"]), tags)
+            except Exception:  # status must never stop anything
+                log.exception("status write-back crashed")
+                done = 0
+            written += done
+            failed += len(tags) - done
+        return written, failed
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def status_reporters(
+    endpoints: Sequence[MlflowEndpoint], daemon: DaemonSettings
+) -> dict[str, StatusReporter]:
+    """A reporter per registry with a REST API, when status write-back is on."""
+    if not daemon.status_writeback.enabled:
+        return {}
+    reporters: dict[str, StatusReporter] = {}
+    for endpoint in endpoints:
+        if not endpoint.configured:
+            continue
+        if endpoint.registry.tracking_uri.startswith(("http://", "https://")):
+            writer = RegistryStatusWriter(endpoint.registry, endpoint.credentials)
+            reporters[endpoint.name] = TagReporter(writer, daemon.status_writeback.tag_prefix)
+        else:
+            log.warning(
+                "status write-back needs the registry's REST API; registry %s has no "
+                "http(s) tracking URI, so no status tags are written for it",
+                endpoint.name,
+            )
+    return reporters
