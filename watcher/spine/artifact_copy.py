@@ -102,6 +102,18 @@ class ArtifactSync:
         base = version_prefix(self._prefix, slug, version.version)
         return self._store.uri(f"{base}/{FILES_FOLDER}")
 
+    def _manifest(
+        self, version: ModelVersion, source: ArtifactSource, uri: str, entries: list[FileEntry]
+    ) -> ArtifactManifest:
+        # Credentials in a source URI stay out of the store, like out of git.
+        return ArtifactManifest(
+            redact_url(version.source),
+            redact_url(source.location),
+            uri,
+            tuple(entries),
+            self.owner(version),
+        )
+
     def owner(self, version: ModelVersion) -> CopyOwner:
         return CopyOwner(self._registry, version.name, version.version, self._source_name)
 
@@ -123,12 +135,7 @@ class ArtifactSync:
         files_key = f"{base}/{FILES_FOLDER}"
         manifest_key = f"{base}/{MANIFEST_NAME}"
         uri = self._store.uri(files_key)
-        try:
-            existing = self._complete_copy(manifest_key, version, uri)
-        except TemporaryError as exc:  # the store did not answer: the copy may be fine
-            raise ArtifactUncheckedError(
-                f"cannot check the copy at {uri}: {exc}", hint=exc.hint
-            ) from exc
+        existing = self._checked_copy(manifest_key, version, uri)
         if existing is not None:
             stats = CopyStats(files_already_there=len(existing.files))
             return existing.ref, stats
@@ -149,25 +156,13 @@ class ArtifactSync:
                 entries = [
                     r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
                 ]
-                return ArtifactManifest(
-                    redact_url(version.source),
-                    redact_url(source.location),
-                    uri,
-                    tuple(entries),
-                    self.owner(version),
-                ).ref, CopyStats()
+                planned = self._manifest(version, source, uri, entries)
+                return planned.ref, CopyStats()
             discarded = self._store.discard_partial(files_key)
             if discarded:
                 log.info("discarded %d unfinished upload(s) under %s", discarded, uri)
             entries, stats = self._transfer(files_key, reads)
-        # Credentials in a source URI stay out of the store, like out of git.
-        manifest = ArtifactManifest(
-            redact_url(version.source),
-            redact_url(source.location),
-            uri,
-            tuple(entries),
-            self.owner(version),
-        )
+        manifest = self._manifest(version, source, uri, entries)
         data = manifest.to_bytes()
         self._store.write_small(manifest_key, data)
         if self._store.read_small(manifest_key) != data:
@@ -184,6 +179,18 @@ class ArtifactSync:
             stats.files_already_there,
         )
         return manifest.ref, stats
+
+    def _checked_copy(
+        self, manifest_key: str, version: ModelVersion, uri: str
+    ) -> ArtifactManifest | None:
+        """The complete copy found there, or None; ArtifactUncheckedError when the store
+        did not answer (the copy may well be complete)."""
+        try:
+            return self._complete_copy(manifest_key, version, uri)
+        except TemporaryError as exc:
+            raise ArtifactUncheckedError(
+                f"cannot check the copy at {uri}: {exc}", hint=exc.hint
+            ) from exc
 
     def _complete_copy(
         self, manifest_key: str, version: ModelVersion, uri: str
