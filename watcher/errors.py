@@ -115,12 +115,23 @@ class ArtifactUnavailableError(ArtifactError, TemporaryError):
     """The artifact store or the source could not be reached, or a transfer broke off."""
 
 
+class ArtifactUncheckedError(ArtifactUnavailableError):
+    """The store could not be asked whether a copy is complete: it may well be.
+
+    A release whose folder already deploys that copy stays deployed as it is.
+    """
+
+
 class ArtifactAuthError(ArtifactError, PermanentError):
     """The artifact store or the source refused our credentials."""
 
 
 class ArtifactStoreConfigError(ArtifactError, PermanentError):
     """The artifact store is misconfigured: a missing bucket, a bad endpoint or region."""
+
+
+class ArtifactConflictError(ArtifactError, PermanentError):
+    """The copy location holds another release's copy (two sources share one prefix)."""
 
 
 class ArtifactVerificationError(ArtifactError, TemporaryError):

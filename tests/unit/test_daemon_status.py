@@ -198,3 +198,23 @@ def test_the_latency_help_says_what_is_measured_and_what_is_not() -> None:
     ]
     assert "first reconcile request" in help_text and "to the push" in help_text
     assert "Not the time since the change in the registry" in help_text
+
+
+def test_a_deployed_release_whose_copy_cannot_be_rechecked_stays_deployed_with_a_warning() -> None:
+    now = [10.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    board.writer = True
+    board.run_finished(
+        result(release("m", "staging", "deployed", revision="1", commit="abc", action="deploy"))
+    )
+    now[0] = 20.0
+    stale = "its copy could not be re-checked: cannot reach the S3 endpoint"
+    board.run_finished(result(release("m", "staging", "unchanged", revision="1", warning=stale)))
+    entry = board.snapshot()["releases"][0]
+    assert (entry["state"], entry["since"], entry["commit"], entry["last_error"]) == (
+        "deployed", 10.0, "abc", None,
+    )  # fmt: skip
+    assert entry["warning"] == stale
+    now[0] = 30.0
+    board.run_finished(result(release("m", "staging", "unchanged", revision="1")))
+    assert board.snapshot()["releases"][0]["warning"] is None

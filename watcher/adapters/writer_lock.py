@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from watcher.adapters.state_store import open_state_engine
 from watcher.errors import StateStoreError, WriterHeldError
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ class DatabaseLease:
         name: str = LEASE_NAME,
         role: str = "",
     ) -> None:
-        self._engine: Engine = sa.create_engine(
+        # The ledger's engine factory: the installed driver, or a ConfigError naming the extra.
+        self._engine: Engine = open_state_engine(
             url, pool_pre_ping=True, pool_size=1, max_overflow=1, pool_recycle=300
         )
         self._takeover = timedelta(seconds=takeover_seconds)

@@ -160,13 +160,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         print(_settings_yaml(settings, credentials), end="")
         return EXIT_OK
     if args.command == "history":
-        from watcher.adapters.ledger import Ledger
-        from watcher.commands.report import history_table
-
-        with Ledger(settings.state_database_url) as ledger:
-            for line in history_table(ledger.history(args.limit)):
-                print(line)
-        return EXIT_OK
+        return _history(args, settings)
     if args.command == "snapshot":
         from watcher.commands.snapshot import snapshot_command
 
@@ -202,6 +196,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         )
     print_result(result)
     return EXIT_OK if result.ok else EXIT_PARTIAL
+
+
+def _history(args: argparse.Namespace, settings: Settings) -> int:
+    from watcher.adapters.ledger import Ledger, sqlite_file
+    from watcher.commands.report import history_table
+
+    path = sqlite_file(settings.state_database_url)
+    if path is not None and not path.is_file():
+        # Opening it would create it (or fail with "unable to open database file").
+        print(
+            f"no reconcile has run yet: there is no ledger ({path.name}) in the state folder "
+            f"{path.parent}"
+        )
+        return EXIT_OK
+    with Ledger(settings.state_database_url) as ledger:
+        entries = ledger.history(args.limit)
+    if not entries:
+        print("the ledger is empty: no reconcile has recorded anything yet")
+        return EXIT_OK
+    for line in history_table(entries):
+        print(line)
+    return EXIT_OK
 
 
 def _redacted(value: object) -> object:

@@ -42,6 +42,13 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
                 f"FAILED source {source.name!r}: {source.error} (its folders are kept)",
                 file=out,
             )
+    warned = [outcome for outcome in result.releases if outcome.warning]
+    if warned:
+        print(
+            f"WARNING {len(warned)} deployment(s) kept as deployed, e.g. "
+            f"{warned[0].id.describe()}: {warned[0].warning}",
+            file=out,
+        )
     counts = result.counts()
     if result.pushed:
         summary = f"pushed {counts['applied']} commit(s)"
@@ -59,9 +66,19 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         copied = "; artifacts: already copied, 0 bytes sent"
     print(
         f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
-        f"{copied}",
+        f"{_failed_sources(result)}{copied}",
         file=out,
     )
+
+
+def _failed_sources(result: ReconcileResult) -> str:
+    """``; 1 source failed: 'team-b' (its folders are kept)``, or "" when every source was read."""
+    names = [describe(source.name, 40) for source in result.sources if not source.ok]
+    if not names:
+        return ""
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    kept = "its folders are" if len(names) == 1 else "their folders are"
+    return f"; {len(names)} source(s) failed: {shown} ({kept} kept)"
 
 
 def folder_diff(change: Change, limit: int = DIFF_LINES_PER_FILE) -> list[str]:

@@ -224,7 +224,7 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
             "overrides": dict(deployment.overrides.applied),
         },
         settings=_pod_settings(deployment),
-        summary=(f"Selected by {deployment.selected_by}.",),
+        summary=(f"Selected by {deployment.selected_by}.", *_tag_summary(deployment.overrides)),
         trailers=(
             ("Model-Name", version.name),
             ("Model-Version", version.version),
@@ -236,6 +236,14 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
         url=url,
         artifact=ArtifactNeed((version.name, version.version), deployment),
     )
+
+
+def _tag_summary(overrides: Overrides) -> tuple[str, ...]:
+    """``Tuned by tags: deploy.memory=2Gi; deploy.memory sets the memory limit …`` or nothing."""
+    if not overrides.applied:
+        return ()
+    tags = ", ".join(f"{tag}={value}" for tag, value in overrides.applied)
+    return (f"Tuned by tags: {'; '.join((tags, *overrides.notes))}.",)
 
 
 def _pod_settings(deployment: ModelDeployment) -> dict[str, str]:

@@ -86,6 +86,8 @@ class Plan:
     held_back: tuple[tuple[str, Provenance], ...] = ()
     #: Owned folders kept because their source could not be read this time.
     held: tuple[tuple[str, Provenance], ...] = field(default=())
+    #: Owned folders kept as they are because their release failed, with their markers.
+    kept: tuple[tuple[str, Provenance], ...] = field(default=())
 
 
 def git_blob_id(data: bytes) -> str:
@@ -233,7 +235,7 @@ def make_plan(
     existing = marker_folders(current)
     owned, problems = _ownership(existing, desired, scopes)
     changes, unchanged = _writes(current, existing, owned, desired, problems)
-    removals, held = _removals(existing, owned, desired, scopes, keep)
+    removals, held, kept = _removals(existing, owned, desired, scopes, keep)
     removals, blocked, held_back = _guard_removals(
         removals, len(owned), max_delete_fraction, allow_mass_delete
     )
@@ -244,6 +246,7 @@ def make_plan(
         blocked,
         held_back,
         tuple(held),
+        tuple(kept),
     )
 
 
@@ -371,12 +374,17 @@ def _removals(
     desired: Mapping[str, DesiredFolder],
     scopes: Mapping[str, SourceScope],
     keep: Set[str],
-) -> tuple[list[Change], list[tuple[str, Provenance]]]:
-    """Owned folders nothing wants any more; those of unreadable sources are held."""
+) -> tuple[list[Change], list[tuple[str, Provenance]], list[tuple[str, Provenance]]]:
+    """Owned folders nothing wants any more; those of unreadable sources are held, those
+    of failed releases (``keep``) kept, with their markers."""
     held: list[tuple[str, Provenance]] = []
+    kept: list[tuple[str, Provenance]] = []
     removals: list[Change] = []
     for folder, (owner, marker) in sorted(owned.items()):
-        if folder in desired or folder in keep:
+        if folder in desired:
+            continue
+        if folder in keep:
+            kept.append((folder, marker))
             continue
         if not scopes[owner].readable:
             held.append((folder, marker))
@@ -384,7 +392,7 @@ def _removals(
         removals.append(
             Change(folder, "remove", {}, removal_message(marker), marker, marker, existing[folder])
         )
-    return removals, held
+    return removals, held, kept
 
 
 def _guard_removals(

@@ -37,6 +37,8 @@ class ReleaseOutcome:
     action: str | None = None
     commit: str | None = None
     error: WatcherError | None = None
+    #: Something to know about a release that is not failed: its copy was not re-checked.
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class ReleaseOutcome:
             "commit": self.commit,
             "error": str(self.error) if self.error is not None else None,
             "error_kind": error_kind(self.error) if self.error is not None else None,
+            "warning": self.warning,
         }
 
 

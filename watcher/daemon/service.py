@@ -322,6 +322,16 @@ def _log_failures(result: dict[str, Any]) -> None:
                 release.get("error_kind"),
                 release.get("error"),
             )
+    warned = [release for release in result.get("releases") or () if release.get("warning")]
+    if warned:
+        log.warning(
+            "%d deployment(s) kept as deployed; the first, %s %r in %s: %s",
+            len(warned),
+            warned[0].get("kind"),
+            str(warned[0].get("name"))[:80],
+            warned[0].get("stage"),
+            warned[0].get("warning"),
+        )
     for problem in result.get("problems") or ():
         log.warning("%s", problem.get("error"))
     for source in result.get("sources") or ():

@@ -102,6 +102,8 @@ class StatusBoard:
             "last_error": release.get("error"),
             "last_error_kind": release.get("error_kind"),
             "error_since": None,
+            # Deployed and unchanged, but its copy could not be re-checked (store down).
+            "warning": release.get("warning"),
             "updated_at": now,
         }
         if state == "unchanged" and old.get("state") == "deployed":

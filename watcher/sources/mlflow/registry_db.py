@@ -29,12 +29,13 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
-from watcher.adapters.sql_urls import engine_url
+from watcher.adapters.sql_urls import MissingDriverError, engine_url
 from watcher.config.settings import RegistrySettings
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.stages import NameFilter
 from watcher.errors import (
     ArtifactSourceError,
+    ConfigError,
     RegistryAuthError,
     RegistryError,
     RegistryUnavailableError,
@@ -88,6 +89,12 @@ class DatabaseRegistry:
             ) from exc
         self._password = self._url.password
         self._origin = self._url.render_as_string(hide_password=True)
+        if self._url.get_backend_name() != "sqlite":
+            try:  # a driver that is not installed is a setup mistake: say so at start
+                engine_url(self._url)
+            except MissingDriverError as exc:
+                message = f"cannot use the registry database {self._origin}: {exc}"
+                raise ConfigError(message) from exc
         self._sqlite_path: Path | None = None
         self._engine: Engine | None = None
 
@@ -175,6 +182,8 @@ class DatabaseRegistry:
                 self._engine = sa.create_engine(
                     engine_url(url), connect_args=connect_args, pool_pre_ping=True
                 ).execution_options(**options)
+        except MissingDriverError as exc:  # its message names the extra to install
+            raise ConfigError(f"cannot use the registry database {self._origin}: {exc}") from exc
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise RegistryError(
                 f"cannot use the registry database {self._origin}: {exc}",
