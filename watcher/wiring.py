@@ -73,25 +73,37 @@ class MlflowEndpoint:
 def mlflow_endpoints(
     settings: Settings, credentials: Credentials, env: Mapping[str, str] | None = None
 ) -> list[MlflowEndpoint]:
-    """Every configured MLflow registry: the top-level one (if set) and each of ``sources``."""
+    """Every configured MLflow registry: the top-level one (if set) and each of ``sources``.
+
+    Each gets only its own secrets: a source's variables (else none of the top level's),
+    and the user info of its own URLs (Basic auth from its tracking URI's, when no
+    variable gives a token or a user).
+    """
     env = os.environ if env is None else env
     endpoints = []
     top = settings.registry
     if top.tracking_uri or top.database_uri or not (settings.sources or settings.functions):
         endpoints.append(
             MlflowEndpoint(
-                DEFAULT_SOURCE, "", top, credentials, settings.stages, settings.artifacts
+                DEFAULT_SOURCE,
+                "",
+                top,
+                credentials.scoped("").with_registry_login(),
+                settings.stages,
+                settings.artifacts,
             )
         )
     for source in settings.sources:
         path = source.path or source.name
         own = source.credentials.read(env)
+        scoped = credentials.scoped(f"sources.{source.name}.")
         endpoints.append(
             MlflowEndpoint(
                 source.name,
                 path,
                 source.registry,
-                credentials.model_copy(update=own) if own else _without_registry(credentials),
+                (scoped.model_copy(update=own) if own else _without_registry(scoped))
+                .with_registry_login(),
                 source.stages or settings.stages,
                 source.artifacts or settings.artifacts,
                 artifact_subpath="" if source.artifacts else path,
@@ -155,7 +167,7 @@ def build_registry(registry: RegistrySettings, credentials: Credentials) -> Regi
             "its database and no UI address is known (set registry.ui_url, or keep the http "
             "tracking URI and set registry.database_uri)"
         )
-    return DatabaseRegistry(registry)
+    return DatabaseRegistry(registry, credentials)
 
 
 def build_artifacts(
@@ -237,7 +249,9 @@ def build_sources(
     if settings.functions:
         from watcher.sources.functions.source import build_function_sources
 
-        sources += build_function_sources(settings.functions, settings.state_path, credentials)
+        sources += build_function_sources(
+            settings.functions, settings.state_path, credentials.scoped("functions.")
+        )
     return sources
 
 
@@ -292,7 +306,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         )
     git = settings.git
     publisher = DirectPushPublisher(
-        GitOpsRepo(git, settings.checkout_path, credentials),
+        GitOpsRepo(git, settings.checkout_path, credentials.scoped("")),
         git.path,
         attempts=git.push_attempts,
         backoff_seconds=git.push_backoff_seconds,
@@ -301,7 +315,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         sources,
         targets,
         publisher,
-        Ledger(settings.state_database_url),
+        Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
     )

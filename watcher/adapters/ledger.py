@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
+from watcher.config.settings import UrlLogin
 from watcher.core.result import ReconcileResult
 from watcher.errors import StateStoreError, error_kind
 
@@ -141,8 +142,8 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
 
 
 class Ledger(Closing):
-    def __init__(self, url: str) -> None:
-        self._engine: Engine = open_state_engine(url)
+    def __init__(self, url: str, login: UrlLogin | None = None) -> None:
+        self._engine: Engine = open_state_engine(url, login)
         try:
             _Base.metadata.create_all(self._engine)
             _adopt_legacy_rows(self._engine)

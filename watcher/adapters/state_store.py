@@ -8,18 +8,23 @@ shared install can point at PostgreSQL; URLs as users write them
 from __future__ import annotations
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.adapters.sql_urls import engine_url
+from watcher.config.settings import UrlLogin
 from watcher.core.urls import redact_url
 from watcher.errors import StateStoreError
 
 
-def open_state_engine(url: str) -> Engine:
-    """An engine on the daemon's own database (SQLite pragmas applied), or StateStoreError."""
+def open_state_engine(url: str, login: UrlLogin | None = None) -> Engine:
+    """An engine on the daemon's own database (SQLite pragmas applied), or StateStoreError.
+
+    ``login``: the user info the settings loader took out of ``url``, put back only in
+    the URL object SQLAlchemy connects with (which never prints the password).
+    """
     try:
-        engine = create_engine(engine_url(url), future=True)
+        engine = create_engine(with_login(engine_url(url), login), future=True)
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
     except (SQLAlchemyError, ImportError) as exc:
@@ -27,6 +32,13 @@ def open_state_engine(url: str) -> Engine:
             f"cannot open the state database {redact_url(url)}: {str(exc)[:300]}"
         ) from exc
     return engine
+
+
+def with_login(url: URL, login: UrlLogin | None) -> URL:
+    """``url`` with the user info the loader took out of it put back, for connecting only."""
+    if login is None:
+        return url
+    return url.set(username=login.username or url.username, password=login.password or None)
 
 
 def short_error(exc: SQLAlchemyError) -> str:

@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from watcher.adapters.state_store import with_login
+from watcher.config.settings import UrlLogin
 from watcher.errors import StateStoreError, WriterHeldError
 
 log = logging.getLogger(__name__)
@@ -127,9 +129,14 @@ class DatabaseLease:
         takeover_seconds: float,
         renew_seconds: float,
         name: str = LEASE_NAME,
+        login: UrlLogin | None = None,
     ) -> None:
         self._engine: Engine = sa.create_engine(
-            url, pool_pre_ping=True, pool_size=1, max_overflow=1, pool_recycle=300
+            with_login(sa.make_url(url), login),
+            pool_pre_ping=True,
+            pool_size=1,
+            max_overflow=1,
+            pool_recycle=300,
         )
         self._takeover = timedelta(seconds=takeover_seconds)
         self._renew_seconds = renew_seconds
@@ -236,11 +243,20 @@ def _aware_like(value: datetime, reference: datetime) -> datetime:
 
 
 def make_writer_lock(
-    state_database_url: str, state_dir: Path, *, takeover_seconds: float, renew_seconds: float
+    state_database_url: str,
+    state_dir: Path,
+    *,
+    takeover_seconds: float,
+    renew_seconds: float,
+    login: UrlLogin | None = None,
 ) -> FileWriterLock | DatabaseLease:
-    """A file lock for a SQLite state DB, a lease row for any shared database."""
+    """A file lock for a SQLite state DB, a lease row for any shared database (``login``:
+    the user info the loader took out of its URL)."""
     if state_database_url.startswith("sqlite"):
         return FileWriterLock(state_dir)
     return DatabaseLease(
-        state_database_url, takeover_seconds=takeover_seconds, renew_seconds=renew_seconds
+        state_database_url,
+        takeover_seconds=takeover_seconds,
+        renew_seconds=renew_seconds,
+        login=login,
     )

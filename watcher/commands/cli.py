@@ -164,7 +164,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         from watcher.adapters.ledger import Ledger
         from watcher.commands.report import history_table
 
-        with Ledger(settings.state_database_url) as ledger:
+        login = credentials.url_login("state.database_url")
+        with Ledger(settings.state_database_url, login) as ledger:
             for line in history_table(ledger.history(args.limit)):
                 print(line)
         return EXIT_OK
@@ -273,7 +274,7 @@ def _render(args: argparse.Namespace, settings: Settings, credentials: Credentia
 
 
 def _redacted(value: object) -> object:
-    """Passwords in URLs (a git remote, a database URI) are never printed."""
+    """Passwords in URLs are never printed (the loader took them out already: a second guard)."""
     if isinstance(value, dict):
         return {key: _redacted(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -289,9 +290,9 @@ def _settings_yaml(settings: Settings, credentials: Credentials) -> str:
     data = _redacted(settings.model_dump(mode="json"))
     assert isinstance(data, dict)
     data["state_dir"] = str(settings.state_path)
-    data["credentials_from_environment"] = sorted(
-        name for name, value in credentials.model_dump().items() if value
-    )
+    data["credentials_from_environment"] = credentials.variable_names()
+    # The URLs above are shown without their user info; it is kept apart, and named here.
+    data["credentials_in_urls"] = sorted(credentials.urls)
     return yaml.safe_dump(data, sort_keys=False)
 
 

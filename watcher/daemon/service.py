@@ -95,6 +95,7 @@ class Daemon:
             Path(self._settings.state_dir),
             takeover_seconds=config.lock_takeover_seconds,
             renew_seconds=config.lock_renew_seconds,
+            login=self._credentials.url_login("state.database_url"),
         )
         with contextlib.ExitStack() as stack:
             if isinstance(lock, FileWriterLock):

@@ -173,7 +173,11 @@ def build_function_sources(
     state_dir: Path,
     git_credentials: Credentials | None = None,
 ) -> list[FunctionSource]:
-    """One source per ``functions[]`` entry; names and paths must be distinct."""
+    """One source per ``functions[]`` entry; names and paths must be distinct.
+
+    ``git_credentials`` holds the user info of every entry's URL under its name
+    (``specs.git.repo_url``); each entry gets only its own.
+    """
     seen_names: set[str] = set()
     seen_paths: set[str] = set()
     for settings in settings_list:
@@ -184,4 +188,9 @@ def build_function_sources(
             )
         seen_names.add(settings.name)
         seen_paths.add(settings.path)
-    return [FunctionSource(s, state_dir, git_credentials) for s in settings_list]
+    return [
+        FunctionSource(
+            s, state_dir, git_credentials.scoped(f"{s.name}.") if git_credentials else None
+        )
+        for s in settings_list
+    ]
