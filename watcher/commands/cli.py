@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,8 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help=f"YAML settings file (default: ${CONFIG_ENV})")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors in the logs")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logs: -v info (and libraries' warnings, such as urllib3's retries), -vv "
+        "debug, -vvv libraries' debug logs too (they may hold credentials: read before sharing)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors in the logs (default: our warnings and libraries' errors)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -132,9 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return validate_paths(args.paths, sys.stdout)
         settings, credentials = load_settings(args.config)
+        hide_secrets(settings, credentials)
         return _dispatch(args, settings, credentials)
     except (KeyboardInterrupt, Exception) as exc:
         return report_exit(exc)
+
+
+def hide_secrets(settings: Settings, credentials: Credentials) -> None:
+    """Mask every credential this run holds in every log line (a second guard: none is
+    ever logged on purpose), the sources' own variables included."""
+    logs.hide(credentials.secret_values())
+    for source in settings.sources:
+        logs.hide(source.credentials.read(os.environ).values())
 
 
 def report_exit(exc: BaseException) -> int:
