@@ -73,7 +73,10 @@ def start_webhook_mlflow_server(workdir: Path) -> MlflowServer:
 
 def daemon_command() -> list[str]:
     """``run`` through the CLI when it is wired, else through the daemon package itself."""
-    cli = (REPO_ROOT / "watcher" / "cli.py").read_text(encoding="utf-8")
+    path = REPO_ROOT / "watcher" / "commands" / "cli.py"  # watcher/cli.py before the layout
+    if not path.exists():
+        path = REPO_ROOT / "watcher" / "cli.py"
+    cli = path.read_text(encoding="utf-8")
     module = "watcher" if "add_run_parser" in cli else "watcher.daemon"
     return [sys.executable, "-m", module]
 
