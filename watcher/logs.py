@@ -40,7 +40,7 @@ SECRET_VARIABLES = (
     "GITOPS_WATCHER_WEBHOOK_SECRET",
 )
 #: Shorter values are not masked: they would garble every line and protect nothing.
-_MIN_SECRET = 4
+_MIN_SECRET = 6
 MASK = "***"
 _PATTERNS = (
     # Authorization: Basic …, 'Authorization': b'AWS4-HMAC-SHA256 Credential=…, Signature=…',
