@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ _secrets: set[str] = set()
 
 
 def hide(values: Iterable[str]) -> None:
-    """Mask these literal values in every log line from now on (credentials from settings)."""
-    _secrets.update(value for value in values if len(value) >= _MIN_SECRET)
+    """Mask these literal values (and their percent-encoded forms, as in a URL) in every
+    log line from now on: the credentials of the settings."""
+    for value in values:
+        if len(value) >= _MIN_SECRET:
+            _secrets.update((value, quote(value, safe="")))
 
 
 def redact(text: str) -> str:

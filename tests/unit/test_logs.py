@@ -47,6 +47,7 @@ def test_known_secrets_are_masked_in_text_and_json_lines() -> None:
     entry = json.loads(logs.JsonFormatter().format(record))
     assert text == "password=*** ab"
     assert entry["message"] == "password=*** ab"
+    assert logs.redact("db at Tr0ub4dor%263-unique") == "db at ***"  # as written in a URL
 
 
 def test_ordinary_lines_are_left_as_they_are() -> None:
