@@ -24,7 +24,7 @@ from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
 from watcher.config.daemon_settings import DaemonSettings
-from watcher.config.settings import Credentials, Settings, StageSettings
+from watcher.config.settings import Credentials, Settings, StageSettings, UrlLogin
 from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
@@ -276,7 +276,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
     sources = build_sources(settings, credentials)
     git = settings.git
     publisher = DirectPushPublisher(
-        GitOpsRepo(git, settings.checkout_path, credentials),
+        GitOpsRepo(git, settings.checkout_path, credentials.scoped("")),
         git.path,
         attempts=git.push_attempts,
         backoff_seconds=git.push_backoff_seconds,
@@ -285,7 +285,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         sources,
         targets,
         publisher,
-        Ledger(settings.state_database_url),
+        Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
     )
@@ -316,7 +316,11 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
 
 
 def writer_lock(
-    settings: Settings, daemon: DaemonSettings, *, role: str = ""
+    settings: Settings,
+    daemon: DaemonSettings,
+    *,
+    role: str = "",
+    login: UrlLogin | None = None,
 ) -> FileWriterLock | DatabaseLease:
     """The lock that makes one process the writer: a file in the state folder with SQLite,
     a lease row in a shared state database. ``role`` (``run``) names the holder in refusals."""
@@ -326,6 +330,7 @@ def writer_lock(
         takeover_seconds=daemon.lock_takeover_seconds,
         renew_seconds=daemon.lock_renew_seconds,
         role=role,
+        login=login,
     )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
+from watcher.config.settings import UrlLogin
 from watcher.core.result import ReconcileResult
 from watcher.errors import StateStoreError, error_kind
 
@@ -233,8 +234,8 @@ def _standing(result: ReconcileResult) -> list[LedgerEntry]:
 
 
 class Ledger(Closing):
-    def __init__(self, url: str) -> None:
-        self._engine: Engine = open_state_engine(url)
+    def __init__(self, url: str, login: UrlLogin | None = None) -> None:
+        self._engine: Engine = open_state_engine(url, login)
         #: The last row per key, and the highest row id they cover (None: not read yet).
         self._last: dict[LedgerKey, LedgerEntry] = {}
         self._last_id: int | None = None

@@ -15,13 +15,15 @@ import threading
 from collections.abc import Iterator
 
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
-from watcher.config.settings import Settings
+from watcher.config.settings import Settings, UrlLogin
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def hold_writer_lock(settings: Settings, *, role: str) -> Iterator[FileWriterLock | DatabaseLease]:
+def hold_writer_lock(
+    settings: Settings, *, role: str, login: UrlLogin | None = None
+) -> Iterator[FileWriterLock | DatabaseLease]:
     """Hold the writer lock for the block; WriterHeldError (exit 2) while someone else holds it."""
     daemon = settings.daemon
     lock = make_writer_lock(
@@ -30,6 +32,7 @@ def hold_writer_lock(settings: Settings, *, role: str) -> Iterator[FileWriterLoc
         takeover_seconds=daemon.lock_takeover_seconds,
         renew_seconds=daemon.lock_renew_seconds,
         role=role,
+        login=login,
     )
     stop = threading.Event()
     try:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from watcher.adapters.state_store import open_state_engine
+from watcher.config.settings import UrlLogin
 from watcher.errors import StateStoreError, WriterHeldError
 
 log = logging.getLogger(__name__)
@@ -165,10 +166,11 @@ class DatabaseLease:
         renew_seconds: float,
         name: str = LEASE_NAME,
         role: str = "",
+        login: UrlLogin | None = None,
     ) -> None:
         # The ledger's engine factory: the installed driver, or a ConfigError naming the extra.
         self._engine: Engine = open_state_engine(
-            url, pool_pre_ping=True, pool_size=1, max_overflow=1, pool_recycle=300
+            url, login, pool_pre_ping=True, pool_size=1, max_overflow=1, pool_recycle=300
         )
         self._takeover = timedelta(seconds=takeover_seconds)
         self._renew_seconds = renew_seconds
@@ -357,8 +359,10 @@ def make_writer_lock(
     takeover_seconds: float,
     renew_seconds: float,
     role: str = "",
+    login: UrlLogin | None = None,
 ) -> FileWriterLock | DatabaseLease:
-    """A file lock for a SQLite state DB, a lease row for any shared database."""
+    """A file lock for a SQLite state DB, a lease row for any shared database (``login``:
+    the user info the loader took out of its URL)."""
     if state_database_url.startswith("sqlite"):
         return FileWriterLock(state_dir, role=role)
     return DatabaseLease(
@@ -366,4 +370,5 @@ def make_writer_lock(
         takeover_seconds=takeover_seconds,
         renew_seconds=renew_seconds,
         role=role,
+        login=login,
     )

@@ -6,7 +6,9 @@ model (``GITOPS_WATCHER_`` + the key path in upper case, nested with ``__``:
 ``artifacts.sources.local_roots`` is ``GITOPS_WATCHER_ARTIFACTS__SOURCES__LOCAL_ROOTS``);
 lists and mappings are given as JSON, lists of names also comma-separated.
 The well-known variables of MLflow, git tooling and the seed deployment are
-read too. Secrets come only from the environment.
+read too. Secrets come only from the environment, or from the user info of a URL
+(``https://user:password@host``), which is taken out of the URL here and kept
+with the other credentials (``url_credentials.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from watcher.config.settings import Credentials, Settings
+from watcher.config.url_credentials import take_url_credentials
 from watcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -182,8 +185,10 @@ def load_settings(
         settings = model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path or "the environment", origins)) from exc
+    settings, in_urls = take_url_credentials(settings)
     credentials = Credentials(
-        **{field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
+        **{field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)},
+        urls=in_urls,
     )
     return settings, credentials
 

@@ -89,7 +89,12 @@ class Daemon:
 
     def run(self) -> int:
         config = self._config
-        lock = wiring.writer_lock(self._settings, config, role="run")
+        lock = wiring.writer_lock(
+            self._settings,
+            config,
+            role="run",
+            login=self._credentials.url_login("state.database_url"),
+        )
         with contextlib.ExitStack() as stack:
             if isinstance(lock, FileWriterLock):
                 lock.acquire_or_refuse()
