@@ -22,7 +22,7 @@ from watcher.config.loader import load_settings, setting_keys
 from watcher.config.settings import Credentials, GitSettings, UrlLogin
 from watcher.core.urls import split_user_info
 from watcher.errors import ConfigError
-from watcher.wiring import mlflow_endpoints
+from watcher.sources.mlflow.settings_view import mlflow_endpoints
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_each_registry_logs_in_with_its_own_url_credential_and_variables_win() -
     # The top-level variables win over the top-level URL too.
     env["MLFLOW_TRACKING_TOKEN"] = "top-token"
     settings, credentials = load_settings(None, env)
-    top = mlflow_endpoints(settings, credentials)[0]
+    top = mlflow_endpoints(settings, credentials, {})[0]
     assert top.credentials.mlflow_token == "top-token" and not top.credentials.mlflow_username
 
 
