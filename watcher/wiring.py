@@ -179,7 +179,9 @@ def build_targets(
     }
 
 
-def check_stage_targets(settings: Settings, *, copies: bool = True) -> None:
+def check_stage_targets(
+    settings: Settings, *, copies: bool = True, notes: int = logging.INFO
+) -> None:
     """Every stage names a model target that exists, can serve from the stage's copies
     (``copies``: False when nothing is copied, as in an offline render), and knows the
     options it is given: found before any work, as a configuration error."""
@@ -191,10 +193,12 @@ def check_stage_targets(settings: Settings, *, copies: bool = True) -> None:
     ]
     for stages, store in groups:
         for stage in stages:
-            _check_stage(stage, specs, store if copies else "")
+            _check_stage(stage, specs, store if copies else "", notes)
 
 
-def _check_stage(stage: StageSettings, specs: Mapping[str, TargetSpec], store: str) -> None:
+def _check_stage(
+    stage: StageSettings, specs: Mapping[str, TargetSpec], store: str, notes: int
+) -> None:
     """``store``: the kind of copy the stage serves from ("" when none is made)."""
     spec = specs.get(stage.target)
     if spec is None:
@@ -219,13 +223,15 @@ def _check_stage(stage: StageSettings, specs: Mapping[str, TargetSpec], store: s
             hint=f"its options: {known}",
         )
     if store == "local":
-        log.warning(
+        log.log(
+            notes,
             "stage %r serves a local folder copy: its pods start only where they can read "
             "the daemon's artifact folder (one machine, not a cluster); use an S3 store there",
             stage.name,
         )
     if store == "none" and "MLFLOW_TRACKING_URI" not in dict(stage.env) and not stage.env_from:
-        log.warning(
+        log.log(
+            notes,
             "stage %r serves models:/ URIs (no copies): its pods read the registry, so give "
             "them MLFLOW_TRACKING_URI (stages[].env) or a Secret with it (stages[].env_from)",
             stage.name,
@@ -262,8 +268,14 @@ def render_desired(
 # -- the reconciler -----------------------------------------------------------------------
 
 
-def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
-    """A reconciler with every adapter open; use it as a context manager to close them."""
+def build_reconciler(
+    settings: Settings, credentials: Credentials, *, notes: int = logging.INFO
+) -> Reconciler:
+    """A reconciler with every adapter open; use it as a context manager to close them.
+
+    ``notes``: the log level of what works only on one machine (a local copy): a
+    warning for the daemon, which may run in a cluster; information for one-shot
+    commands on a laptop, where it is the embedded default."""
     settings.state_path.mkdir(parents=True, exist_ok=True)
     source_entries(settings)  # what to set first: a source, then the repository
     if not settings.git.repo_url:
@@ -272,7 +284,7 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         )
     validated = ValidationCache(settings.state_path)
     targets = build_targets(settings, known_valid=validated)
-    check_stage_targets(settings)
+    check_stage_targets(settings, notes=notes)
     sources = build_sources(settings, credentials)
     git = settings.git
     publisher = DirectPushPublisher(
@@ -300,7 +312,7 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
     """A reconcile function over one reconciler, whose adapters are closed on exit; the
     daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
     flag = mass_delete_flag(settings)
-    with build_reconciler(settings, credentials) as reconciler:
+    with build_reconciler(settings, credentials, notes=logging.WARNING) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()
