@@ -177,6 +177,8 @@ class Credentials(BaseModel):
     mlflow_password: str = ""
     git_token: str = ""
     git_username: str = ""
+    #: The forge's API token (GITOPS_WATCHER_FORGE_TOKEN, or the forge's usual variable).
+    forge_token: str = ""
 
     def __repr__(self) -> str:
         present = [name for name, value in self.__dict__.items() if value]
