@@ -44,6 +44,19 @@ def content_id(files: Mapping[str, bytes]) -> str:
 
 
 @dataclass(frozen=True)
+class ForgePullRequest:
+    """A pull request (a GitLab merge request) as the forge describes it."""
+
+    number: int
+    url: str
+    state: Literal["open", "closed", "merged"]
+    branch: str
+    #: When it was merged (seconds since the epoch), and the commit the merge made.
+    merged_at: float | None = None
+    merge_commit: str = ""
+
+
+@dataclass(frozen=True)
 class PullRequestRef:
     """A pull request as reports show it."""
 
