@@ -30,6 +30,8 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
             print(f"would copy: {what} to {uri} ({files} files, {size} bytes)", file=out)
     for applied in result.applied:
         print(f"committed {applied.commit[:10]} {applied.change.subject}", file=out)
+    for line in pull_request_lines(result):
+        print(line, file=out)
     for failure in result.failures:
         print(f"FAILED {failure.id.describe()}: {failure.error}", file=out)
     for _folder, problem in result.problems:
@@ -55,11 +57,51 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         )
     elif counts["applied"] > counts["removed"] and result.artifacts.files_already_there:
         copied = "; artifacts: already copied, 0 bytes sent"
+    waiting = counts["pull_requests_open"]
+    reviews = f"; {waiting} pull request(s) open" if waiting else ""
     print(
         f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
-        f"{copied}",
+        f"{reviews}{copied}",
         file=out,
     )
+
+
+def pull_request_lines(result: ReconcileResult) -> list[str]:
+    """What was done with each pull request; in a dry run, which changes would become one."""
+    changes = {change.folder: change for change in result.proposed}
+    lines: list[str] = []
+    for event in result.pull_requests:
+        number, url = event.number, event.pull_request.url if event.pull_request else ""
+        release = f"{event.id.describe()} {event.label}"
+        change = changes.get(event.folder)
+        if event.kind in ("would-open", "would-update"):
+            verb = "open a pull request" if event.kind == "would-open" else f"update {number}"
+            lines.append(f"would {verb}: {event.subject}")
+            lines += [f"    {line}" for line in (folder_diff(change) if change else [])]
+        elif event.kind in ("opened", "updated"):
+            lines.append(f"{event.kind} pull request {number} {event.subject}: {url}")
+        elif event.kind == "current":
+            lines.append(f"pull request {number} waits for review: {event.subject}: {url}")
+        elif event.kind == "merged":
+            lead = f", lead time {_duration(event.lead_seconds)}" if event.lead_seconds else ""
+            commit = f" ({event.commit[:10]}{lead})" if event.commit else ""
+            lines.append(f"merged pull request {number}: {release} deployed{commit}")
+        elif event.kind == "closed":
+            lines.append(f"closed pull request {number}: {event.reason}")
+        elif event.kind == "held":
+            lines.append(f"HELD {release}: {event.reason}")
+        if event.reason and event.kind in ("opened", "updated", "current"):
+            lines.append(f"    {event.reason}")
+    return lines
+
+
+def _duration(seconds: float | None) -> str:
+    value = int(seconds or 0)
+    if value < 120:
+        return f"{value} s"
+    if value < 7200:
+        return f"{value // 60} min"
+    return f"{value // 3600} h {value % 3600 // 60} min"
 
 
 def history_table(entries: Sequence[LedgerEntry]) -> list[str]:
@@ -71,6 +113,8 @@ def history_table(entries: Sequence[LedgerEntry]) -> list[str]:
         detail = entry.commit[:10] if entry.commit else entry.error
         if entry.artifact_digest:
             detail += f" {entry.artifact_digest[:19]}"
+        if entry.detail:
+            detail = f"{detail} {entry.detail}".strip()
         name = describe(entry.name, 40)[1:-1] if entry.name else (entry.source or "-")
         rows.append(
             (

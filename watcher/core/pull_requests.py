@@ -115,6 +115,8 @@ class PullRequestEvent:
     commit: str = ""
     #: From the first time this revision was proposed to the merge.
     lead_seconds: float | None = None
+    #: False when it only repeats what an earlier reconcile said (still open, still held).
+    news: bool = True
 
     @property
     def number(self) -> str:

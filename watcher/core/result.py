@@ -61,6 +61,37 @@ class ReleaseOutcome:
         }
 
 
+#: What each pull request event means for its release's state (a close by gitops-watcher
+#: leaves the plan's word, ``unchanged``, standing).
+_EVENT_STATES: dict[str, ReleaseState] = {
+    "opened": "pr-open",
+    "updated": "pr-open",
+    "current": "pr-open",
+    "merged": "deployed",
+    "held": "held",
+    "would-open": "held",
+    "would-update": "held",
+}
+
+
+def pull_request_outcome(event: PullRequestEvent) -> ReleaseOutcome | None:
+    """The release's state after what was done with its pull request."""
+    state = _EVENT_STATES.get(event.kind)
+    if state is None:
+        return None
+    return ReleaseOutcome(
+        event.id,
+        event.folder,
+        event.revision,
+        state,
+        action=event.action or None,
+        commit=event.commit or None,
+        reason=event.reason,
+        pull_request=event.pull_request,
+        lead_seconds=event.lead_seconds,
+    )
+
+
 @dataclass(frozen=True)
 class SourceOutcome:
     name: str

@@ -91,7 +91,8 @@ class DaemonMetrics:
             state = release.get("state")
             if state == "failed":
                 self.errors.labels(release.get("error_kind") or "unexpected", "release").inc()
-            if state in ("deployed", "removed") and result.get("pushed"):
+            merged = bool(release.get("pull_request")) and state == "deployed"
+            if state in ("deployed", "removed") and (result.get("pushed") or merged):
                 stage, kind = str(release.get("stage")), str(release.get("kind"))
                 self.promotions.labels(stage, kind, str(release.get("action"))).inc()
                 self.latency.labels(stage, kind).observe(max(finished - first_observed_at, 0.0))

@@ -19,7 +19,12 @@ from typing import Protocol
 
 from watcher.closing import Closing
 from watcher.core.plan import Plan, make_plan
-from watcher.core.result import ReconcileResult, ReleaseOutcome, ReleaseState
+from watcher.core.result import (
+    ReconcileResult,
+    ReleaseOutcome,
+    ReleaseState,
+    pull_request_outcome,
+)
 from watcher.core.targets import Target
 from watcher.errors import TemporaryError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
@@ -72,7 +77,7 @@ class Reconciler(Closing):
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
         state = build_desired(self.sources, self._targets, dry_run=dry_run)
         result.sources = state.sources
-        result.failures = state.failures
+        result.failures = list(state.failures)
         result.artifacts = state.stats
         result.planned_copies = state.planned_copies
         for failure in state.failures:
@@ -99,6 +104,9 @@ class Reconciler(Closing):
         result.applied = publication.applied
         result.pushed = publication.pushed
         result.push_attempts = publication.attempts
+        result.proposed = publication.proposed
+        result.pull_requests = publication.pull_requests
+        result.failures += publication.failures
         result.releases = _outcomes(state, publication)
         result.finished_at = time.time()
         self._record(result)
@@ -146,9 +154,13 @@ def _outcomes(state: DesiredState, publication: Publication) -> list[ReleaseOutc
     ]
     outcomes += [
         ReleaseOutcome(f.id, f.folder or "", f.revision, "failed", error=f.error)
-        for f in state.failures
+        for f in (*state.failures, *publication.failures)
     ]
-    return sorted(outcomes, key=lambda o: (o.folder, o.id))
+    # A pull request's outcome is the word on its folder (a merge: deployed, not unchanged).
+    proposals = [o for o in map(pull_request_outcome, publication.pull_requests) if o]
+    spoken = {outcome.folder for outcome in proposals}
+    outcomes = [o for o in outcomes if o.folder not in spoken or o.state == "failed"]
+    return sorted(outcomes + proposals, key=lambda o: (o.folder, o.id))
 
 
 def describe_sources(sources: Iterable[Source]) -> str:
