@@ -1,8 +1,9 @@
 """Status write-back: what is deployed goes back to the registry as model-version tags.
 
 ``gitops.<stage>.commit``, ``.state`` and ``.updated`` on the version a push deployed
-or removed (or a pull request proposes: ``.state`` ``pr-open`` and ``.pull_request``), so a reviewer sees it in the MLflow UI. Best effort: status must never
-hold back a promotion, so a failure is logged and counted, never raised.
+or removed (or a pull request proposes: ``.state`` is ``pr-open``, with
+``.pull_request``), so a reviewer sees it in the MLflow UI. Best effort: status must
+never hold back a promotion, so a failure is logged and counted, never raised.
 """
 
 from __future__ import annotations
