@@ -83,8 +83,9 @@ def pull_request_lines(result: ReconcileResult) -> list[str]:
         elif event.kind == "current":
             lines.append(f"pull request {number} waits for review: {event.subject}: {url}")
         elif event.kind == "merged":
-            lead = f", lead time {_duration(event.lead_seconds)}" if event.lead_seconds else ""
-            commit = f" ({event.commit[:10]}{lead})" if event.commit else ""
+            lead = event.lead_seconds
+            lead_text = f", lead time {_duration(lead)}" if lead is not None else ""
+            commit = f" ({event.commit[:10]}{lead_text})" if event.commit else ""
             lines.append(f"merged pull request {number}: {release} deployed{commit}")
         elif event.kind == "closed":
             lines.append(f"closed pull request {number}: {event.reason}")
