@@ -91,6 +91,23 @@ class GitAuthError(GitError, PermanentError):
     """The git remote refused our credentials or host key."""
 
 
+class ForgeError(WatcherError):
+    """A forge's API (GitHub, GitLab, Gitea) failed a pull request call."""
+
+
+class ForgeUnavailableError(ForgeError, TemporaryError):
+    """The forge could not be reached, or answered with a server error or a rate limit."""
+
+
+class ForgeAuthError(ForgeError, PermanentError):
+    """The forge refused the token (missing, invalid, or without the scopes it needs)."""
+
+
+class ForgeRefusedError(ForgeError, PermanentError):
+    """The forge refused a request it understood: a wrong repository or URL, a protected
+    or conflicting branch, a merge it will not make."""
+
+
 class UnsafeDeletionError(PermanentError):
     """A reconcile would delete more deployments than the safety limit allows."""
 

@@ -18,8 +18,10 @@ from pydantic import BaseModel
 
 from watcher import sources as source_registry
 from watcher import targets as target_registry
+from watcher.adapters.forges import open_forge
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
+from watcher.adapters.pull_request_store import PullRequestStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
@@ -29,6 +31,7 @@ from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.publisher import DirectPushPublisher
+from watcher.spine.pull_requests import PullRequestOptions, PullRequestPublisher
 from watcher.spine.reconciler import Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
 from watcher.spine.triggers import Trigger
@@ -286,13 +289,7 @@ def build_reconciler(
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings, notes=notes)
     sources = build_sources(settings, credentials)
-    git = settings.git
-    publisher = DirectPushPublisher(
-        GitOpsRepo(git, settings.checkout_path, credentials.scoped("")),
-        git.path,
-        attempts=git.push_attempts,
-        backoff_seconds=git.push_backoff_seconds,
-    )
+    publisher = build_publisher(settings, credentials)
     return Reconciler(
         sources,
         targets,
@@ -301,6 +298,46 @@ def build_reconciler(
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
     )
+
+
+def pull_request_stages(settings: Settings) -> list[str]:
+    """``source/stage`` of every stage that publishes pull requests."""
+    found = [f"mlflow/{s.name}" for s in settings.stages if s.publish == "pull-request"]
+    for source in settings.sources:
+        stages = source.stages or settings.stages
+        found += [f"{source.name}/{s.name}" for s in stages if s.publish == "pull-request"]
+    for functions in settings.functions:
+        found += [
+            f"{functions.name}/{s.name}" for s in functions.stages if s.publish == "pull-request"
+        ]
+    return found
+
+
+def build_publisher(
+    settings: Settings, credentials: Credentials
+) -> DirectPushPublisher | PullRequestPublisher:
+    """Direct pushes; and when some stage publishes pull requests, the forge's client and
+    the pull request records too (a forge that cannot be named is a configuration error)."""
+    git = settings.git
+    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
+    direct = DirectPushPublisher(
+        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
+    )
+    stages = pull_request_stages(settings)
+    if not stages:
+        return direct
+    try:
+        forge = open_forge(git.forge, git.repo_url, credentials.forge_token)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (stages {', '.join(stages)} publish: pull-request)") from exc
+    log.info("stages %s publish pull requests on %s", ", ".join(stages), forge.describe())
+    options = PullRequestOptions(
+        git.branch, git.path, git.forge.branch_prefix, git.forge.merge_method
+    )
+    records = PullRequestStore(
+        settings.state_database_url, credentials.url_login("state.database_url")
+    )
+    return PullRequestPublisher(direct, repo, forge, records, options)
 
 
 #: One reconcile: returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read.

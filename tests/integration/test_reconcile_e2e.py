@@ -91,6 +91,7 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         "unchanged": 1,
         "failed": 0,
         "held": 0,
+        "pull_requests_open": 0,
         "sources_failed": 0,
         "artifact_files_sent": 0,
         "artifact_bytes_sent": 0,

@@ -5,7 +5,9 @@ Real parts: MLflow behind the HTTP front that requires a bearer token or Basic a
 (``MLFLOW_TRACKING_TOKEN`` or ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``), the GitOps
 remote over smart HTTP with Basic auth (``GIT_USERNAME``/``GIT_TOKEN``, or the password
 in the URL), SeaweedFS with S3 keys in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
-``GITOPS_WATCHER_WEBHOOK_SECRET``, and a PostgreSQL state database whose role has a
+``GITOPS_WATCHER_WEBHOOK_SECRET``, the forge's API token ``GITOPS_WATCHER_FORGE_TOKEN``
+(production publishes pull requests through the forge API double of
+tests/servers/forge_api.py), and a PostgreSQL state database whose role has a
 password with characters that must be percent-encoded in the URL. The daemon is
 ``python -m watcher run -vv`` (text logs in one case, JSON in the other) with status
 write-back on, so every credential is used: reads, writes, fetches, pushes, copies,
@@ -19,8 +21,8 @@ of the remote's and the checkout's git databases (``git cat-file --batch-all-obj
 blobs, trees, commit messages), every file under the test's folder (the state folder
 and checkout with ``.git/config``, the daemon's config and log), the log, ``/status``,
 ``/metrics``, every row of every table of the state database, the objects in the
-bucket, the status tags in MLflow, and the output of ``gitops-watcher config`` and
-``history``.
+bucket, the status tags in MLflow, the pull requests' titles, bodies and comments, and
+the output of ``gitops-watcher config`` and ``history``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from tests.reliability.secret_scan import (
     sign,
 )
 from tests.reliability.stack import FAST, remote_subjects
+from tests.servers.forge_api import ForgeDouble
 from tests.servers.git_http import GitHttpServer, start_git_http
 from tests.servers.http_front import HttpFront, start_http_front
 from tests.servers.mlflow_fixtures import ModelNames
@@ -89,8 +92,10 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         Secret("S3 secret key", s3_server.secret_key, s3_server.access_key),
         Secret("webhook secret", new_secret("whk")),
         Secret("PostgreSQL password", db_password, db_url.split("//", 1)[1].split(":", 1)[0]),
+        Secret("forge token", new_secret("fgt")),
     ]
     webhook_secret = all_secrets[3].value
+    forge_token = all_secrets[5].value
 
     auth = (
         "Basic " + base64.b64encode(f"{MLFLOW_USER}:{mlflow_secret.value}".encode()).decode()
@@ -100,6 +105,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
     front = start_http_front(HttpFront(upstream=mlflow_server.url, require_auth=auth))
     git_server: GitHttpServer = start_git_http(tmp_path / "git-root", GIT_USER, git_secret.value)
     remote = git_server.create_repo()
+    forge = ForgeDouble("github", forge_token, "team/gitops", remote).start()
     daemon: DaemonProcess | None = None
     try:
         env = {
@@ -108,6 +114,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             "AWS_DEFAULT_REGION": "us-east-1",
             "GITOPS_WATCHER_WEBHOOK_SECRET": webhook_secret,
             "GITOPS_WATCHER_STATE_DB_URL": db_url,
+            "GITOPS_WATCHER_FORGE_TOKEN": forge_token,
         }
         if basic:
             env.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER,
@@ -134,6 +141,13 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
                 "addressing_style": "path"},
         )  # fmt: skip
         config["artifacts"]["sources"]["s3_buckets"] = ["missing-*"]
+        config["git"]["forge"] = {"kind": "github", "api_url": forge.api_url,
+                                  "repository": forge.repository}  # fmt: skip
+        config["stages"] = [
+            {"name": "staging", "select": [{"alias": "staging"}]},
+            {"name": "production", "select": [{"alias": "champion"}],
+             "publish": "pull-request"},
+        ]  # fmt: skip
 
         client = mlflow_server.client()
         good, broken_tag, broken_source, later = (
@@ -142,6 +156,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         )  # fmt: skip
         register_version(client, good)
         client.set_registered_model_alias(good, "staging", "1")
+        client.set_registered_model_alias(good, "champion", "1")
         register_version(client, broken_tag, tags={"deploy.replicas": "lots"})
         client.set_registered_model_alias(broken_tag, "staging", "1")
         client.create_registered_model(broken_source)
@@ -155,6 +170,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             options=options,
         )  # fmt: skip
         daemon.wait_for("the good promotion", lambda: len(remote_subjects(remote)) == 1, 60)
+        daemon.wait_for("the pull request to production", lambda: bool(forge.pulls), 60)
         failing = (broken_tag, broken_source)
         daemon.wait_for(
             "both failures",
@@ -205,6 +221,11 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         assert git_server.expected_auth in git_server.auth_headers
         assert front.count("set-tag") >= 1  # status write-back went through the front too
 
+        assert forge.tokens_seen and set(forge.tokens_seen) == {forge_token}
+        for pr in forge.pulls.values():
+            surfaces[f"pull request #{pr.number}"] = json.dumps(forge.as_json(pr)) + "\n".join(
+                pr.comments
+            )
         surfaces["remote git objects"] = git_objects(remote)
         for dot_git in (tmp_path / "state").rglob(".git"):
             surfaces[f"git objects of {dot_git}"] = git_objects(dot_git)
@@ -237,4 +258,5 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         if daemon is not None:
             daemon.kill()
         git_server.stop()
+        forge.stop()
         front.stop()

@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
 from watcher.config.settings import UrlLogin
+from watcher.core.pull_requests import PullRequestEvent
 from watcher.core.result import ReconcileResult
 from watcher.errors import StateStoreError, error_kind
 
@@ -63,6 +64,8 @@ class LedgerRow(_Base):
     error_kind: Mapped[str] = mapped_column(String(16), default="")
     artifact_uri: Mapped[str] = mapped_column(Text, default="")
     artifact_digest: Mapped[str] = mapped_column(String(80), default="")
+    #: What else the row says: a pull request and its URL, a lead time, a reason.
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class LedgerEntry:
     error_kind: str = ""
     artifact_uri: str = ""
     artifact_digest: str = ""
+    detail: str = ""
     recorded_at: datetime | None = None
     reconcile_id: str = ""
 
@@ -136,6 +140,7 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
                 error_kind=error_kind(problem),
             )
         )
+    entries += [_pull_request_entry(event) for event in result.pull_requests if event.news]
     for source in result.sources:
         if not source.ok and source.error is not None:
             entries.append(
@@ -233,6 +238,38 @@ def _standing(result: ReconcileResult) -> list[LedgerEntry]:
     return standing
 
 
+#: Ledger words for what was done with a pull request: (action, outcome).
+_PULL_REQUEST_ROWS = {
+    "opened": ("", "pr-opened"),
+    "updated": ("", "pr-updated"),
+    "merged": ("merge", "applied"),
+    "closed": ("close", "pr-closed"),
+    "held": ("", "held"),
+}
+
+
+def _pull_request_entry(event: PullRequestEvent) -> LedgerEntry:
+    action, outcome = _PULL_REQUEST_ROWS.get(event.kind, ("", event.kind))
+    ref = event.pull_request
+    detail = [f"pull request #{ref.number} {ref.url}".strip()] if ref is not None else []
+    if event.lead_seconds is not None:
+        detail.append(f"lead time {event.lead_seconds:.0f} s")
+    if event.reason:
+        detail.append(event.reason)
+    return LedgerEntry(
+        action=action or event.action or "update",
+        outcome=outcome,
+        source=event.id.source,
+        kind=event.id.kind,
+        name=event.id.name,
+        stage=event.id.stage,
+        folder=event.folder,
+        revision=event.revision,
+        commit=event.commit,
+        detail="; ".join(detail)[:_ERROR_LIMIT],
+    )
+
+
 class Ledger(Closing):
     def __init__(self, url: str, login: UrlLogin | None = None) -> None:
         self._engine: Engine = open_state_engine(url, login)
@@ -241,6 +278,7 @@ class Ledger(Closing):
         self._last_id: int | None = None
         try:
             _Base.metadata.create_all(self._engine)
+            _add_detail_column(self._engine)
             _adopt_legacy_rows(self._engine)
         except SQLAlchemyError as exc:
             self._engine.dispose()
@@ -327,6 +365,14 @@ def _entry(row: LedgerRow) -> LedgerEntry:
         # SQLite stores no zone; we always write UTC.
         values["recorded_at"] = values["recorded_at"].replace(tzinfo=UTC)
     return LedgerEntry(**values)
+def _add_detail_column(engine: Engine) -> None:
+    """A ledger made before 0.3 has no ``detail`` column: it is added, empty, once."""
+    columns = {column["name"] for column in inspect(engine).get_columns("ledger")}
+    if "detail" not in columns:
+        with engine.begin() as connection:
+            add = "ALTER TABLE ledger ADD COLUMN detail TEXT NOT NULL DEFAULT ''"
+            connection.execute(text(add))
+        log.info("added column 'detail' to the ledger")
 
 
 def _adopt_legacy_rows(engine: Engine) -> None:

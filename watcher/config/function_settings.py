@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,6 +50,14 @@ class FunctionStageSettings(_Frozen):
     namespace: str = Field(description="Namespace the stage's objects go to.")
     production: bool = Field(
         False, description="Production stages pin image tags (no untagged or latest images)."
+    )
+    publish: Literal["direct", "pull-request"] = Field(
+        "direct",
+        description="'direct': commit each change on git.branch; 'pull-request': open one "
+        "pull request per change on git.forge (docs/pull-requests.md).",
+    )
+    auto_merge: bool = Field(
+        False, description="With publish: pull-request, merge its own pull requests."
     )
 
     @field_validator("name", "namespace")

@@ -26,6 +26,7 @@ from typing import Any, cast, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from watcher.config.forge_settings import FORGE_TOKEN_ENV, FORGE_TOKEN_FALLBACKS
 from watcher.config.settings import Credentials, Settings
 from watcher.config.url_credentials import take_url_credentials
 from watcher.errors import ConfigError
@@ -69,7 +70,7 @@ ENV_CREDENTIALS = {
 }
 
 #: Variables with the prefix that are not settings (secrets, or the config path).
-ENV_NOT_SETTINGS = ("GITOPS_WATCHER_CONFIG", "GITOPS_WATCHER_WEBHOOK_SECRET")
+ENV_NOT_SETTINGS = ("GITOPS_WATCHER_CONFIG", "GITOPS_WATCHER_WEBHOOK_SECRET", FORGE_TOKEN_ENV)
 
 _SECRET_WORDS = ("password", "token", "secret", "private_key")
 _TRUE = ("1", "true", "yes", "on")
@@ -186,11 +187,20 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path or "the environment", origins)) from exc
     settings, in_urls = take_url_credentials(settings)
+    found = {field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
+    token = forge_token(settings.git.forge.kind, env)
     credentials = Credentials(
-        **{field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)},
-        urls=in_urls,
+        **found, **({"forge_token": token} if token else {}), urls=in_urls
     )
     return settings, credentials
+
+
+def forge_token(kind: str, env: Mapping[str, str]) -> str:
+    """GITOPS_WATCHER_FORGE_TOKEN, else the forge's usual variable (GITHUB_TOKEN …)."""
+    for name in (FORGE_TOKEN_ENV, *FORGE_TOKEN_FALLBACKS.get(kind, ())):
+        if env.get(name):
+            return env[name]
+    return ""
 
 
 def _parse_env_value(variable: str, value: str, annotation: Any) -> Any:

@@ -229,7 +229,7 @@ class Credentials(BaseModel):
     def secret_values(self) -> list[str]:
         """Every secret held, for log masking; a URL's user name only when it came without a
         password (``https://TOKEN@host``: a token)."""
-        values = [self.mlflow_token, self.mlflow_password, self.git_token]
+        values = [self.mlflow_token, self.mlflow_password, self.git_token, self.forge_token]
         for login in self.urls.values():
             values.append(login.password or login.username)
         return [value for value in values if value]
@@ -237,6 +237,8 @@ class Credentials(BaseModel):
     def variable_names(self) -> list[str]:
         """The fields set from variables, by name, never by value."""
         return sorted(name for name, value in self.__dict__.items() if value and name != "urls")
+    #: The forge's API token (GITOPS_WATCHER_FORGE_TOKEN, or the forge's usual variable).
+    forge_token: str = ""
 
     def __repr__(self) -> str:
         in_urls = [f"user info of {key}" for key in sorted(self.urls)]

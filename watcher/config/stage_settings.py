@@ -151,6 +151,16 @@ class StageSettings(Frozen):
         "plug-in's own settings; an unknown key is a configuration error).",
     )
     route: RouteSettings = Field(default_factory=RouteSettings)
+    publish: Literal["direct", "pull-request"] = Field(
+        "direct",
+        description="'direct': commit each change on git.branch; 'pull-request': open one "
+        "pull request per change on git.forge (docs/pull-requests.md).",
+    )
+    auto_merge: bool = Field(
+        False,
+        description="With publish: pull-request, gitops-watcher merges its own pull requests "
+        "(git.forge.merge_method); otherwise it never merges.",
+    )
     network_policy: bool = Field(
         False,
         description="Render NetworkPolicies that let only this namespace (and the ingress "

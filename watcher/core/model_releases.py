@@ -154,7 +154,8 @@ def model_releases(
         failures.extend(decided[1])
     if memo is not None:
         memo.finish()
-    return SourceRead(tuple(releases), tuple(failures), snapshot.origin)
+    publishing = {stage.name: stage.publish for stage in stages}
+    return SourceRead(tuple(releases), tuple(failures), snapshot.origin, publishing=publishing)
 
 
 def _decide(
@@ -216,6 +217,7 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
         target=stage.target,
         revision=version.version,
         revision_label=f"v{version.version}",
+        publish=stage.publish,
         namespace=stage.namespace,
         payload=deployment,
         details={

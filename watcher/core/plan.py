@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from watcher.core.messages import Action, deploy_message, removal_message
 from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
+from watcher.core.publishing import DIRECT, Publishing
 from watcher.core.release import Release
 from watcher.errors import OwnershipError, UnsafeDeletionError, WatcherError
 
@@ -30,6 +31,8 @@ class SourceScope:
     path: str
     kinds: frozenset[str]
     readable: bool = True
+    #: How each stage of the source publishes (``SourceRead.publishing``), for removals.
+    publishing: Mapping[str, Publishing] = field(default_factory=dict)
 
     def contains(self, folder: str) -> bool:
         return not self.path or folder == self.path or folder.startswith(f"{self.path}/")
@@ -68,6 +71,8 @@ class Change:
     previous: Provenance | None = None
     #: The folder's files before the change (empty for a new folder), for diffs.
     previous_files: Mapping[str, bytes] = field(default_factory=dict)
+    #: A commit on the GitOps branch, or a pull request (the stage's publish mode).
+    publish: Publishing = DIRECT
 
     @property
     def subject(self) -> str:
@@ -88,6 +93,8 @@ class Plan:
     held: tuple[tuple[str, Provenance], ...] = field(default=())
     #: Owned folders kept as they are because their release failed, with their markers.
     kept: tuple[tuple[str, Provenance], ...] = field(default=())
+    #: Sources read completely this time: what they no longer want is really gone.
+    complete_sources: frozenset[str] = frozenset()
 
 
 def git_blob_id(data: bytes) -> str:
@@ -247,6 +254,7 @@ def make_plan(
         held_back,
         tuple(held),
         tuple(kept),
+        frozenset(name for name, scope in scopes.items() if scope.readable),
     )
 
 
@@ -325,6 +333,7 @@ def _writes(
                 want.provenance,
                 previous,
                 old_files or {},
+                want.release.publish,
             )
         )
     return changes, unchanged
@@ -389,8 +398,10 @@ def _removals(
         if not scopes[owner].readable:
             held.append((folder, marker))
             continue
+        publish = scopes[owner].publishing.get(marker.stage, DIRECT)
+        message = removal_message(marker)
         removals.append(
-            Change(folder, "remove", {}, removal_message(marker), marker, marker, existing[folder])
+            Change(folder, "remove", {}, message, marker, marker, existing[folder], publish)
         )
     return removals, held, kept
 

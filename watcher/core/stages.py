@@ -11,6 +11,8 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watcher.core.publishing import DIRECT, Publishing
+
 
 @dataclass(frozen=True)
 class VersionSelector:
@@ -61,6 +63,8 @@ class StagePolicy:
     network_policy: bool = False
     #: Namespaces allowed to reach the pods besides their own (e.g. the ingress gateway's).
     network_policy_ingress_namespaces: tuple[str, ...] = ()
+    #: A commit on the GitOps branch, or a pull request per change (``stages[].publish``).
+    publish: Publishing = DIRECT
 
 
 @dataclass(frozen=True)

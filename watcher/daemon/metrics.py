@@ -117,7 +117,8 @@ class DaemonMetrics:
             if state == "failed":
                 kind = release.get("error_kind") or "unexpected"
                 self.errors.labels(kind, "release", source).inc()
-            if state in ("deployed", "removed") and result.get("pushed"):
+            merged = bool(release.get("pull_request")) and state == "deployed"
+            if state in ("deployed", "removed") and (result.get("pushed") or merged):
                 stage, kind = str(release.get("stage")), str(release.get("kind"))
                 self.promotions.labels(source, stage, kind, str(release.get("action"))).inc()
                 self.latency.labels(source, stage, kind).observe(

@@ -105,6 +105,11 @@ class StatusBoard:
             # Deployed and unchanged, but its copy could not be re-checked (store down).
             "warning": release.get("warning"),
             "updated_at": now,
+            # Why it is in this state (a pull request closed without merging …), its pull
+            # request while one is open or just merged, and a merge's lead time.
+            "reason": release.get("reason") or "",
+            "pull_request": release.get("pull_request"),
+            "lead_seconds": release.get("lead_seconds"),
         }
         if state == "unchanged" and old.get("state") == "deployed":
             entry["state"], entry["since"] = "deployed", old["since"]

@@ -144,7 +144,9 @@ def _read_and_render(
             continue
         state.sources.append(SourceOutcome(source.name, True))
         # An incomplete read deploys what it has, and removes nothing.
-        state.scopes[source.name] = SourceScope(source.path, source.kinds, read.complete)
+        state.scopes[source.name] = SourceScope(
+            source.path, source.kinds, read.complete, read.publishing
+        )
         state.failures.extend(read.failures)
         releases = list(read.releases)
         refs = _copy(source.artifacts, releases, state, dry_run=dry_run)

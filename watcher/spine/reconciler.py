@@ -21,7 +21,12 @@ from watcher.closing import Closing
 from watcher.core.plan import Plan, make_plan
 from watcher.core.provenance import deploys_with_copy
 from watcher.core.release import ReleaseFailure
-from watcher.core.result import ReconcileResult, ReleaseOutcome, ReleaseState
+from watcher.core.result import (
+    ReconcileResult,
+    ReleaseOutcome,
+    ReleaseState,
+    pull_request_outcome,
+)
 from watcher.core.targets import Target
 from watcher.errors import TemporaryError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
@@ -107,6 +112,9 @@ class Reconciler(Closing):
         result.applied = publication.applied
         result.pushed = publication.pushed
         result.push_attempts = publication.attempts
+        result.proposed = publication.proposed
+        result.pull_requests = publication.pull_requests
+        result.failures += publication.failures
         result.releases = _outcomes(result.failures, unchecked, publication)
         result.finished_at = time.time()
         self._record(result)
@@ -192,7 +200,11 @@ def _outcomes(
         ReleaseOutcome(f.id, f.folder or "", f.revision, "failed", error=f.error)
         for f in failures
     ]
-    return sorted(outcomes, key=lambda o: (o.folder, o.id))
+    # A pull request's outcome is the word on its folder (a merge: deployed, not unchanged).
+    proposals = [o for o in map(pull_request_outcome, publication.pull_requests) if o]
+    spoken = {outcome.folder for outcome in proposals}
+    outcomes = [o for o in outcomes if o.folder not in spoken or o.state == "failed"]
+    return sorted(outcomes + proposals, key=lambda o: (o.folder, o.id))
 
 
 def describe_sources(sources: Iterable[Source]) -> str:

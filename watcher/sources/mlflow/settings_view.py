@@ -19,6 +19,7 @@ from watcher.config.settings import (
     Settings,
     StageSettings,
 )
+from watcher.core.publishing import Publishing
 from watcher.core.stages import RoutePolicy, StagePolicy, VersionSelector
 
 
@@ -119,6 +120,7 @@ def stage_policy(stage: StageSettings, render: RenderSettings) -> StagePolicy:
         ),
         network_policy=stage.network_policy,
         network_policy_ingress_namespaces=stage.network_policy_ingress_namespaces,
+        publish=Publishing(stage.publish, stage.auto_merge),
     )
 
 
