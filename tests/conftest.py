@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
+
+from tests.servers.mlflow_server import TELEMETRY_OFF
+
+# Before anything imports mlflow (it starts its telemetry client on import): the tests'
+# own MlflowClient, and every process they start, run with MLflow's telemetry off.
+os.environ.update(TELEMETRY_OFF)
 
 pytest_plugins = [
     "tests.servers.mlflow_fixtures",

@@ -91,6 +91,23 @@ class GitAuthError(GitError, PermanentError):
     """The git remote refused our credentials or host key."""
 
 
+class ForgeError(WatcherError):
+    """A forge's API (GitHub, GitLab, Gitea) failed a pull request call."""
+
+
+class ForgeUnavailableError(ForgeError, TemporaryError):
+    """The forge could not be reached, or answered with a server error or a rate limit."""
+
+
+class ForgeAuthError(ForgeError, PermanentError):
+    """The forge refused the token (missing, invalid, or without the scopes it needs)."""
+
+
+class ForgeRefusedError(ForgeError, PermanentError):
+    """The forge refused a request it understood: a wrong repository or URL, a protected
+    or conflicting branch, a merge it will not make."""
+
+
 class UnsafeDeletionError(PermanentError):
     """A reconcile would delete more deployments than the safety limit allows."""
 
@@ -115,12 +132,23 @@ class ArtifactUnavailableError(ArtifactError, TemporaryError):
     """The artifact store or the source could not be reached, or a transfer broke off."""
 
 
+class ArtifactUncheckedError(ArtifactUnavailableError):
+    """The store could not be asked whether a copy is complete: it may well be.
+
+    A release whose folder already deploys that copy stays deployed as it is.
+    """
+
+
 class ArtifactAuthError(ArtifactError, PermanentError):
     """The artifact store or the source refused our credentials."""
 
 
 class ArtifactStoreConfigError(ArtifactError, PermanentError):
     """The artifact store is misconfigured: a missing bucket, a bad endpoint or region."""
+
+
+class ArtifactConflictError(ArtifactError, PermanentError):
+    """The copy location holds another release's copy (two sources share one prefix)."""
 
 
 class ArtifactVerificationError(ArtifactError, TemporaryError):

@@ -18,17 +18,20 @@ from pydantic import BaseModel
 
 from watcher import sources as source_registry
 from watcher import targets as target_registry
+from watcher.adapters.forges import open_forge
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
+from watcher.adapters.pull_request_store import PullRequestStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
 from watcher.config.daemon_settings import DaemonSettings
-from watcher.config.settings import Credentials, Settings, StageSettings
+from watcher.config.settings import Credentials, Settings, StageSettings, UrlLogin
 from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.publisher import DirectPushPublisher
+from watcher.spine.pull_requests import PullRequestOptions, PullRequestPublisher
 from watcher.spine.reconciler import Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
 from watcher.spine.triggers import Trigger
@@ -179,7 +182,9 @@ def build_targets(
     }
 
 
-def check_stage_targets(settings: Settings, *, copies: bool = True) -> None:
+def check_stage_targets(
+    settings: Settings, *, copies: bool = True, notes: int = logging.INFO
+) -> None:
     """Every stage names a model target that exists, can serve from the stage's copies
     (``copies``: False when nothing is copied, as in an offline render), and knows the
     options it is given: found before any work, as a configuration error."""
@@ -191,10 +196,12 @@ def check_stage_targets(settings: Settings, *, copies: bool = True) -> None:
     ]
     for stages, store in groups:
         for stage in stages:
-            _check_stage(stage, specs, store if copies else "")
+            _check_stage(stage, specs, store if copies else "", notes)
 
 
-def _check_stage(stage: StageSettings, specs: Mapping[str, TargetSpec], store: str) -> None:
+def _check_stage(
+    stage: StageSettings, specs: Mapping[str, TargetSpec], store: str, notes: int
+) -> None:
     """``store``: the kind of copy the stage serves from ("" when none is made)."""
     spec = specs.get(stage.target)
     if spec is None:
@@ -219,13 +226,15 @@ def _check_stage(stage: StageSettings, specs: Mapping[str, TargetSpec], store: s
             hint=f"its options: {known}",
         )
     if store == "local":
-        log.warning(
+        log.log(
+            notes,
             "stage %r serves a local folder copy: its pods start only where they can read "
             "the daemon's artifact folder (one machine, not a cluster); use an S3 store there",
             stage.name,
         )
     if store == "none" and "MLFLOW_TRACKING_URI" not in dict(stage.env) and not stage.env_from:
-        log.warning(
+        log.log(
+            notes,
             "stage %r serves models:/ URIs (no copies): its pods read the registry, so give "
             "them MLFLOW_TRACKING_URI (stages[].env) or a Secret with it (stages[].env_from)",
             stage.name,
@@ -262,8 +271,14 @@ def render_desired(
 # -- the reconciler -----------------------------------------------------------------------
 
 
-def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
-    """A reconciler with every adapter open; use it as a context manager to close them."""
+def build_reconciler(
+    settings: Settings, credentials: Credentials, *, notes: int = logging.INFO
+) -> Reconciler:
+    """A reconciler with every adapter open; use it as a context manager to close them.
+
+    ``notes``: the log level of what works only on one machine (a local copy): a
+    warning for the daemon, which may run in a cluster; information for one-shot
+    commands on a laptop, where it is the embedded default."""
     settings.state_path.mkdir(parents=True, exist_ok=True)
     source_entries(settings)  # what to set first: a source, then the repository
     if not settings.git.repo_url:
@@ -272,20 +287,14 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         )
     validated = ValidationCache(settings.state_path)
     targets = build_targets(settings, known_valid=validated)
-    check_stage_targets(settings)
+    check_stage_targets(settings, notes=notes)
     sources = build_sources(settings, credentials)
-    git = settings.git
-    publisher = DirectPushPublisher(
-        GitOpsRepo(git, settings.checkout_path, credentials),
-        git.path,
-        attempts=git.push_attempts,
-        backoff_seconds=git.push_backoff_seconds,
-    )
+    publisher = build_publisher(settings, credentials)
     return Reconciler(
         sources,
         targets,
         publisher,
-        Ledger(settings.state_database_url),
+        Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
     )
@@ -303,7 +312,7 @@ def open_publisher(
         )
     git = settings.git
     settings.state_path.mkdir(parents=True, exist_ok=True)
-    repo = GitOpsRepo(git, settings.checkout_path, credentials)
+    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
     publisher = DirectPushPublisher(
         repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
     )
@@ -311,6 +320,44 @@ def open_publisher(
         yield publisher, repo
     finally:
         publisher.close()
+def pull_request_stages(settings: Settings) -> list[str]:
+    """``source/stage`` of every stage that publishes pull requests."""
+    found = [f"mlflow/{s.name}" for s in settings.stages if s.publish == "pull-request"]
+    for source in settings.sources:
+        stages = source.stages or settings.stages
+        found += [f"{source.name}/{s.name}" for s in stages if s.publish == "pull-request"]
+    for functions in settings.functions:
+        found += [
+            f"{functions.name}/{s.name}" for s in functions.stages if s.publish == "pull-request"
+        ]
+    return found
+
+
+def build_publisher(
+    settings: Settings, credentials: Credentials
+) -> DirectPushPublisher | PullRequestPublisher:
+    """Direct pushes; and when some stage publishes pull requests, the forge's client and
+    the pull request records too (a forge that cannot be named is a configuration error)."""
+    git = settings.git
+    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
+    direct = DirectPushPublisher(
+        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
+    )
+    stages = pull_request_stages(settings)
+    if not stages:
+        return direct
+    try:
+        forge = open_forge(git.forge, git.repo_url, credentials.forge_token)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (stages {', '.join(stages)} publish: pull-request)") from exc
+    log.info("stages %s publish pull requests on %s", ", ".join(stages), forge.describe())
+    options = PullRequestOptions(
+        git.branch, git.path, git.forge.branch_prefix, git.forge.merge_method
+    )
+    records = PullRequestStore(
+        settings.state_database_url, credentials.url_login("state.database_url")
+    )
+    return PullRequestPublisher(direct, repo, forge, records, options)
 
 
 #: One reconcile: returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read.
@@ -322,7 +369,7 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
     """A reconcile function over one reconciler, whose adapters are closed on exit; the
     daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
     flag = mass_delete_flag(settings)
-    with build_reconciler(settings, credentials) as reconciler:
+    with build_reconciler(settings, credentials, notes=logging.WARNING) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()
@@ -337,14 +384,22 @@ def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[Re
         yield run
 
 
-def writer_lock(settings: Settings, daemon: DaemonSettings) -> FileWriterLock | DatabaseLease:
+def writer_lock(
+    settings: Settings,
+    daemon: DaemonSettings,
+    *,
+    role: str = "",
+    login: UrlLogin | None = None,
+) -> FileWriterLock | DatabaseLease:
     """The lock that makes one process the writer: a file in the state folder with SQLite,
-    a lease row in a shared state database."""
+    a lease row in a shared state database. ``role`` (``run``) names the holder in refusals."""
     return make_writer_lock(
         settings.state_database_url,
         settings.state_path,
         takeover_seconds=daemon.lock_takeover_seconds,
         renew_seconds=daemon.lock_renew_seconds,
+        role=role,
+        login=login,
     )
 
 

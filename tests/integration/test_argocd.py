@@ -107,7 +107,9 @@ def test_the_applicationset_follows_the_settings() -> None:
     assert template["spec"]["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
     assert template["spec"]["destination"]["namespace"] == "{{ .namespace }}"
     annotations = template["metadata"]["annotations"]
-    assert annotations["link.argocd.argoproj.io/mlflow-model-version"] == "{{ .url }}"
+    # The marker's url link is added by the templatePatch, only where the marker has a url.
+    assert "link.argocd.argoproj.io/mlflow-model-version" not in annotations
+    assert "link.argocd.argoproj.io/mlflow-model-version" in appset["spec"]["templatePatch"]
     assert annotations["link.argocd.argoproj.io/gitops-commits"] == (
         "https://gitlab.example.com/platform/gitops/-/commits/main/{{ .path.path }}"
     )
@@ -167,7 +169,8 @@ def test_the_generator_matches_exactly_the_markers_of_rendered_trees(path: str) 
 def test_the_templates_read_only_keys_every_marker_has() -> None:
     files = render_argocd(settings())
     (appset,) = [d for d in documents(files) if d["kind"] == "ApplicationSet"]
-    used = set(_GO_FIELD.findall(json.dumps(appset["spec"]["template"]))) - {"path"}
+    text = json.dumps([appset["spec"]["template"], appset["spec"]["templatePatch"]])
+    used = set(_GO_FIELD.findall(text)) - {"path"}
     assert used == {
         "name",
         "namespace",

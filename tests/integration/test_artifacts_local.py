@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,9 +15,15 @@ import pytest
 from tests.artifact_checks import expected_digest, write_files
 from watcher.adapters.object_store import LocalFolderStore
 from watcher.config.settings import SourceSettings
-from watcher.core.artifacts import MANIFEST_NAME, ArtifactManifest
+from watcher.core.artifacts import MANIFEST_NAME, ArtifactManifest, CopyOwner
 from watcher.core.model import ModelVersion
-from watcher.errors import ArtifactSourceError, ArtifactUnavailableError, InvalidNameError
+from watcher.errors import (
+    ArtifactConflictError,
+    ArtifactSourceError,
+    ArtifactUnavailableError,
+    InvalidNameError,
+    error_kind,
+)
 from watcher.sources.mlflow.artifact_sources import SourceResolver
 from watcher.spine.artifact_copy import ArtifactSync
 
@@ -279,3 +286,73 @@ def test_a_copy_made_again_from_another_source_leaves_no_file_of_the_old_one(
 
     assert read_tree(world.copy_dir()) == new_files
     assert ref.digest == expected_digest(new_files)
+
+
+def team_sync(world: World, registry: str, source: str) -> ArtifactSync:
+    """Another source's copy step on the same store and prefix (its own registry)."""
+    resolver = SourceResolver(
+        SourceSettings(local_roots=(str(world.mlruns),)), RunTable(), proxy=None,
+        source_s3_client=None,
+    )  # fmt: skip
+    return ArtifactSync(
+        LocalFolderStore(world.store_root),
+        resolver,
+        prefix=PREFIX,
+        staging_dir=world.tmp / "staging",
+        registry=registry,
+        source_name=source,
+    )
+
+
+def test_a_copy_of_another_release_at_the_same_place_is_an_error_never_rewritten(
+    world: World,
+) -> None:
+    """Two sources whose copies land at one place: the second is refused, the first kept."""
+    team_a = team_sync(world, "http://mlflow-a:5000", "team-a")
+    team_b = team_sync(world, "http://mlflow-b:5000", "team-b")
+    first, _ = team_a.ensure(world.version(), SLUG)
+    manifest_path = world.copy_dir().parent / MANIFEST_NAME
+    manifest = ArtifactManifest.from_bytes(manifest_path.read_bytes())
+    assert manifest is not None and manifest.owner == CopyOwner(
+        "http://mlflow-a:5000", "Fraud", "3", "team-a"
+    )
+    stored = read_tree(world.store_root)
+
+    # Team B's registry also has 'Fraud' version 3, with other files.
+    theirs = world.mlruns / "2" / "b3" / "artifacts" / "model"
+    write_files(theirs, {"MLmodel": MODEL_FILES["MLmodel"], "model.pkl": b"team b's model"})
+    with pytest.raises(ArtifactConflictError) as caught:
+        team_b.ensure(world.version(source=str(theirs)), SLUG)
+    error = caught.value
+    assert error_kind(error) == "permanent"
+    text = str(error)
+    assert f"the copy at {world.copy_dir().as_uri()} belongs to model 'Fraud' version '3' " \
+        "(registry 'http://mlflow-a:5000', source 'team-a')" in text  # fmt: skip
+    assert "model 'Fraud' version '3' (registry 'http://mlflow-b:5000', source 'team-b') " \
+        "would copy" in text and "left as it is" in text  # fmt: skip
+    assert "its own copy location" in error.hint and "artifacts.s3.prefix" in error.hint
+    # Nothing was rewritten, in a dry run neither; team A's copy is still found complete.
+    with pytest.raises(ArtifactConflictError):
+        team_b.ensure(world.version(source=str(theirs)), SLUG, dry_run=True)
+    assert read_tree(world.store_root) == stored
+    again, stats = team_a.ensure(world.version(), SLUG)
+    assert again == first and stats.bytes_sent == 0
+
+
+def test_a_copy_by_an_older_version_or_the_same_release_is_made_again(world: World) -> None:
+    """No owner recorded (gitops-watcher before it did): copied again, as before."""
+    world.sync.ensure(world.version(), SLUG)
+    manifest_path = world.copy_dir().parent / MANIFEST_NAME
+    data = json.loads(manifest_path.read_bytes())
+    del data["owner"]
+    manifest_path.write_text(json.dumps(data))
+    replacement = world.mlruns / "1" / "r9" / "artifacts" / "model"
+    write_files(replacement, {"MLmodel": MODEL_FILES["MLmodel"], "model.onnx": b"new"})
+    team_a = team_sync(world, "http://mlflow-a:5000", "team-a")
+    ref, _ = team_a.ensure(world.version(source=str(replacement)), SLUG)
+    assert read_tree(world.copy_dir()) == {"MLmodel": MODEL_FILES["MLmodel"], "model.onnx": b"new"}
+    # The same release (its version registered again) is copied again too, even when the
+    # source that reads the registry has another name.
+    renamed = team_sync(world, "http://mlflow-a:5000", "renamed")
+    again, stats = renamed.ensure(world.version(), SLUG)
+    assert again.digest == expected_digest(MODEL_FILES) != ref.digest and stats.files_sent

@@ -8,6 +8,7 @@ must copy and verify a version's files before the commit that references them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from tests.artifact_checks import expected_digest, write_files
 from tests.integration.test_reconcile_e2e import remote_files, subjects
 from tests.servers.mlflow_server import MlflowServer
 from tests.servers.seaweedfs import S3Server, start_seaweedfs, stop_seaweedfs
+from watcher.commands.report import print_result
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactAuthError, ArtifactUnavailableError
@@ -357,10 +359,25 @@ def test_an_unreachable_store_fails_every_copy_once_and_deletes_nothing(
 
     result = build_reconciler(Settings.model_validate(data), Credentials()).reconcile()
 
+    # The new version cannot be copied: it fails. The deployed one, whose folder already
+    # serves its copy, cannot be re-checked: it stays deployed, with a warning.
     errors = {(f.id.name, f.id.stage): f.error for f in result.failures}
-    assert set(errors) == {(deployed, "production"), (new, "production")}
+    assert set(errors) == {(new, "production")}
     assert all(isinstance(e, ArtifactUnavailableError) for e in errors.values())
     assert "cannot reach the S3 endpoint" in str(errors[(new, "production")])
+    states = {o.id.name: (o.state, o.warning or "") for o in result.releases}
+    assert states[new][0] == "failed"
+    assert states[deployed][0] == "unchanged", states
+    assert states[deployed][1].startswith("its copy could not be re-checked: ")
+    assert "cannot reach the S3 endpoint" in states[deployed][1]
+    report = io.StringIO()
+    print_result(result, report)
+    lines = report.getvalue().splitlines()
+    assert lines[-2].startswith(
+        f"WARNING 1 deployment(s) kept as deployed, e.g. model '{deployed}' in production: "
+        "its copy could not be re-checked: "
+    ), lines
+    assert lines[-1] == "no changes; 1 deployment(s) unchanged, 1 failed", lines
     assert subjects(stack.remote) == before and remote_files(stack.remote) == tree_before
 
 

@@ -165,6 +165,9 @@ def test_defaults_run_one_hardened_pod_on_a_claim(default_objects: Objects) -> N
     configmap = one(default_objects, "ConfigMap")
     assert config_volume["configMap"]["name"] == configmap["metadata"]["name"]
     assert yaml.safe_load(configmap["data"][config_path.name]) == {}
+    # ...and the comment of values.config names that same path.
+    config_comment = (CHART / "values.yaml").read_text().split("\nconfig:", 1)[0]
+    assert str(config_path) in config_comment.rsplit("\n\n", 1)[-1]
     # No credential at all by default, and none in plain text ever.
     assert all("valueFrom" not in e for e in env.values())
 
@@ -333,6 +336,9 @@ def test_notes_tell_how_to_reach_the_daemon(helm: Helm, values: list[Path]) -> N
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "http://gw-gitops-watcher.team-a.svc:8080/webhooks/mlflow" in notes
+    # MLflow refuses an http (and a private) webhook URL unless its server allows it.
+    assert "MLFLOW_WEBHOOK_ALLOWED_SCHEMES=https,http" in notes
+    assert "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true" in notes
     assert "PostgreSQL ledger" in notes if values else "SQLite ledger on the claim" in notes
 
 
@@ -345,8 +351,103 @@ def test_postgresql_allows_two_replicas(helm: Helm) -> None:
             "state.postgresql.existingSecret": "db",
         },
     )
-    assert one(objects, "Deployment")["spec"]["replicas"] == 2
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
     assert "PersistentVolumeClaim" not in {o["kind"] for o in objects}
+    # What tests/integration/test_ha_rollout.py runs with real daemons: one new pod at a
+    # time, each Ready (on /readyz, which a standby passes) before an old one stops.
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert container(objects)["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # A node drain keeps one pod, by default.
+    budget = one(objects, "PodDisruptionBudget")
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": deployment["spec"]["selector"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("set_values", "budget"),
+    [
+        ({}, False),  # one pod: a budget would only block node drains
+        ({"state.backend": "postgresql", "state.postgresql.existingSecret": "db"}, False),
+        (
+            {"state.backend": "postgresql", "state.postgresql.existingSecret": "db",
+             "replicaCount": "2", "podDisruptionBudget.enabled": "false"},
+            False,
+        ),
+        (
+            {"state.backend": "postgresql", "state.postgresql.existingSecret": "db",
+             "replicaCount": "3", "podDisruptionBudget.minAvailable": "1"},
+            True,
+        ),
+    ],
+    ids=["sqlite-one-pod", "postgresql-one-pod", "turned-off", "three-pods-min-one"],
+)  # fmt: skip
+def test_the_disruption_budget_exists_only_for_more_than_one_pod(
+    helm: Helm, set_values: dict[str, str], budget: bool
+) -> None:
+    objects = helm.render(CHART, set_values=set_values)
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert bool(budgets) is budget
+    if budget:
+        assert budgets[0]["spec"]["minAvailable"] == 1
+
+
+# ---- the examples in docs/kubernetes.md -----------------------------------------------
+
+
+def _docs_yaml_blocks() -> list[str]:
+    text = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_webhook_ingress_in_the_docs_routes_only_the_webhook(helm: Helm) -> None:
+    """/status and /metrics share the port and have no authentication: only the webhook
+    path may be exposed."""
+    (ingress,) = [
+        yaml.safe_load(block) for block in _docs_yaml_blocks() if "kind: Ingress" in block
+    ]
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(ingress, version, strict=True)
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks/mlflow", "Exact")]
+    assert "defaultBackend" not in ingress["spec"]
+    objects = helm.render(CHART, release="gitops-watcher", namespace="team-a")
+    service = one(objects, "Service")
+    backend = paths[0]["backend"]["service"]
+    assert backend["name"] == service["metadata"]["name"]
+    assert ingress["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert backend["port"]["name"] in [port["name"] for port in service["spec"]["ports"]]
+
+
+def test_the_team_example_gives_the_model_pods_the_bucket_endpoint_and_keys(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """The chart's s3 values reach the daemon only: the model pods' init container reads
+    the copy in another namespace and needs the endpoint and keys from its stage."""
+    from watcher.config.loader import load_settings
+
+    (example,) = [block for block in _docs_yaml_blocks() if block.startswith("# team-a.yaml")]
+    values = tmp_path / "team-a.yaml"
+    values.write_text(example)
+    objects = helm.render(CHART, release="gitops-watcher", namespace="team-a", values=[values])
+    (tmp_path / "config.yaml").write_text(one(objects, "ConfigMap")["data"]["config.yaml"])
+    plain = {name: e["value"] for name, e in env_of(objects).items() if "value" in e}
+    settings, _ = load_settings(str(tmp_path / "config.yaml"), env=plain)
+    endpoint = yaml.safe_load(example)["s3"]["endpointUrl"]
+    docs = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
+    assert settings.stages
+    for stage in settings.stages:
+        env = dict(stage.env)
+        assert endpoint in (env.get("MLFLOW_S3_ENDPOINT_URL"), env.get("AWS_ENDPOINT_URL_S3"))
+        assert env.get("GITOPS_WATCHER_S3_ADDRESSING_STYLE") == "path"
+        assert stage.env_from, f"stage {stage.name} gives its pods no S3 keys"
+        for secret in stage.env_from:  # the Secrets step creates it in the stage's namespace
+            assert f"create secret generic {secret}" in docs and stage.namespace in docs
 
 
 # ---- several teams --------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.servers.mlflow_server import MlflowServer
+from watcher.adapters.ledger import Ledger
 from watcher.commands.cli import main
 
 
@@ -39,6 +43,14 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         "a whole number from 1 to 20, not 'lots'"
     ) in typo
     assert typo.count("FAILED") == 1
+    # The body names every cause: the demo's v2 also moves production from 2 to 3 replicas.
+    bodies = subprocess.run(
+        ["git", "-C", str(target / "gitops-remote.git"), "log", "-1", "--format=%b", "main~1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Changed: v1 → v2; replicas 2 → 3; copy file://" in bodies, bodies
     # One commit is shown whole, with its trailers.
     assert "Gitops-Watcher-Action: update" in out and "Model-Version: 2" in out
     # v1 is copied for staging; promoting it to production copies nothing more.
@@ -132,6 +144,59 @@ def test_render_refuses_a_non_empty_folder_and_a_broken_snapshot(tmp_path: Path)
     assert main(["render", "--out", str(tmp_path / "new"), "--snapshot", str(bad)]) == 2
 
 
+def test_render_with_nothing_to_render_says_so_and_prints_failures_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("MLFLOW_", "GIT_", "GITOPS_WATCHER_", "BUCKET_NAME")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"models": []}))
+    assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(empty)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "nothing to render: no release is selected for any stage (source(s) 'mlflow'); "
+        f"no file was written to {tmp_path / 'out'}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+    # Its only version has a bad tag: the failure is reported like after a reconcile, on stdout.
+    version = {"name": "m", "version": "1", "tags": {"deploy.replicas": "lots"}}
+    bad = {"models": [{"name": "m", "aliases": {"champion": "1"}, "versions": [version]}]}
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text(json.dumps(bad))
+    assert main(["render", "--out", str(tmp_path / "out"), "--snapshot", str(bad_file)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAILED model 'm' in production: tag 'deploy.replicas' must be"), out
+    assert out.splitlines()[-1].startswith(
+        "nothing to render: no release is selected for any stage (source(s) 'mlflow', "
+        "some failed above)"
+    )
+
+
+def test_history_before_any_reconcile_says_so_and_names_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("GITOPS_WATCHER_STATE_DIR", str(state))
+    monkeypatch.delenv("GITOPS_WATCHER_STATE_DB_URL", raising=False)
+    monkeypatch.delenv("GITOPS_WATCHER_CONFIG", raising=False)
+    assert main(["history"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"no reconcile has run yet: there is no ledger (state.db) in the state folder {state}\n"
+    ), captured
+    assert not state.exists()  # looking made nothing
+    # A ledger that exists but holds nothing yet says so too (not a bare header).
+    state.mkdir()
+    Ledger(f"sqlite:///{state / 'state.db'}").close()
+    assert main(["history"]) == 0
+    assert capsys.readouterr().out == (
+        "the ledger is empty: no reconcile has recorded anything yet\n"
+    )
+
+
 def test_python_dash_m_watcher_works() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "watcher", "--help"], capture_output=True, text=True
@@ -144,3 +209,38 @@ def test_reconcile_requires_once(capsys: pytest.CaptureFixture[str]) -> None:
         main(["reconcile"])
     assert info.value.code == 2
     assert "--once" in capsys.readouterr().err
+
+
+#: What turns MLflow's telemetry off from outside (mlflow.telemetry.utils): the demo must
+#: not rely on any of them being set, so the test's demo runs without them.
+_TELEMETRY_SWITCHES = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI")
+
+
+@pytest.mark.slow
+def test_the_demo_runs_mlflow_with_its_telemetry_off(tmp_path: Path) -> None:
+    """MLflow writes an installation id to ~/.config/mlflow/telemetry.json when its
+    telemetry is on; the demo leaves nothing of the sort in the user's home."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _TELEMETRY_SWITCHES and not key.startswith(("XDG_", "GITOPS_WATCHER_"))
+    }
+    env["HOME"] = str(home)
+    run = subprocess.run(
+        [sys.executable, "-m", "watcher", "demo", str(tmp_path / "demo")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not (home / ".config" / "mlflow").exists(), sorted(home.rglob("*"))
+
+
+@pytest.mark.slow
+def test_the_test_mlflow_servers_run_with_telemetry_off(mlflow_server: MlflowServer) -> None:
+    """Started by tests and benchmarks alike (bench/ runs outside pytest)."""
+    environ = Path(f"/proc/{mlflow_server.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"MLFLOW_DISABLE_TELEMETRY=true" in environ
+    assert b"DO_NOT_TRACK=true" in environ

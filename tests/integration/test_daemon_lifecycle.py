@@ -121,7 +121,9 @@ def test_two_replicas_on_postgresql_one_writer_and_failover_after_sigkill(
         )  # fmt: skip
         time.sleep(1.5)
         status = b.status()
-        assert status["writer"] is False and b.get("/readyz")[0] == 503
+        # A standby is Ready (it serves and can take over), and says it is a standby.
+        assert status["writer"] is False and status["role"] == "standby"
+        assert b.get("/readyz")[0] == 200
         assert status["last_reconcile"] is None and "done in" not in b.log()
 
         killed_at = time.monotonic()

@@ -65,9 +65,11 @@ def test_db_watch_picks_up_a_promotion_and_reports_it(
         assert release["stage"] == "staging" and release["commit"]
         _code, metrics = daemon.get("/metrics")
         assert b'gitops_watcher_triggers_total{trigger="watch"}' in metrics
-        assert b'gitops_watcher_promotions_total{action="deploy",kind="model",stage="staging"}' in (
-            metrics
+        promotion = (
+            b'gitops_watcher_promotions_total{action="deploy",kind="model",source="mlflow",'
+            b'stage="staging"}'
         )
+        assert promotion in metrics
         assert b"gitops_watcher_promotion_latency_seconds_count" in metrics
     finally:
         assert daemon.stop() == 0

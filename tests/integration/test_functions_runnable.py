@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -107,6 +108,8 @@ def run_container(
     for entry in container.get("env", []):
         env[entry["name"]] = remap(entry.get("value", ""), paths)
     env.update(env_over)
+    # Kubernetes expands $(NAME) in command and args from the container's environment.
+    argv = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), a) for a in argv]
     cwd = remap(container.get("workingDir", "/"), paths) if container.get("workingDir") else None
     process = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

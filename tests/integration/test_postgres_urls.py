@@ -9,6 +9,7 @@ Heroku-style ``postgres://`` and an explicit ``postgresql+psycopg2://``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import tomllib
@@ -213,7 +214,7 @@ def test_postgresql_urls_work_with_either_driver_alone(
 def test_a_missing_driver_names_the_extra_to_install() -> None:
     """No mysqlclient nor PyMySQL here: both adapters say which extra to install."""
     from watcher.adapters.sql_urls import MissingDriverError
-    from watcher.errors import RegistryError, StateStoreError
+    from watcher.errors import ConfigError
 
     urls = ["mysql+mysqldb://u:p@127.0.0.1:1/db"]
     if importlib.util.find_spec("pymysql") is None:
@@ -223,11 +224,74 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
     for url in urls:
         with pytest.raises(MissingDriverError, match=r"gitops-watcher\[mysql\]"):
             engine_url(url)
-        with pytest.raises(RegistryError) as registry_error:
-            DatabaseRegistry(RegistrySettings(tracking_uri=url)).snapshot()
-        assert "gitops-watcher[mysql]" in str(registry_error.value)
-        with pytest.raises(StateStoreError, match=r"gitops-watcher\[mysql\]"):
+        # A setup mistake, said when the reader is made, with the extra named once.
+        with pytest.raises(ConfigError) as registry_error:
+            DatabaseRegistry(RegistrySettings(tracking_uri=url))
+        assert str(registry_error.value).count("gitops-watcher[mysql]") == 1
+        with pytest.raises(ConfigError, match=r"gitops-watcher\[mysql\]"):
             Ledger(url)
+
+
+_NO_DRIVER = r"""
+import sys
+
+
+class Hide:
+    # No PostgreSQL driver at all, as in an install without the postgres extra.
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("psycopg", "psycopg2", "psycopg_binary", "psycopg_c"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, Hide())
+from watcher.commands.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("variable", "command"),
+    [
+        ("GITOPS_WATCHER_STATE_DB_URL", ["run", "--listen", "127.0.0.1:0"]),
+        ("GITOPS_WATCHER_STATE_DB_URL", ["reconcile", "--once"]),
+        ("MLFLOW_TRACKING_URI", ["reconcile", "--once"]),
+    ],
+)
+def test_a_postgresql_url_without_a_driver_is_a_configuration_error(
+    variable: str, command: list[str], tmp_path: Path
+) -> None:
+    """Exit 2 naming the extra to install, once; not "internal error … a bug" (exit 4)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GIT_", "MLFLOW_", "GITOPS_WATCHER_", "BUCKET_NAME"))
+    }
+    env.update(
+        MLFLOW_TRACKING_URI="http://127.0.0.1:9",
+        GIT_REPO_URL=str(tmp_path / "remote.git"),
+        GITOPS_WATCHER_STATE_DIR=str(tmp_path / "state"),
+        PYTHONPATH=str(ROOT),
+    )
+    env[variable] = "postgresql://watcher:S3cret@127.0.0.1:9/db"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_DRIVER, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("configuration error: cannot "), done.stderr[-2000:]
+    assert "@127.0.0.1:9/db" in last or "postgresql://127.0.0.1:9/db" in last, last
+    assert "S3cret" not in done.stderr
+    assert last.count("pip install 'gitops-watcher[postgres]'") == 1, last
+    assert "internal error" not in done.stderr
 
 
 def test_the_postgres_extra_installs_the_drivers_of_the_documented_urls() -> None:

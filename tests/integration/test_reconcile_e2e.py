@@ -91,6 +91,7 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         "unchanged": 1,
         "failed": 0,
         "held": 0,
+        "pull_requests_open": 0,
         "sources_failed": 0,
         "artifact_files_sent": 0,
         "artifact_bytes_sent": 0,
@@ -219,6 +220,37 @@ def test_a_rejected_push_is_replanned_on_the_new_head_never_forced(
         "unrelated change",
         f"deploy {name} v1 to production",
     ]
+
+
+def test_a_reconcile_with_nothing_to_push_counts_no_push_attempt(
+    mlflow_server: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from watcher.daemon.metrics import DaemonMetrics
+
+    client = mlflow_server.client()
+    name = unique_model_name("quiet")
+    register_version(client, name)
+    client.set_registered_model_alias(name, "staging", "1")
+    settings = make_settings(
+        mlflow_server, bare_remote, tmp_path / "state", unique_model_name.prefix
+    )
+    metrics = DaemonMetrics()
+    with build_reconciler(settings, Credentials()) as reconciler:
+        first = reconciler.reconcile()
+        second = reconciler.reconcile()
+        metrics.observe(first.to_dict(), first.started_at)
+        metrics.observe(second.to_dict(), second.started_at)
+    assert first.pushed and first.push_attempts == 1
+    assert not second.pushed and second.push_attempts == 0
+    pushes = [
+        sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+        if sample.name == "gitops_watcher_push_attempts_total"
+    ]
+    assert pushes == [1.0]
 
 
 def test_cli_reconcile_once_twice_commits_then_reports_no_changes(

@@ -121,6 +121,11 @@ def test_two_registries_deploy_into_their_own_folders_and_an_outage_holds_back_o
         assert main(["--config", config, "reconcile", "--once"]) == 1
         out = capsys.readouterr().out
         assert "FAILED source 'team-b'" in out and "its folders are kept" in out
+        # The summary names it too: not "0 failed" alone beside exit code 1.
+        assert out.splitlines()[-1].startswith(
+            "pushed 2 commit(s); 0 deployment(s) unchanged, 0 failed; "
+            "1 source(s) failed: 'team-b' (its folders are kept)"
+        ), out
         new = subjects(bare_remote)[before:]
         assert sorted(new) == sorted(
             [f"deploy {other} v1 to staging", f"remove {name} v1 from staging"]

@@ -11,6 +11,7 @@ the same pure code the daemon runs, offline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -84,16 +85,33 @@ def test_a_user_template_cannot_reach_files_the_environment_or_python(
 
 
 def test_values_are_data_a_template_in_a_value_is_never_evaluated() -> None:
-    hostile = version("m", 1, **{"note": INJECTION, "deploy.production.replicas": "2"})
+    # The run id reaches the manifests as an annotation, verbatim (a tag such as "note"
+    # reaches none, so it could not show an evaluation).
+    hostile = dataclasses.replace(
+        version("m", 1, **{"note": INJECTION, "deploy.production.replicas": "2"}),
+        run_id=INJECTION,
+    )
     read = decide(snapshot(model("m", [hostile], {"champion": 1})), make_settings())
     (release,) = [r for r in read.releases if r.id.stage == "production"]
     files = build_targets(make_settings())[release.target].render(release, None)
+    run_ids = []
     for name, data in files.items():
         documents = list(yaml.safe_load_all(data))
         assert len(documents) == 1, name
         assert documents[0]["kind"] != "Secret"
-    text = b"".join(files.values()).decode()
-    assert "49" not in text.replace("1.49", "")
+        run_ids += _values_of(documents[0], "gitops-watcher.io/run-id")
+    # The same text, read back from the YAML: not evaluated, not split into documents.
+    assert run_ids and set(run_ids) == {INJECTION}, run_ids
+
+
+def _values_of(node: Any, key: str) -> list[Any]:
+    """Every value stored under ``key``, at any depth."""
+    if isinstance(node, dict):
+        found = [node[key]] if key in node else []
+        return found + [v for child in node.values() for v in _values_of(child, key)]
+    if isinstance(node, list):
+        return [v for child in node for v in _values_of(child, key)]
+    return []
 
 
 def test_a_deep_or_huge_function_spec_and_overlay_fail_alone(tmp_path: Path) -> None:

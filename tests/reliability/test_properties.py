@@ -9,16 +9,20 @@ publisher writes it into a checkout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import settings as make_settings
+from watcher.core.artifacts import ArtifactRef
 from watcher.core.model import ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.plan import Plan, make_plan
+from watcher.core.release import Release
 from watcher.core.stages import NameFilter
+from watcher.core.targets import Target
 from watcher.sources.mlflow.settings_view import stage_policy
 from watcher.sources.mlflow.source import MlflowSource
 from watcher.spine.desired_state import DesiredState, build_desired
@@ -89,9 +93,9 @@ class _Given:
         pass
 
 
-def desired(snapshot: RegistrySnapshot) -> DesiredState:
+def desired(snapshot: RegistrySnapshot, targets: Mapping[str, Target] = TARGETS) -> DesiredState:
     source = MlflowSource("mlflow", "", _Given(snapshot), STAGES, NameFilter(("*",), ()), None)
-    return build_desired([source], TARGETS)
+    return build_desired([source], targets)
 
 
 def plan(tree: Mapping[str, bytes], state: DesiredState) -> Plan:
@@ -115,14 +119,56 @@ def rendered(state: DesiredState) -> dict[str, dict[str, bytes]]:
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@PROPERTY
-@given(snapshots())
-def test_rendering_any_snapshot_is_deterministic(snapshot: RegistrySnapshot) -> None:
-    first, second = desired(snapshot), desired(snapshot)
+def assert_renders_alike(
+    snapshot: RegistrySnapshot, make_targets: Callable[[], Mapping[str, Target]]
+) -> None:
+    """Two renders from scratch: new targets each, so no cache hands back the first files
+    (rendered folders are cached per target, template output per target too)."""
+    first, second = desired(snapshot, make_targets()), desired(snapshot, make_targets())
     assert rendered(first) == rendered(second)
     assert [(f.id, str(f.error)) for f in first.failures] == [
         (f.id, str(f.error)) for f in second.failures
     ]
+
+
+@PROPERTY
+@given(snapshots())
+def test_rendering_any_snapshot_is_deterministic(snapshot: RegistrySnapshot) -> None:
+    assert_renders_alike(snapshot, lambda: build_targets(CONFIG))
+
+
+class _Unstable:
+    """A mutant target: the built-in one, with a random line appended to every file."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self.name = target.name
+
+    def render(self, release: Release, artifact: ArtifactRef | None) -> dict[str, bytes]:
+        files = self._target.render(release, artifact)
+        return {name: data + f"# {uuid.uuid4()}\n".encode() for name, data in files.items()}
+
+    def cache_key(self, release: Release, artifact: ArtifactRef | None) -> str | None:
+        return self._target.cache_key(release, artifact)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_the_determinism_check_catches_a_target_that_is_not_deterministic() -> None:
+    """The property above fails for a mutant; comparing one cached render with itself did not."""
+    fraud = RegisteredModel(
+        name="fraud",
+        versions=(ModelVersion(name="fraud", version="1", source="s3://mlflow/1"),),
+        aliases=(("champion", "1"),),
+    )
+    snapshot = RegistrySnapshot(models=(fraud,), ui_url="http://mlflow.example")
+
+    def unstable() -> dict[str, Target]:
+        return {name: _Unstable(target) for name, target in build_targets(CONFIG).items()}
+
+    with pytest.raises(AssertionError):
+        assert_renders_alike(snapshot, unstable)
+    # With the targets (and so their caches) shared, the mutant goes unseen: the old check.
+    shared = unstable()
+    assert rendered(desired(snapshot, shared)) == rendered(desired(snapshot, shared))
 
 
 @PROPERTY

@@ -20,6 +20,7 @@ here they are the daemon's.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import time
 import uuid
@@ -42,6 +43,7 @@ from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import DaemonProcess, base_config, start_daemon
 from tests.servers.seaweedfs import S3Server
 from tests.servers.tcp_proxy import TcpProxy, http_request_line, start_proxy
+from watcher.adapters.ledger import Ledger, LedgerEntry
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import model_slug
 from watcher.errors import ArtifactUnavailableError
@@ -200,6 +202,26 @@ def _release(daemon: DaemonProcess, name: str) -> dict[str, Any]:
     return {}
 
 
+def _reconciles(daemon: DaemonProcess) -> int:
+    """Reconciles the daemon finished so far, from its /metrics."""
+    code, body = daemon.get("/metrics")
+    assert code == 200, body
+    text = body.decode()
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("gitops_watcher_reconciles_total")
+        )
+    )
+
+
+def _ledger_rows(state: Path) -> list[LedgerEntry]:
+    """The daemon's ledger, oldest first."""
+    with Ledger(f"sqlite:///{state / 'state.db'}") as ledger:
+        return list(reversed(ledger.history(10_000)))
+
+
 def _failed_with(daemon: DaemonProcess, name: str, text: str) -> bool:
     release = _release(daemon, name)
     return release.get("state") == "failed" and text in str(release.get("last_error"))
@@ -247,16 +269,32 @@ def test_s3_down_and_wrong_keys_in_the_daemon_delete_nothing_and_recover(
         )
         time.sleep(2)  # more trouble: each reconcile now waits for timeouts
         assert remote_files(bare_remote) == tree  # nothing removed, nothing rewritten
-        assert _release(daemon, first).get("state") != "removed"
+        # Deployed and unchanged, its copy only not re-checked: not a failed deploy.
+        kept = _release(daemon, first)
+        assert kept.get("state") == "deployed" and not kept.get("last_error"), kept
+        assert "its copy could not be re-checked" in str(kept.get("warning")), kept
         log = daemon.log()
         assert f"cannot deploy model '{during_outage}'" in log, log[-3000:]
+        assert "kept as deployed" in log, log[-3000:]
+        reconciles_in_outage = _reconciles(daemon)
         # Bounded: a resync a second, each trying a few times; no storm.
         assert len(s3_proxy.connections) - connections < 400, len(s3_proxy.connections)
 
         s3_proxy.rules.refuse = False
         daemon.wait_for("the held promotion", lambda: len(remote_subjects(bare_remote)) == 2, 30)
     finally:
-        assert daemon.stop() == 0
+        stopped = daemon.stop()  # asserted below: a failure above must not be masked
+    assert stopped == 0
+    # The ledger records changes of state, not every retry: the first model's one deploy,
+    # the held one's failure (once per distinct error) and then its deploy.
+    rows = _ledger_rows(tmp_path / "state")
+    assert [(r.action, r.outcome) for r in rows if r.name == first] == [("deploy", "applied")]
+    held = [(r.outcome, r.error) for r in rows if r.name == during_outage]
+    assert held[-1] == ("applied", "") and held[0][0] == "failed", held
+    assert all(a != b for a, b in itertools.pairwise(held)), held
+    # Several reconciles failed it (the bound above needs them), fewer rows say so.
+    failed_rows = [row for row in held if row[0] == "failed"]
+    assert reconciles_in_outage >= 2 and len(failed_rows) <= len({e for _, e in failed_rows})
 
     # Wrong keys: the daemon is restarted with a secret key the store refuses.
     wrong = {**good_keys, "AWS_SECRET_ACCESS_KEY": "wrong-" + uuid.uuid4().hex}
@@ -271,12 +309,15 @@ def test_s3_down_and_wrong_keys_in_the_daemon_delete_nothing_and_recover(
         )
         time.sleep(3)
         assert remote_files(bare_remote) == tree
+        # The store refuses to be asked: what is deployed stays so, with a warning.
+        assert _release(daemon, first).get("state") in ("deployed", "unchanged")
         log = daemon.log()
         assert "AWS_ACCESS_KEY_ID" in log, log[-3000:]
         assert wrong["AWS_SECRET_ACCESS_KEY"] not in log
         assert good_keys["AWS_SECRET_ACCESS_KEY"] not in log
     finally:
-        assert daemon.stop() == 0
+        stopped = daemon.stop()
+    assert stopped == 0
 
     # The operator fixes the Secret; the restarted daemon copies and commits it, once.
     daemon = start_daemon(tmp_path / "d3", config, FAST, good_keys)
@@ -284,7 +325,10 @@ def test_s3_down_and_wrong_keys_in_the_daemon_delete_nothing_and_recover(
         daemon.wait_for("the third promotion", lambda: len(remote_subjects(bare_remote)) == 3, 60)
         time.sleep(2)  # a couple more resyncs change nothing
     finally:
-        assert daemon.stop() == 0
+        stopped = daemon.stop()
+    assert stopped == 0
+    rows = _ledger_rows(tmp_path / "state")
+    assert [(r.action, r.outcome) for r in rows if r.name == first] == [("deploy", "applied")]
     assert remote_subjects(bare_remote) == [
         f"deploy {first} v1 to staging",
         f"deploy {during_outage} v1 to staging",

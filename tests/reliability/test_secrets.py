@@ -5,7 +5,9 @@ Real parts: MLflow behind the HTTP front that requires a bearer token or Basic a
 (``MLFLOW_TRACKING_TOKEN`` or ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``), the GitOps
 remote over smart HTTP with Basic auth (``GIT_USERNAME``/``GIT_TOKEN``, or the password
 in the URL), SeaweedFS with S3 keys in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
-``GITOPS_WATCHER_WEBHOOK_SECRET``, and a PostgreSQL state database whose role has a
+``GITOPS_WATCHER_WEBHOOK_SECRET``, the forge's API token ``GITOPS_WATCHER_FORGE_TOKEN``
+(production publishes pull requests through the forge API double of
+tests/servers/forge_api.py), and a PostgreSQL state database whose role has a
 password with characters that must be percent-encoded in the URL. The daemon is
 ``python -m watcher run -vv`` (text logs in one case, JSON in the other) with status
 write-back on, so every credential is used: reads, writes, fetches, pushes, copies,
@@ -19,158 +21,47 @@ of the remote's and the checkout's git databases (``git cat-file --batch-all-obj
 blobs, trees, commit messages), every file under the test's folder (the state folder
 and checkout with ``.git/config``, the daemon's config and log), the log, ``/status``,
 ``/metrics``, every row of every table of the state database, the objects in the
-bucket, the status tags in MLflow, and the output of ``gitops-watcher config`` and
-``history``.
+bucket, the status tags in MLflow, the pull requests' titles, bodies and comments, and
+the output of ``gitops-watcher config`` and ``history``.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import os
 import re
-import secrets
-import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from tests.reliability.secret_scan import (
+    Secret,
+    bucket_objects,
+    find_leaks,
+    git_objects,
+    new_secret,
+    run_cli,
+    scan_database,
+    sign,
+)
 from tests.reliability.stack import FAST, remote_subjects
+from tests.servers.forge_api import ForgeDouble
 from tests.servers.git_http import GitHttpServer, start_git_http
 from tests.servers.http_front import HttpFront, start_http_front
 from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer, register_version
-from tests.servers.mlflow_webhook import REPO_ROOT, DaemonProcess, base_config, start_daemon
-from tests.servers.postgres import PostgresServer
+from tests.servers.mlflow_webhook import DaemonProcess, base_config, start_daemon
 from tests.servers.seaweedfs import S3Server
 
 pytestmark = [pytest.mark.slow]
 
 GIT_USER = "deploy-bot"
 MLFLOW_USER = "mlflow-reader"
-PG_ROLE = "watcher_state"
-
-
-def _secret(label: str) -> str:
-    """Long, unique, with characters that percent-encoding and base64 change."""
-    return f"{label}-{secrets.token_hex(10)}+/=@:%{secrets.token_hex(4)}"
-
-
-@dataclass(frozen=True)
-class Secret:
-    name: str
-    value: str
-    user: str = ""
-
-    def needles(self) -> dict[str, str]:
-        """Every form the secret could be written in -> a label for the failure message."""
-        forms = {
-            self.value: "plain",
-            urllib.parse.quote(self.value, safe=""): "percent-encoded",
-            urllib.parse.quote_plus(self.value): "form-encoded",
-            base64.b64encode(self.value.encode()).decode(): "base64",
-        }
-        if self.user:
-            pair = f"{self.user}:{self.value}".encode()
-            forms[base64.b64encode(pair).decode()] = "base64 of user:secret"
-            forms[base64.urlsafe_b64encode(pair).decode()] = "urlsafe base64 of user:secret"
-        return {f"{self.name} ({label})": needle for needle, label in forms.items()}
-
-
-def find_leaks(where: str, data: bytes | str, all_secrets: list[Secret]) -> list[str]:
-    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
-    leaks = []
-    for secret in all_secrets:
-        for label, needle in secret.needles().items():
-            if needle.encode() in raw:
-                at = raw.index(needle.encode())
-                context = raw[max(0, at - 120) : at + 40].decode("utf-8", "replace")
-                leaks.append(f"{label} in {where}: …{context}…")
-    return leaks
-
-
-def git_objects(git_dir: Path) -> bytes:
-    """Every object in a git database, decompressed (blobs, trees, commits, tags)."""
-    return subprocess.run(
-        ["git", "--git-dir", str(git_dir), "cat-file", "--batch-all-objects", "--batch"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-
-
-def sign(secret: str, delivery: str, stamp: str, body: bytes) -> str:
-    """MLflow's webhook signature, computed here (docs/daemon.md), not by the code under test."""
-    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(digest.digest()).decode()
-
-
-@pytest.fixture
-def state_db(postgres_server: PostgresServer) -> Iterator[tuple[str, str, sa.Engine]]:
-    """A role with a password that must be percent-encoded, its own database; the URL
-    the daemon is given, the password, and an admin engine on that database."""
-    password = _secret("pg")
-    role = f"{PG_ROLE}_{uuid.uuid4().hex[:8]}"
-    dbname = f"state_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN PASSWORD :pw"), {"pw": password})
-        conn.exec_driver_sql(f'CREATE DATABASE "{dbname}" OWNER {role}')
-    admin.dispose()
-    url = (
-        f"postgresql://{role}:{urllib.parse.quote(password, safe='')}"
-        f"@127.0.0.1:{postgres_server.port}/{dbname}"
-    )
-    engine = sa.create_engine(postgres_server.url(dbname))
-    try:
-        yield url, password, engine
-    finally:
-        engine.dispose()
-
-
-def scan_database(engine: sa.Engine) -> dict[str, str]:
-    """table -> all its rows as text; asserts the ledger has rows."""
-    out = {}
-    with engine.connect() as conn:
-        for table in sa.inspect(conn).get_table_names():
-            rows = conn.execute(sa.select(sa.Table(table, sa.MetaData(), autoload_with=conn)))
-            out[table] = "\n".join(repr(tuple(row)) for row in rows.fetchall())
-    assert out.get("ledger"), out.keys()
-    return out
-
-
-def bucket_objects(s3: S3Server, bucket: str) -> dict[str, bytes]:
-    client = s3.client()
-    found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            if item["Size"] <= 1024 * 1024:
-                key = str(item["Key"])
-                found[key] = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return found
-
-
-def cli(args: list[str], config: Path, env: dict[str, str]) -> str:
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLFLOW_", "GIT_", "GITOPS_WATCHER_", "AWS_"))
-    }
-    full_env.update(env, PYTHONPATH=str(REPO_ROOT))
-    done = subprocess.run(
-        [sys.executable, "-m", "watcher", "--config", str(config), "-vv", *args],
-        capture_output=True, text=True, env=full_env, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stdout + done.stderr
-    return done.stdout + done.stderr
 
 
 def _release(daemon: DaemonProcess, name: str) -> dict[str, Any]:
@@ -192,17 +83,19 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
 ) -> None:
     basic = variant.startswith("basic")
     db_url, db_password, db_engine = state_db
-    mlflow_secret = Secret("MLflow password" if basic else "MLflow token", _secret("mlf"),
+    mlflow_secret = Secret("MLflow password" if basic else "MLflow token", new_secret("mlf"),
                            MLFLOW_USER if basic else "")  # fmt: skip
-    git_secret = Secret("git token", _secret("ghs"), GIT_USER)
+    git_secret = Secret("git token", new_secret("ghs"), GIT_USER)
     all_secrets = [
         mlflow_secret,
         git_secret,
         Secret("S3 secret key", s3_server.secret_key, s3_server.access_key),
-        Secret("webhook secret", _secret("whk")),
+        Secret("webhook secret", new_secret("whk")),
         Secret("PostgreSQL password", db_password, db_url.split("//", 1)[1].split(":", 1)[0]),
+        Secret("forge token", new_secret("fgt")),
     ]
     webhook_secret = all_secrets[3].value
+    forge_token = all_secrets[5].value
 
     auth = (
         "Basic " + base64.b64encode(f"{MLFLOW_USER}:{mlflow_secret.value}".encode()).decode()
@@ -212,6 +105,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
     front = start_http_front(HttpFront(upstream=mlflow_server.url, require_auth=auth))
     git_server: GitHttpServer = start_git_http(tmp_path / "git-root", GIT_USER, git_secret.value)
     remote = git_server.create_repo()
+    forge = ForgeDouble("github", forge_token, "team/gitops", remote).start()
     daemon: DaemonProcess | None = None
     try:
         env = {
@@ -220,6 +114,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             "AWS_DEFAULT_REGION": "us-east-1",
             "GITOPS_WATCHER_WEBHOOK_SECRET": webhook_secret,
             "GITOPS_WATCHER_STATE_DB_URL": db_url,
+            "GITOPS_WATCHER_FORGE_TOKEN": forge_token,
         }
         if basic:
             env.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER,
@@ -246,6 +141,13 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
                 "addressing_style": "path"},
         )  # fmt: skip
         config["artifacts"]["sources"]["s3_buckets"] = ["missing-*"]
+        config["git"]["forge"] = {"kind": "github", "api_url": forge.api_url,
+                                  "repository": forge.repository}  # fmt: skip
+        config["stages"] = [
+            {"name": "staging", "select": [{"alias": "staging"}]},
+            {"name": "production", "select": [{"alias": "champion"}],
+             "publish": "pull-request"},
+        ]  # fmt: skip
 
         client = mlflow_server.client()
         good, broken_tag, broken_source, later = (
@@ -254,18 +156,21 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         )  # fmt: skip
         register_version(client, good)
         client.set_registered_model_alias(good, "staging", "1")
+        client.set_registered_model_alias(good, "champion", "1")
         register_version(client, broken_tag, tags={"deploy.replicas": "lots"})
         client.set_registered_model_alias(broken_tag, "staging", "1")
         client.create_registered_model(broken_source)
         client.create_model_version(broken_source, f"s3://missing-{uuid.uuid4().hex[:8]}/m")
         client.set_registered_model_alias(broken_source, "staging", "1")
 
-        options = ("-vv", "--log-format", "json") if basic else ("-vv",)
+        # start_daemon gives -v: one more is -vv (-vvv would open the libraries' debug logs)
+        options = ("-v", "--log-format", "json") if basic else ("-v",)
         daemon = start_daemon(
             tmp_path / "d", config, {**FAST, "status_writeback": {"enabled": "true"}}, env,
             options=options,
         )  # fmt: skip
         daemon.wait_for("the good promotion", lambda: len(remote_subjects(remote)) == 1, 60)
+        daemon.wait_for("the pull request to production", lambda: bool(forge.pulls), 60)
         failing = (broken_tag, broken_source)
         daemon.wait_for(
             "both failures",
@@ -306,7 +211,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         }
         assert daemon.stop() == 0
         log = daemon.log()
-        assert "auth" in log.lower() or "refused" in log.lower(), log[-3000:]
+        assert "check GIT_TOKEN" in log, log[-3000:]  # the refused fetch, with what to check
         if basic:  # the log is JSON, one object a line (what the daemon itself writes)
             lines = [line for line in log.splitlines() if line.startswith("{")]
             assert len(lines) > 20 and all(json.loads(line) for line in lines)
@@ -316,6 +221,11 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         assert git_server.expected_auth in git_server.auth_headers
         assert front.count("set-tag") >= 1  # status write-back went through the front too
 
+        assert forge.tokens_seen and set(forge.tokens_seen) == {forge_token}
+        for pr in forge.pulls.values():
+            surfaces[f"pull request #{pr.number}"] = json.dumps(forge.as_json(pr)) + "\n".join(
+                pr.comments
+            )
         surfaces["remote git objects"] = git_objects(remote)
         for dot_git in (tmp_path / "state").rglob(".git"):
             surfaces[f"git objects of {dot_git}"] = git_objects(dot_git)
@@ -331,8 +241,8 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             surfaces[f"MLflow tags of {name}"] = json.dumps(
                 client.get_model_version(name, "1").tags
             )
-        surfaces["gitops-watcher config"] = cli(["config"], daemon.config_path, env)
-        surfaces["gitops-watcher history"] = cli(["history"], daemon.config_path, env)
+        surfaces["gitops-watcher config"] = run_cli(["config"], daemon.config_path, env)
+        surfaces["gitops-watcher history"] = run_cli(["history"], daemon.config_path, env)
         assert "applied" in str(surfaces["gitops-watcher history"])
 
         # The scan itself works: each form of a secret, as a leak would write it, is found.
@@ -348,4 +258,5 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         if daemon is not None:
             daemon.kill()
         git_server.stop()
+        forge.stop()
         front.stop()

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 START_TIMEOUT_SECONDS = 120.0
+#: MLflow's telemetry switches (mlflow.telemetry.utils.is_telemetry_disabled): servers and
+#: clients started by tests and benchmarks send nothing and write no installation id.
+TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 def free_port() -> int:
@@ -100,6 +103,7 @@ def start_mlflow_server(
     port = port or free_port()
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env.update(TELEMETRY_OFF)
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [
         sys.executable, "-m", "mlflow", "server",

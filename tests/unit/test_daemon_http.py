@@ -71,8 +71,11 @@ def test_endpoints_answer(served) -> None:  # type: ignore[no-untyped-def]
     server, _calls, board = served
     assert request(server, "GET", "/healthz") == (200, b"ok\n")
     status, body = request(server, "GET", "/readyz")
-    assert status == 503 and json.loads(body)["ready"] is False  # not the writer yet
-    board.writer = True
+    assert status == 200 and json.loads(body)["reason"].startswith("standby")  # can take over
+    board.standby_problem = "database error: OperationalError"
+    status, body = request(server, "GET", "/readyz")
+    assert status == 503 and "cannot take over" in json.loads(body)["reason"]
+    board.became_writer("me")
     assert request(server, "GET", "/readyz")[0] == 200  # first run within its bound
     status, body = request(server, "GET", "/metrics")
     assert status == 200 and b"gitops_watcher_reconciles_total" in body

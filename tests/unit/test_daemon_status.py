@@ -64,7 +64,6 @@ def test_status_keeps_the_deployed_commit_and_tracks_errors_since_when() -> None
 def test_readiness_first_run_bound_recent_success_and_standby() -> None:
     now = [0.0]
     board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
-    assert board.ready()[0] is False  # not the writer
     board.writer = True
     board.run_started()
     assert board.ready()[0] is True
@@ -95,13 +94,127 @@ def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
     assert got[(p + "reconciles_total", (("outcome", "partial"),))] == 1
     assert got[(p + "reconciles_total", (("outcome", "ok"),))] == 1
     assert got[(p + "reconciles_total", (("outcome", "error"),))] == 1
-    key = (("action", "update"), ("kind", "model"), ("stage", "staging"))
+    key = (("action", "update"), ("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
     assert got[(p + "promotions_total", key)] == 1
-    assert (
-        got[(p + "promotion_latency_seconds_sum", (("kind", "model"), ("stage", "staging")))] == 10
-    )
-    assert got[(p + "errors_total", (("kind", "permanent"), ("scope", "release")))] == 1
-    assert got[(p + "errors_total", (("kind", "temporary"), ("scope", "run")))] == 1
+    latency = (("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
+    assert got[(p + "promotion_latency_seconds_sum", latency)] == 10
+    release_errors = (("kind", "permanent"), ("scope", "release"), ("source", "mlflow"))
+    assert got[(p + "errors_total", release_errors)] == 1
+    assert got[(p + "errors_total", (("kind", "temporary"), ("scope", "run"), ("source", "")))] == 1
     assert got[(p + "push_attempts_total", ())] == 1
     assert got[(p + "last_success_timestamp_seconds", ())] == 200.0
     assert got[(p + "reconcile_duration_seconds_count", ())] == 3
+
+
+def test_a_standby_is_ready_while_it_can_take_over_and_says_it_is_a_standby() -> None:
+    """A rolling update waits for the new pod's readiness, and the new pod is a standby
+    until the old writer stops: a standby that is never ready stalls every rollout."""
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: 0.0)
+    board.writer_detail = "waiting for the writer lease held by host-a:7:ab, gitops-watcher run"
+    ready, why = board.ready()
+    assert ready and why.startswith("standby, ready to take over") and "host-a:7:ab" in why
+    assert board.snapshot()["role"] == "standby" and board.snapshot()["ready"] is True
+    board.standby_problem = "database error: OperationalError"
+    ready, why = board.ready()
+    assert not ready and "cannot take over: database error: OperationalError" in why
+    board.became_writer("host-b:8:cd, gitops-watcher run")
+    assert board.snapshot()["role"] == "writer"
+
+
+def test_the_first_reconcile_grace_runs_from_the_takeover_not_from_the_process_start() -> None:
+    now = [0.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    now[0] = 3600.0  # an hour as a standby, then the writer stops and this replica takes over
+    board.became_writer("me")
+    board.run_started()
+    assert board.ready() == (True, "first reconcile under way")
+    now[0] = 3631.0
+    assert board.ready()[0] is False
+
+
+def test_readiness_says_why_when_every_reconcile_since_start_failed() -> None:
+    now = [0.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    board.became_writer("me")
+    board.run_started()
+    now[0] = 1.0
+    board.run_failed("registry down: connection refused")
+    now[0] = 3.0
+    board.run_failed("registry down: connection refused")
+    ready, why = board.ready()
+    assert not ready, why
+    assert "no reconcile has completed" in why and "2 attempt(s) failed" in why
+    assert "registry down: connection refused" in why and "under way" not in why
+    board.run_finished(result(at=4.0))
+    now[0] = 5.0
+    assert board.ready() == (True, "last reconcile completed recently")
+
+
+def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
+    from watcher import __version__
+
+    metrics = DaemonMetrics()
+    team_a = release("m", "staging", "deployed", revision="1", commit="c", action="deploy")
+    team_b = {**team_a, "source": "team-b", "name": "n", "folder": "n/staging"}
+    pushed = result(team_a, team_b, pushed=True)
+    pushed["sources"] = [
+        {"name": "mlflow", "ok": True, "error": None},
+        {"name": "team-b", "ok": True, "error": None},
+    ]
+    metrics.observe(pushed, first_observed_at=99.0)
+    got = samples(metrics)
+    p = "gitops_watcher_"
+    for source in ("mlflow", "team-b"):
+        key = (("action", "deploy"), ("kind", "model"), ("source", source), ("stage", "staging"))
+        assert got[(p + "promotions_total", key)] == 1
+        assert got[(p + "source_up", (("source", source),))] == 1
+    build = [labels for name, labels in got if name == p + "build_info"]
+    assert len(build) == 1 and ("version", __version__) in build[0]
+
+    # team-b cannot be read: its up gauge drops, its error is its own.
+    down = result(release("m", "staging", "unchanged"), at=200.0)
+    down["sources"] = [
+        {"name": "mlflow", "ok": True, "error": None},
+        {"name": "team-b", "ok": False, "error": "connection refused"},
+    ]
+    metrics.observe(down, first_observed_at=199.0)
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 1
+    assert got[(p + "source_up", (("source", "team-b"),))] == 0
+    source_error = (("kind", "temporary"), ("scope", "source"), ("source", "team-b"))
+    assert got[(p + "errors_total", source_error)] == 1
+
+    # No source could be read at all: the run fails, and every source is down.
+    metrics.observe_failure("temporary", 1.0, no_source_read=True)
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 0
+    assert got[(p + "source_up", (("source", "team-b"),))] == 0
+
+
+def test_the_latency_help_says_what_is_measured_and_what_is_not() -> None:
+    families = text_string_to_metric_families(DaemonMetrics().render().decode())
+    (help_text,) = [
+        f.documentation for f in families if f.name == "gitops_watcher_promotion_latency_seconds"
+    ]
+    assert "first reconcile request" in help_text and "to the push" in help_text
+    assert "Not the time since the change in the registry" in help_text
+
+
+def test_a_deployed_release_whose_copy_cannot_be_rechecked_stays_deployed_with_a_warning() -> None:
+    now = [10.0]
+    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
+    board.writer = True
+    board.run_finished(
+        result(release("m", "staging", "deployed", revision="1", commit="abc", action="deploy"))
+    )
+    now[0] = 20.0
+    stale = "its copy could not be re-checked: cannot reach the S3 endpoint"
+    board.run_finished(result(release("m", "staging", "unchanged", revision="1", warning=stale)))
+    entry = board.snapshot()["releases"][0]
+    assert (entry["state"], entry["since"], entry["commit"], entry["last_error"]) == (
+        "deployed", 10.0, "abc", None,
+    )  # fmt: skip
+    assert entry["warning"] == stale
+    now[0] = 30.0
+    board.run_finished(result(release("m", "staging", "unchanged", revision="1")))
+    assert board.snapshot()["releases"][0]["warning"] is None

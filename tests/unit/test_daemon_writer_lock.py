@@ -8,7 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, WriterLockHeldError
+import pytest
+
+from watcher.adapters.writer_lock import (
+    DatabaseLease,
+    FileWriterLock,
+    WriterLeaseHeldError,
+    WriterLockHeldError,
+)
+from watcher.errors import EXIT_CONFIG, exit_code
 
 
 def test_a_second_process_on_the_same_state_folder_is_refused_with_a_clear_message(
@@ -51,3 +59,46 @@ def test_a_lease_is_exclusive_renewed_and_taken_over_after_silence(tmp_path: Pat
     second.release()  # a clean release hands over at once
     assert first.try_acquire()
     first.release()
+
+
+def test_a_refusal_names_the_holder_and_what_it_runs(tmp_path: Path) -> None:
+    held = FileWriterLock(tmp_path, role="reconcile --once")
+    held.acquire_or_refuse()
+    try:
+        with pytest.raises(WriterLockHeldError) as refused:
+            FileWriterLock(tmp_path, role="run").acquire_or_refuse()
+        assert f"(pid {os.getpid()}, gitops-watcher reconcile --once)" in str(refused.value)
+        assert exit_code(refused.value) == EXIT_CONFIG
+    finally:
+        held.release()
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    daemon = DatabaseLease(url, takeover_seconds=1.0, renew_seconds=0.2, role="run")
+    once = DatabaseLease(url, takeover_seconds=1.0, renew_seconds=0.2, role="reconcile --once")
+    daemon.acquire_or_refuse()
+    try:
+        with pytest.raises(WriterLeaseHeldError) as refused_lease:
+            once.acquire_or_refuse()
+        assert daemon.holder in str(refused_lease.value)
+        assert daemon.holder.endswith(", gitops-watcher run")
+        assert exit_code(refused_lease.value) == EXIT_CONFIG
+    finally:
+        daemon.release()
+    once.acquire_or_refuse()  # free again: the one-shot takes it
+    once.release()
+
+
+def test_a_standby_hands_reconcile_requests_to_the_writer_through_the_lease_database(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    writer = DatabaseLease(url, takeover_seconds=1.0, renew_seconds=0.2)
+    standby = DatabaseLease(url, takeover_seconds=1.0, renew_seconds=0.2)
+    assert writer.try_acquire()
+    assert writer.take_reconcile_request() is None
+    assert standby.request_reconcile(105.0) and standby.request_reconcile(100.0)
+    assert standby.request_reconcile(110.0)
+    # One mark however many deliveries: the earliest observation, for the latency metric.
+    assert writer.take_reconcile_request() == 100.0
+    assert writer.take_reconcile_request() is None  # taken once
+    writer.release()
+    standby.release()

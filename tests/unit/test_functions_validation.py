@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +232,61 @@ def test_revision_changes_only_with_the_spec_or_overlay() -> None:
     changed = revisions({"a.yaml": APP, "a.overlay.yaml": "stages:\n  production: {replicas: 4}\n"})
     assert changed["functions/my-app/staging"] == base["functions/my-app/staging"]
     assert changed["functions/my-app/production"] != base["functions/my-app/production"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("  affinity: {nodeAfinity: {}}\n", "'nodeAfinity' was unexpected"),
+        ("  tolerations: [{key: 1, operator: Exists}]\n", "tolerations"),
+        ("  env: [{name: A, valueFrom: {secretKeyRef: {key: [1]}}}]\n", "valueFrom"),
+    ],
+)
+def test_validate_reports_what_only_rendering_refuses(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    """Values passed through to Kubernetes are checked against its schema, as render does."""
+    (tmp_path / "a.yaml").write_text(APP + extra)
+    out = io.StringIO()
+    assert validate_paths([tmp_path], out) == 1, out.getvalue()
+    text = out.getvalue()
+    assert "a.yaml: (file): stage staging: deployment.yaml" in text
+    assert "is invalid for Kubernetes 1.33" in text and expected in text
+
+
+def test_validate_refuses_a_name_that_leaves_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(APP.replace("my-app", "../../etc/passwd"))
+    out = io.StringIO()
+    assert validate_paths([tmp_path], out) == 1
+    assert "'../../etc/passwd' is not a safe Kubernetes name or folder" in out.getvalue()
+
+
+def test_validate_notes_how_a_name_is_folded(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(APP.replace("my-app", "Bad_App"))
+    (tmp_path / "u.yaml").write_text(APP.replace("my-app", "Ünïcode Modèl"))
+    (tmp_path / "ok.yaml").write_text(APP.replace("my-app", "fine-app"))
+    out = io.StringIO()
+    assert validate_paths([tmp_path], out) == 0, out.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(
+        f"{tmp_path}/a.yaml: metadata.name: note: 'Bad_App' is deployed as 'bad-app-4e6b616b'"
+    )
+    assert "'Ünïcode Modèl' is deployed as 'unicode-model-5497da07'" in lines[1]
+    assert lines[2:] == ["ok: 3 spec(s) checked"]
+
+
+def test_validate_renders_with_the_templates_given(tmp_path: Path, capsys: Any) -> None:
+    """``--templates-dir`` is render.templates_dir: an override's mistakes are reported too."""
+    from watcher.commands.cli import main
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(APP)
+    override = tmp_path / "templates" / "function-application"
+    override.mkdir(parents=True)
+    builtin = Path(__file__).resolve().parents[2] / "templates" / "function-application"
+    text = (builtin / "deployment.yaml.j2").read_text()
+    (override / "deployment.yaml.j2").write_text(text.replace("replicas:", "replicaz:", 1))
+    assert main(["validate", str(specs)]) == 0
+    assert main(["validate", "--templates-dir", str(tmp_path / "templates"), str(specs)]) == 1
+    assert "'replicaz' was unexpected" in capsys.readouterr().out

@@ -89,3 +89,18 @@ def test_hostile_value_stays_one_string() -> None:
     hostile = 'x"\n---\napiVersion: v1\nkind: Secret\n{{ 7 * 7 }}'
     parsed = yaml.safe_load(f"a: {quote_string(hostile)}")
     assert parsed == {"a": hostile}
+
+
+@pytest.mark.parametrize(
+    ("name", "head"),
+    [
+        ("Ünïcode Modèl", "unicode-model-"),
+        ("Crème Brûlée", "creme-brulee-"),
+        ("Straße", "strasse-"),
+        ("ŁÓDŹ Ørsted", "lodz-orsted-"),
+    ],
+)
+def test_accented_latin_letters_are_transliterated_not_dropped(name: str, head: str) -> None:
+    slug = model_slug(name)
+    assert slug.startswith(head) and is_dns_label(slug)
+    assert len(slug) == len(head) + 8  # the hash of the name as written follows

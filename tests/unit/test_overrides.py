@@ -82,3 +82,57 @@ def test_the_default_production_stage_keeps_at_least_one_replica() -> None:
 
     floors = {stage.name: stage.min_replicas for stage in Settings().stages}
     assert floors == {"staging": 0, "production": 1}
+
+
+def test_every_bad_tag_is_reported_at_once() -> None:
+    tags = {
+        "deploy.replicas": "lots",
+        "deploy.cpu": "a lot",
+        "deploy.gpu": "1",
+        "deploy.a.b.c": "2",
+        "deploy.memory": "2Gi",  # a good one beside them changes nothing
+    }
+    with pytest.raises(InvalidOverrideError) as info:
+        read_overrides(tags, "staging", STAGES, 20)
+    text = str(info.value)
+    assert text.startswith("4 deploy tags are wrong: "), text
+    for part in (
+        "tag 'deploy.a.b.c' is not a known deployment tag",
+        "tag 'deploy.gpu' names an unknown setting 'gpu'",
+        "tag 'deploy.cpu' must be a Kubernetes quantity",
+        "tag 'deploy.replicas' must be a whole number from 0 to 20, not 'lots'",
+    ):
+        assert text.count(part) == 1, (part, text)
+    # Each hint once, after the messages.
+    assert text.count("known settings: replicas, cpu, memory, cpu_limit, memory_limit") == 1
+
+
+def test_one_bad_tag_reads_as_it_always_did() -> None:
+    with pytest.raises(InvalidOverrideError) as info:
+        read_overrides({"deploy.replicas": "lots"}, "staging", STAGES, 20)
+    assert str(info.value) == (
+        "tag 'deploy.replicas' must be a whole number from 0 to 20, not 'lots'"
+    )
+
+
+def test_the_memory_limit_that_follows_deploy_memory_is_said_in_the_commit() -> None:
+    from tests.builders import decide, model, settings, snapshot, version
+
+    request_only = read_overrides({"deploy.memory": "2Gi"}, "staging", STAGES, 20)
+    assert request_only.notes == (
+        "deploy.memory sets the memory limit to 2Gi too (tag deploy.memory_limit for another "
+        "limit)",
+    )
+    both = read_overrides(
+        {"deploy.memory": "2Gi", "deploy.memory_limit": "3Gi"}, "staging", STAGES, 20
+    )
+    assert both.notes == () and both.resources["limits"] == {"memory": "3Gi"}
+
+    tuned = version("m", 1, **{"deploy.memory": "2Gi", "deploy.replicas": "2"})
+    (release,) = decide(snapshot(model("m", [tuned], {"staging": 1})), settings()).releases
+    assert release.summary == (
+        "Selected by alias 'staging'.",
+        "Tuned by tags: deploy.memory=2Gi, deploy.replicas=2; deploy.memory sets the memory "
+        "limit to 2Gi too (tag deploy.memory_limit for another limit).",
+    )
+    assert release.settings["memory"] == release.settings["memory_limit"] == "2Gi"

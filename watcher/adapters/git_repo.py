@@ -1,7 +1,8 @@
 """The GitOps repository: the checkout (sync, read, push) plus one commit per folder.
 
 The lifecycle of the private bare checkout is ``git_checkout``; building commits,
-one per changed folder in one ``git fast-import`` run, is ``git_commits``.
+one per changed folder in one ``git fast-import`` run, is ``git_commits``; pull
+request branches are ``git_branches``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
-from watcher.adapters.git_checkout import MARKER, GitCheckout
+from watcher.adapters.git_branches import PullRequestBranches
+from watcher.adapters.git_checkout import MARKER
 from watcher.adapters.git_commits import FolderCommits
 from watcher.adapters.git_history import recent_logs
 from watcher.adapters.git_objects import GitTree, blob_id, tree_id
@@ -19,8 +21,9 @@ from watcher.errors import PushRejectedError
 __all__ = ["MARKER", "GitOpsRepo", "GitTree", "PushRejectedError", "blob_id", "tree_id"]
 
 
-class GitOpsRepo(GitCheckout):
-    """Sync, read, change one folder per commit, and push a GitOps branch."""
+class GitOpsRepo(PullRequestBranches):
+    """Sync, read, change one folder per commit, and push a GitOps branch (and, for stages
+    that publish pull requests, their branches: ``git_branches``)."""
 
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None:
         """Commit ``folder`` holding exactly ``files``; None (no commit) when nothing changed."""

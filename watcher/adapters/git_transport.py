@@ -5,7 +5,8 @@ Kept apart from ``git_repo.py`` so the rules that protect credentials can be rea
 process (``GIT_CONFIG_*``), never in argv, ``.git/config``, a URL or a log line, and
 every message that leaves this package goes through :func:`redact` first. A user
 name and password (or token) written into an http(s) ``GIT_REPO_URL`` are taken out
-of it (:func:`remote_url`) and travel the same way as ``GIT_TOKEN``.
+of it by the settings loader (kept in ``Credentials.urls``; :func:`remote_url` does
+the same for a URL given here directly) and travel the same way as ``GIT_TOKEN``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from git.exc import CommandError, GitCommandError
 
@@ -31,6 +32,8 @@ _HTTP_USERINFO = re.compile(r"(?P<pre>https?://)[^/@\s'\"]+@", re.IGNORECASE)
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*\w+\s+)\S+")
 
 REDACTED = "***"
+#: The key under which the loader keeps the user info of the remote's URL.
+URL_KEY = "git.repo_url"
 
 #: stderr fragments that mean "we are not allowed in": retrying will not help.
 _AUTH_MARKERS = (
@@ -151,6 +154,18 @@ def remote_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _login(url: str, credentials: Credentials) -> tuple[str, str | None] | None:
+    """The (user, password) given for the remote: the URL's own user info, else the user
+    info the loader took out of ``git.repo_url`` (percent-decoded either way)."""
+    info = _userinfo(url)
+    if info is not None:
+        return unquote(info[0]), unquote(info[1]) if info[1] is not None else None
+    login = credentials.url_login(URL_KEY)
+    if login is None:
+        return None
+    return login.username, login.password or None
+
+
 def http_credentials(url: str, credentials: Credentials) -> tuple[str, str] | None:
     """The (user, password) sent to an http(s) remote, or None to send none.
 
@@ -159,9 +174,9 @@ def http_credentials(url: str, credentials: Credentials) -> tuple[str, str] | No
     """
     if not is_http_url(url):
         return None
-    info = _userinfo(url)
-    url_user = unquote(info[0]) if info else ""
-    url_password = unquote(info[1]) if info and info[1] is not None else None
+    info = _login(url, credentials)
+    url_user = info[0] if info else ""
+    url_password = info[1] if info else None
     if credentials.git_token:
         return credentials.git_username or url_user or "x-access-token", credentials.git_token
     if url_password is not None:
@@ -223,13 +238,13 @@ def secrets_of(settings: GitSettings, credentials: Credentials) -> list[str]:
     if credentials.git_token or http_credentials(url, credentials) is not None:
         header = basic_auth_header(credentials, url)
         found += [header, header.rsplit(" ", 1)[-1]]
-    info = _userinfo(url)
+    info = _login(url, credentials)
     if info is not None:
         user, password = info
         if password:
-            found += [password, unquote(password)]
+            found += [password, quote(password, safe="")]
         if is_http_url(url) and len(user) >= 8 and password is None:
-            found += [user, unquote(user)]  # a bare token as the user name
+            found += [user, quote(user, safe="")]  # a bare token as the user name
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 

@@ -12,6 +12,7 @@ argocd --out DIR``), committed by a person under ``argocd.bootstrap_path``, and
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,22 +106,65 @@ def argocd_context(settings: Any) -> dict[str, Any]:
                 **labels,
                 "gitops-watcher.io/stage": _go(".stage"),
             },
-            "annotations": {
-                "link.argocd.argoproj.io/mlflow-model-version": _go(".url"),
-                **_links(config, revision),
-            },
-            "info": [
-                {"name": "Name", "value": _go(".name")},
-                {"name": "Kind", "value": _go(".kind")},
-                {"name": "Stage", "value": _go(".stage")},
-                {"name": "Revision", "value": _go(".revision_label")},
-                {"name": "Target", "value": _go(".target")},
-                {"name": "Source", "value": _go(".source")},
-                {"name": "Registry page", "value": _go(".url")},
-                {"name": "Rendered by", "value": f"gitops-watcher {__version__}"},
-            ],
+            "annotations": _links(config, revision),
+            "info": _info(),
+            "patch": _url_patch(),
         },
     }
+
+
+def _info(url_row: bool = False) -> list[dict[str, str]]:
+    """The application's info rows; the marker's ``url`` row only where the marker has one."""
+    rows = [
+        {"name": "Name", "value": _go(".name")},
+        {"name": "Kind", "value": _go(".kind")},
+        {"name": "Stage", "value": _go(".stage")},
+        {"name": "Revision", "value": _go(".revision_label")},
+        {"name": "Target", "value": _go(".target")},
+        {"name": "Source", "value": _go(".source")},
+    ]
+    if url_row:
+        label = '{{ if eq .kind "function" }}Function spec{{ else }}Registry page{{ end }}'
+        rows.append({"name": label, "value": _go(".url")})
+    rows.append({"name": "Rendered by", "value": f"gitops-watcher {__version__}"})
+    return rows
+
+
+def _url_patch() -> str:
+    """The ApplicationSet's ``templatePatch``: the link and info row of the marker's ``url``
+    (the MLflow model-version page, or a function's spec in git), only when it has one.
+
+    A plain template cannot leave a key out, so these go through Argo CD's templatePatch
+    (a Go template whose YAML is merged into each application; a list such as ``info``
+    is replaced whole, so the patch carries every row). Values are written with
+    ``toJson``: any marker text stays one YAML string.
+    """
+    link = (
+        '{{ if eq .kind "function" }}link.argocd.argoproj.io/function-spec'
+        "{{ else }}link.argocd.argoproj.io/mlflow-model-version{{ end }}"
+    )
+    lines = [
+        "{{- if .url }}",
+        "metadata:",
+        "  annotations:",
+        f"    {link}: {{{{ .url | toJson }}}}",
+        "spec:",
+        "  info:",
+    ]
+    for row in _info(url_row=True):
+        name, value = (_as_json(row[key]) for key in ("name", "value"))
+        lines += [f"    - name: {name}", f"      value: {value}"]
+    lines += ["{{- else }}", "{}", "{{- end }}"]  # no url: an empty patch
+    return "\n".join(lines) + "\n"
+
+
+def _as_json(text: str) -> str:
+    """A row's text in the patch: a marker field via toJson, a fixed text as a JSON string."""
+    if text.startswith("{{ .") and text.endswith(" }}") and text.count("{{") == 1:
+        return "{{ " + text[3:-3].strip() + " | toJson }}"
+    if "{{" in text:
+        return text  # the url row's label: the Go template's result is plain words
+    return json.dumps(text)
 
 
 def render_argocd(settings: Any) -> dict[str, bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,8 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help=f"YAML settings file (default: ${CONFIG_ENV})")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors in the logs")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logs: -v info (and libraries' warnings, such as urllib3's retries), -vv "
+        "debug, -vvv libraries' debug logs too (they may hold credentials: read before sharing)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors in the logs (default: our warnings and libraries' errors)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -86,11 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="", help="the MLflow source to read (default: the first one)"
     )
 
-    validate = commands.add_parser(
-        "validate",
-        help="check function spec files and stage overlays, offline; non-zero on any error",
-    )
-    validate.add_argument("paths", nargs="+", type=Path, help="spec files or folders of specs")
+    from watcher.commands.validate import add_validate_parser
+
+    add_validate_parser(commands)
 
     commands.add_parser(
         "allow-mass-delete",
@@ -126,15 +137,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.dir)
         if args.command == "validate":
-            from watcher.commands.validate import validate_paths
+            from watcher.commands.validate import validate_command
 
-            return validate_paths(args.paths, sys.stdout)
+            return validate_command(args, sys.stdout)
         from watcher import wiring
 
         settings, credentials = load_settings(args.config, sections=wiring.settings_sections())
+        hide_secrets(settings, credentials)
         return _dispatch(args, settings, credentials)
     except (KeyboardInterrupt, Exception) as exc:
         return report_exit(exc)
+
+
+def hide_secrets(settings: Settings, credentials: Credentials) -> None:
+    """Mask every credential this run holds in every log line (a second guard: none is
+    ever logged on purpose), the sources' own variables included."""
+    logs.hide(credentials.secret_values())
+    for source in settings.sources:
+        logs.hide(source.credentials.read(os.environ).values())
 
 
 def report_exit(exc: BaseException) -> int:
@@ -162,13 +182,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         print(_settings_yaml(settings, credentials), end="")
         return EXIT_OK
     if args.command == "history":
-        from watcher.adapters.ledger import Ledger
-        from watcher.commands.report import history_table
-
-        with Ledger(settings.state_database_url) as ledger:
-            for line in history_table(ledger.history(args.limit)):
-                print(line)
-        return EXIT_OK
+        return _history(args, settings, credentials)
     if args.command == "snapshot":
         from watcher.commands.snapshot import snapshot_command
 
@@ -191,9 +205,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         from watcher.daemon.command import run_command
 
         return run_command(args, settings, credentials)
+    from watcher.adapters.writer_hold import hold_writer_lock
     from watcher.commands.report import print_result
 
-    with wiring.build_reconciler(settings, credentials) as reconciler:
+    # The daemon's own lock: a one-shot run beside a running daemon would race it.
+    with (
+        hold_writer_lock(
+            settings,
+            role="reconcile --once",
+            login=credentials.url_login("state.database_url"),
+        ),
+        wiring.build_reconciler(settings, credentials) as reconciler,
+    ):
         result = reconciler.reconcile(
             dry_run=args.dry_run, allow_mass_delete=args.allow_mass_delete
         )
@@ -201,8 +224,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
     return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
+def _history(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
+    from watcher.adapters.ledger import Ledger, sqlite_file
+    from watcher.commands.report import history_table
+
+    path = sqlite_file(settings.state_database_url)
+    if path is not None and not path.is_file():
+        # Opening it would create it (or fail with "unable to open database file").
+        print(
+            f"no reconcile has run yet: there is no ledger ({path.name}) in the state folder "
+            f"{path.parent}"
+        )
+        return EXIT_OK
+    login = credentials.url_login("state.database_url")
+    with Ledger(settings.state_database_url, login) as ledger:
+        entries = ledger.history(args.limit)
+    if not entries:
+        print("the ledger is empty: no reconcile has recorded anything yet")
+        return EXIT_OK
+    for line in history_table(entries):
+        print(line)
+    return EXIT_OK
+
+
 def _redacted(value: object) -> object:
-    """Passwords in URLs (a git remote, a database URI) are never printed."""
+    """Passwords in URLs are never printed (the loader took them out already: a second guard)."""
     if isinstance(value, dict):
         return {key: _redacted(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -218,9 +264,9 @@ def _settings_yaml(settings: Settings, credentials: Credentials) -> str:
     data = _redacted(settings.model_dump(mode="json"))
     assert isinstance(data, dict)
     data["state_dir"] = str(settings.state_path)
-    data["credentials_from_environment"] = sorted(
-        name for name, value in credentials.model_dump().items() if value
-    )
+    data["credentials_from_environment"] = credentials.variable_names()
+    # The URLs above are shown without their user info; it is kept apart, and named here.
+    data["credentials_in_urls"] = sorted(credentials.urls)
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -9,6 +9,7 @@ landed in git.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import warnings
@@ -130,6 +131,9 @@ def _prepare(directory: Path) -> Path:
 
 
 def _registry_client(directory: Path) -> Any:
+    # Before mlflow is imported (it starts its telemetry client on import): a demo leaves
+    # no installation id in the user's ~/.config/mlflow and sends nothing home.
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     try:
         import mlflow
         from mlflow.tracking import MlflowClient

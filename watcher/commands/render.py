@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from watcher import wiring
@@ -22,10 +21,17 @@ def render_command(args: argparse.Namespace, settings: Settings, credentials: Cr
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         print(f"rendered {settings.git.path}/{folder}/")
+    # Failures are part of the report, on standard output, as after a reconcile.
     for failure in state.failures:
-        print(f"FAILED {failure.id.describe()}: {failure.error}", file=sys.stderr)
+        print(f"FAILED {failure.id.describe()}: {failure.error}")
     for outcome in state.sources:
         if not outcome.ok:
-            print(f"FAILED source {outcome.name!r}: {outcome.error}", file=sys.stderr)
+            print(f"FAILED source {outcome.name!r}: {outcome.error}")
     ok = not state.failures and all(outcome.ok for outcome in state.sources)
+    if not state.folders:
+        names = ", ".join(repr(outcome.name) for outcome in state.sources)
+        print(
+            f"nothing to render: no release is selected for any stage (source(s) {names}"
+            f"{', some failed above' if not ok else ''}); no file was written to {out}"
+        )
     return EXIT_OK if ok else EXIT_PARTIAL

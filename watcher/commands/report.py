@@ -6,18 +6,16 @@ carry the detail only at ``-v``.
 
 from __future__ import annotations
 
-import difflib
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from watcher.adapters.ledger import LedgerEntry
+from watcher.core.diffs import DIFF_LINES_PER_FILE, folder_diff
 from watcher.core.names import describe
-from watcher.core.plan import Change
 from watcher.core.result import ReconcileResult
 
-#: Lines of diff shown per file in a dry run; the rest is counted.
-DIFF_LINES_PER_FILE = 40
+__all__ = ["DIFF_LINES_PER_FILE", "folder_diff", "history_table", "print_result"]
 
 
 def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
@@ -32,6 +30,8 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
             print(f"would copy: {what} to {uri} ({files} files, {size} bytes)", file=out)
     for applied in result.applied:
         print(f"committed {applied.commit[:10]} {applied.change.subject}", file=out)
+    for line in pull_request_lines(result):
+        print(line, file=out)
     for failure in result.failures:
         print(f"FAILED {failure.id.describe()}: {failure.error}", file=out)
     for _folder, problem in result.problems:
@@ -42,6 +42,13 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
                 f"FAILED source {source.name!r}: {source.error} (its folders are kept)",
                 file=out,
             )
+    warned = [outcome for outcome in result.releases if outcome.warning]
+    if warned:
+        print(
+            f"WARNING {len(warned)} deployment(s) kept as deployed, e.g. "
+            f"{warned[0].id.describe()}: {warned[0].warning}",
+            file=out,
+        )
     counts = result.counts()
     if result.pushed:
         summary = f"pushed {counts['applied']} commit(s)"
@@ -57,40 +64,62 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         )
     elif counts["applied"] > counts["removed"] and result.artifacts.files_already_there:
         copied = "; artifacts: already copied, 0 bytes sent"
+    waiting = counts["pull_requests_open"]
+    reviews = f"; {waiting} pull request(s) open" if waiting else ""
     print(
         f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
-        f"{copied}",
+        f"{_failed_sources(result)}{reviews}{copied}",
         file=out,
     )
 
 
-def folder_diff(change: Change, limit: int = DIFF_LINES_PER_FILE) -> list[str]:
-    """A short unified diff of one folder's files, each file's part cut to ``limit`` lines."""
-    before = _texts(change.previous_files)
-    after = _texts(change.files)
+def _failed_sources(result: ReconcileResult) -> str:
+    """``; 1 source failed: 'team-b' (its folders are kept)``, or "" when every source was read."""
+    names = [describe(source.name, 40) for source in result.sources if not source.ok]
+    if not names:
+        return ""
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    kept = "its folders are" if len(names) == 1 else "their folders are"
+    return f"; {len(names)} source(s) failed: {shown} ({kept} kept)"
+
+
+def pull_request_lines(result: ReconcileResult) -> list[str]:
+    """What was done with each pull request; in a dry run, which changes would become one."""
+    changes = {change.folder: change for change in result.proposed}
     lines: list[str] = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old == new:
-            continue
-        diff = list(
-            difflib.unified_diff(
-                (old or "").splitlines(),
-                (new or "").splitlines(),
-                fromfile=f"a/{change.folder}/{name}" if old is not None else "/dev/null",
-                tofile=f"b/{change.folder}/{name}" if new is not None else "/dev/null",
-                lineterm="",
-                n=1,
-            )
-        )
-        if len(diff) > limit:
-            diff = [*diff[:limit], f"… {len(diff) - limit} more diff line(s) of {name}"]
-        lines += diff
+    for event in result.pull_requests:
+        number, url = event.number, event.pull_request.url if event.pull_request else ""
+        release = f"{event.id.describe()} {event.label}"
+        change = changes.get(event.folder)
+        if event.kind in ("would-open", "would-update"):
+            verb = "open a pull request" if event.kind == "would-open" else f"update {number}"
+            lines.append(f"would {verb}: {event.subject}")
+            lines += [f"    {line}" for line in (folder_diff(change) if change else [])]
+        elif event.kind in ("opened", "updated"):
+            lines.append(f"{event.kind} pull request {number} {event.subject}: {url}")
+        elif event.kind == "current":
+            lines.append(f"pull request {number} waits for review: {event.subject}: {url}")
+        elif event.kind == "merged":
+            lead = event.lead_seconds
+            lead_text = f", lead time {_duration(lead)}" if lead is not None else ""
+            commit = f" ({event.commit[:10]}{lead_text})" if event.commit else ""
+            lines.append(f"merged pull request {number}: {release} deployed{commit}")
+        elif event.kind == "closed":
+            lines.append(f"closed pull request {number}: {event.reason}")
+        elif event.kind == "held":
+            lines.append(f"HELD {release}: {event.reason}")
+        if event.reason and event.kind in ("opened", "updated", "current"):
+            lines.append(f"    {event.reason}")
     return lines
 
 
-def _texts(files: Mapping[str, bytes]) -> dict[str, str]:
-    return {name: data.decode("utf-8", "replace") for name, data in files.items()}
+def _duration(seconds: float | None) -> str:
+    value = int(seconds or 0)
+    if value < 120:
+        return f"{value} s"
+    if value < 7200:
+        return f"{value // 60} min"
+    return f"{value // 3600} h {value % 3600 // 60} min"
 
 
 def history_table(entries: Sequence[LedgerEntry]) -> list[str]:
@@ -102,6 +131,8 @@ def history_table(entries: Sequence[LedgerEntry]) -> list[str]:
         detail = entry.commit[:10] if entry.commit else entry.error
         if entry.artifact_digest:
             detail += f" {entry.artifact_digest[:19]}"
+        if entry.detail:
+            detail = f"{detail} {entry.detail}".strip()
         name = describe(entry.name, 40)[1:-1] if entry.name else (entry.source or "-")
         rows.append(
             (

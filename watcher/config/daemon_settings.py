@@ -98,12 +98,14 @@ class DaemonSettings(BaseModel):
     ready_first_run_seconds: float = Field(
         600.0,
         gt=0,
-        description="/readyz is OK while the first reconcile is still running within this time.",
+        description="/readyz is OK while the first reconcile runs within this time, counted from "
+        "when this replica became the writer, as long as no attempt has failed.",
     )
     lock_renew_seconds: float = Field(
         5.0,
         gt=0,
-        description="The writer renews its lease row (PostgreSQL state DB) this often.",
+        description="The writer renews its lease row (PostgreSQL state DB) this often and picks "
+        "up the webhooks a standby handed over; a standby tries to take the lease this often.",
     )
     lock_takeover_seconds: float = Field(
         30.0,

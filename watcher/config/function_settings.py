@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,6 +30,12 @@ class FunctionGitSettings(_Frozen):
     ssh_key_file: str = Field("", description="Private key for ssh remotes.")
     known_hosts_file: str = Field("", description="known_hosts for ssh remotes; strict checking.")
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
+    spec_link: str = Field(
+        "",
+        description="Web link to a spec, with {web} (the repository's web page), {branch} and "
+        "{path}; 'none' for no link. Default: {web}/blob/{branch}/{path} for https and ssh "
+        "remotes (GitHub, Gitea, Forgejo); no link for a local path.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -43,6 +50,14 @@ class FunctionStageSettings(_Frozen):
     namespace: str = Field(description="Namespace the stage's objects go to.")
     production: bool = Field(
         False, description="Production stages pin image tags (no untagged or latest images)."
+    )
+    publish: Literal["direct", "pull-request"] = Field(
+        "direct",
+        description="'direct': commit each change on git.branch; 'pull-request': open one "
+        "pull request per change on git.forge (docs/pull-requests.md).",
+    )
+    auto_merge: bool = Field(
+        False, description="With publish: pull-request, merge its own pull requests."
     )
 
     @field_validator("name", "namespace")

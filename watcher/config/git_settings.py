@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from watcher.config.base import Frozen
+from watcher.config.forge_settings import ForgeSettings
 
 
 class GitSettings(Frozen):
@@ -29,6 +30,7 @@ class GitSettings(Frozen):
     push_attempts: int = Field(5, ge=1, le=50, description="Pushes tried before giving up.")
     push_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles.")
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
+    forge: ForgeSettings = Field(default_factory=ForgeSettings)
 
     @field_validator("path")
     @classmethod

@@ -6,7 +6,9 @@ model (``GITOPS_WATCHER_`` + the key path in upper case, nested with ``__``:
 ``artifacts.sources.local_roots`` is ``GITOPS_WATCHER_ARTIFACTS__SOURCES__LOCAL_ROOTS``);
 lists and mappings are given as JSON, lists of names also comma-separated.
 The well-known variables of MLflow, git tooling and the seed deployment are
-read too. Secrets come only from the environment.
+read too. Secrets come only from the environment, or from the user info of a URL
+(``https://user:password@host``), which is taken out of the URL here and kept
+with the other credentials (``url_credentials.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any, cast, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from watcher.config.forge_settings import FORGE_TOKEN_ENV, FORGE_TOKEN_FALLBACKS
 from watcher.config.settings import Credentials, Settings
+from watcher.config.url_credentials import take_url_credentials
 from watcher.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ ENV_CREDENTIALS = {
 }
 
 #: Variables with the prefix that are not settings (secrets, or the config path).
-ENV_NOT_SETTINGS = ("GITOPS_WATCHER_CONFIG", "GITOPS_WATCHER_WEBHOOK_SECRET")
+ENV_NOT_SETTINGS = ("GITOPS_WATCHER_CONFIG", "GITOPS_WATCHER_WEBHOOK_SECRET", FORGE_TOKEN_ENV)
 
 _SECRET_WORDS = ("password", "token", "secret", "private_key")
 _TRUE = ("1", "true", "yes", "on")
@@ -182,10 +186,21 @@ def load_settings(
         settings = model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path or "the environment", origins)) from exc
+    settings, in_urls = take_url_credentials(settings)
+    found = {field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
+    token = forge_token(settings.git.forge.kind, env)
     credentials = Credentials(
-        **{field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
+        **found, **({"forge_token": token} if token else {}), urls=in_urls
     )
     return settings, credentials
+
+
+def forge_token(kind: str, env: Mapping[str, str]) -> str:
+    """GITOPS_WATCHER_FORGE_TOKEN, else the forge's usual variable (GITHUB_TOKEN …)."""
+    for name in (FORGE_TOKEN_ENV, *FORGE_TOKEN_FALLBACKS.get(kind, ())):
+        if env.get(name):
+            return env[name]
+    return ""
 
 
 def _parse_env_value(variable: str, value: str, annotation: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from watcher.config.base import Frozen
+from watcher.core.urls import redact_url
 
 #: Schemes a tracking or database URI may have: MLflow's REST API, or a SQLAlchemy URL.
 _URI_SCHEME = re.compile(
@@ -17,7 +18,8 @@ _URI_SCHEME = re.compile(
 
 def _check_uri(value: str, what: str) -> str:
     if value and not _URI_SCHEME.match(value):
-        shown = value if len(value) <= 60 else value[:60] + "…"
+        shown = redact_url(value)
+        shown = shown if len(shown) <= 60 else shown[:60] + "…"
         raise ValueError(
             f"{what} {shown!r} has no known scheme: use http(s)://host[:port] for an MLflow "
             "server, or a database URL such as sqlite:////path/mlflow.db or "

@@ -52,6 +52,7 @@ __all__ = [
     "SourceSettings",
     "StageSettings",
     "StateSettings",
+    "UrlLogin",
     "default_state_dir",
 ]
 
@@ -188,10 +189,29 @@ def _check_stage_order(stages: tuple[StageSettings, ...]) -> None:
                 raise ValueError(f"stages {', '.join(sorted(seen))} wait for each other (after)")
             seen.add(current)
             current = after.get(current, "")
+class UrlLogin(BaseModel):
+    """The user name and password taken out of one URL of the settings (percent-decoded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        return "UrlLogin(***)"
+
+    __str__ = __repr__
 
 
 class Credentials(BaseModel):
-    """Secrets, read from the environment only; never printed, logged or written to git."""
+    """Secrets, never printed, logged or written to git.
+
+    From the environment (the fields below ``urls``), and from the user info of the
+    URLs of the settings: the loader takes ``user:password@`` out of every URL (so
+    nothing downstream can write it anywhere) and keeps it in ``urls``, by the key
+    of the URL (``registry.tracking_uri``, ``sources.team-a.registry.database_uri``,
+    ``functions.specs.git.repo_url``). Adapters get it here when they connect.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -200,9 +220,53 @@ class Credentials(BaseModel):
     mlflow_password: str = ""
     git_token: str = ""
     git_username: str = ""
+    urls: dict[str, UrlLogin] = Field(default_factory=dict)
+
+    def url_login(self, key: str) -> UrlLogin | None:
+        """The user info the URL of ``key`` held, if any."""
+        return self.urls.get(key)
+
+    def scoped(self, prefix: str) -> Credentials:
+        """These credentials with only the URLs under ``prefix`` (``sources.team-a.``), keyed
+        without it: a source sees its own URLs' user info as ``registry.tracking_uri``, and
+        never another's. ``""`` keeps the top-level URLs (none of ``sources`` or ``functions``).
+        """
+        if prefix:
+            urls = {k[len(prefix) :]: v for k, v in self.urls.items() if k.startswith(prefix)}
+        else:
+            urls = {k: v for k, v in self.urls.items() if not k.startswith(_LIST_KEYS)}
+        return self.model_copy(update={"urls": urls})
+
+    def with_registry_login(self) -> Credentials:
+        """Basic auth from the tracking URI's user info, unless a variable gives a token or a
+        user (those win, as ``GIT_TOKEN`` wins over a git URL's user info)."""
+        login = self.urls.get("registry.tracking_uri")
+        if login is None or self.mlflow_token or self.mlflow_username:
+            return self
+        return self.model_copy(
+            update={"mlflow_username": login.username, "mlflow_password": login.password}
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every secret held, for log masking; a URL's user name only when it came without a
+        password (``https://TOKEN@host``: a token)."""
+        values = [self.mlflow_token, self.mlflow_password, self.git_token, self.forge_token]
+        for login in self.urls.values():
+            values.append(login.password or login.username)
+        return [value for value in values if value]
+
+    def variable_names(self) -> list[str]:
+        """The fields set from variables, by name, never by value."""
+        return sorted(name for name, value in self.__dict__.items() if value and name != "urls")
+    #: The forge's API token (GITOPS_WATCHER_FORGE_TOKEN, or the forge's usual variable).
+    forge_token: str = ""
 
     def __repr__(self) -> str:
-        present = [name for name, value in self.__dict__.items() if value]
-        return f"Credentials(set={present})"
+        in_urls = [f"user info of {key}" for key in sorted(self.urls)]
+        return f"Credentials(set={self.variable_names() + in_urls})"
 
     __str__ = __repr__
+
+
+#: Keys of the settings' lists of sources: their URLs are not the top level's.
+_LIST_KEYS = ("sources.", "functions.")

@@ -192,6 +192,16 @@ class StageSettings(Frozen):
         0.0, ge=0, description="How long the version must have run in the 'after' stage."
     )
     route: RouteSettings = Field(default_factory=RouteSettings)
+    publish: Literal["direct", "pull-request"] = Field(
+        "direct",
+        description="'direct': commit each change on git.branch; 'pull-request': open one "
+        "pull request per change on git.forge (docs/pull-requests.md).",
+    )
+    auto_merge: bool = Field(
+        False,
+        description="With publish: pull-request, gitops-watcher merges its own pull requests "
+        "(git.forge.merge_method); otherwise it never merges.",
+    )
     network_policy: bool = Field(
         False,
         description="Render NetworkPolicies that let only this namespace (and the ingress "

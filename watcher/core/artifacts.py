@@ -195,13 +195,64 @@ class ArtifactRef:
 
 
 @dataclass(frozen=True)
+class CopyOwner:
+    """Whose copy it is: a model version of one registry (named without credentials).
+
+    Recorded in the manifest, so a copy location that two sources (or two teams'
+    daemons) share is noticed instead of each rewriting the other's copy. ``source``
+    (the gitops-watcher source's name) is said in messages, not compared: two
+    sources reading one registry copy the same bytes.
+    """
+
+    registry: str
+    model: str
+    version: str
+    source: str = ""
+
+    def same_release(self, other: CopyOwner) -> bool:
+        return (self.registry, self.model, self.version) == (
+            other.registry,
+            other.model,
+            other.version,
+        )
+
+    def describe(self) -> str:
+        by = f", source {describe(self.source, 63)}" if self.source else ""
+        return (
+            f"model {describe(self.model)} version {describe(self.version, 40)} "
+            f"(registry {describe(self.registry, 200)}{by})"
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "registry": self.registry,
+            "model": self.model,
+            "version": self.version,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CopyOwner:
+        return cls(
+            registry=str(data["registry"]),
+            model=str(data["model"]),
+            version=str(data["version"]),
+            source=str(data.get("source") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class ArtifactManifest:
-    """Written beside a copy after every file was verified; its presence means "complete"."""
+    """Written beside a copy after every file was verified; its presence means "complete".
+
+    ``owner`` is absent from manifests written before gitops-watcher recorded it.
+    """
 
     source: str
     location: str
     uri: str
     files: tuple[FileEntry, ...]
+    owner: CopyOwner | None = None
 
     @property
     def digest(self) -> str:
@@ -225,6 +276,8 @@ class ArtifactManifest:
             "digest": self.digest,
             "files": [f.to_dict() for f in sorted(self.files, key=lambda f: f.path)],
         }
+        if self.owner is not None:
+            data["owner"] = self.owner.to_dict()
         return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -239,6 +292,7 @@ class ArtifactManifest:
                 location=str(data["location"]),
                 uri=str(data["uri"]),
                 files=tuple(FileEntry.from_dict(f) for f in data["files"]),
+                owner=CopyOwner.from_dict(data["owner"]) if "owner" in data else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError, InvalidNameError):
             return None

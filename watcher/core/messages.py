@@ -10,7 +10,8 @@ and shortened before it reaches a subject or a trailer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from watcher.core.provenance import Provenance
 from watcher.core.release import Release
@@ -43,11 +44,11 @@ def setting_changes(before: Mapping[str, str], after: Mapping[str, str]) -> list
 
 
 def deploy_message(release: Release, new: Provenance, previous: Provenance | None) -> str:
-    """Message for a folder that is created or changed."""
+    """Message for a folder that is created or changed: the subject and the body name each cause."""
     name = one_line(release.id.name, _SUBJECT_NAME_LIMIT)
     stage = release.id.stage
     label = one_line(new.label, 40)
-    changes: list[str] = []
+    causes = change_causes(previous, new) if previous is not None else []
     if previous is None:
         action: Action = "deploy"
         subject = f"deploy {name} {label} to {stage}"
@@ -56,11 +57,13 @@ def deploy_message(release: Release, new: Provenance, previous: Provenance | Non
         subject = f"update {name} in {stage}: {one_line(previous.label, 40)} → {label}"
     else:
         action = "update"
-        changes = setting_changes(previous.settings, new.settings)
-        shown = ", ".join(changes[:_CHANGES_IN_SUBJECT])
-        more = f" (+{len(changes) - _CHANGES_IN_SUBJECT} more)" if len(changes) > 3 else ""
+        # Details (the selector, the tags) explain settings already named: shown alone only.
+        named = [cause for cause in causes if not cause.minor] or causes
+        shown = ", ".join(cause.short for cause in named[:_CHANGES_IN_SUBJECT])
+        extra = len(named) - _CHANGES_IN_SUBJECT
+        more = f" (+{extra} more)" if extra > 0 else ""
         subject = f"update {name} {label} in {stage}: " + (
-            f"{shown}{more}" if changes else "manifests rendered anew"
+            f"{shown}{more}" if causes else "manifests rendered anew"
         )
     body = [
         f"{release.id.kind.capitalize()} {one_line(release.id.name)} {label} now runs in stage "
@@ -73,11 +76,11 @@ def deploy_message(release: Release, new: Provenance, previous: Provenance | Non
             f"Serves the verified copy {one_line(str(artifact.get('uri', '')))} "
             f"({artifact.get('files', 0)} files, {artifact.get('bytes', 0)} bytes)."
         )
-    if changes:
-        body.append("Changed: " + "; ".join(changes) + ".")
-    elif previous is not None and previous.revision == new.revision:
+    if causes:
+        body.append("Changed: " + "; ".join(cause.full for cause in causes) + ".")
+    elif previous is not None:
         body.append(
-            "Same revision and settings as before: its manifests were rendered anew "
+            "Same revision, settings and copy as before: its manifests were rendered anew "
             "(templates, targets or gitops-watcher changed)."
         )
     trailers = [*_generic_trailers(new, action), *release.trailers]
@@ -87,6 +90,91 @@ def deploy_message(release: Release, new: Provenance, previous: Provenance | Non
             ("Artifact-Digest", str(artifact.get("digest", ""))),
         ]
     return _compose(subject, body, trailers)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason a folder changes: ``short`` for the subject, ``full`` for the body."""
+
+    short: str
+    full: str
+    #: A detail of promotion.json (how the version was selected, which tags applied).
+    minor: bool = False
+
+
+def change_causes(previous: Provenance, new: Provenance) -> list[Cause]:
+    """Every difference between what a folder deploys and what it will: the revision, each
+    pod setting, the artifact copy, the namespace, the target, the selection and the marker.
+
+    Details that follow from a new revision (the model record, the spec's revision) are
+    not repeated; an empty list means only the rendering itself changed.
+    """
+    causes: list[Cause] = []
+    if previous.revision != new.revision:
+        step = f"{one_line(previous.label, 40)} → {one_line(new.label, 40)}"
+        causes.append(Cause(step, step))
+    causes += [Cause(text, text) for text in setting_changes(previous.settings, new.settings)]
+    causes += _copy_causes(previous.artifact, new.artifact)
+    for key, old, now in (
+        ("namespace", previous.namespace, new.namespace),
+        ("target", previous.target, new.target),
+    ):
+        if old != now and key not in new.settings:
+            text = f"{key} {one_line(old or '(none)', 60)} → {one_line(now or '(none)', 60)}"
+            causes.append(Cause(text, text))
+    if previous.revision == new.revision:
+        causes += _detail_causes(previous.details, new.details)
+    if previous.format < new.format:
+        text = f"promotion.json format {previous.format} → {new.format}"
+        causes.append(Cause(text, text))
+    return causes
+
+
+def _copy_causes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Cause]:
+    old_uri, new_uri = str(before.get("uri") or ""), str(after.get("uri") or "")
+    if old_uri != new_uri:
+        full = f"copy {one_line(old_uri or '(none)', 200)} → {one_line(new_uri or '(none)', 200)}"
+        short = "copy moved" if old_uri and new_uri else ("copy added" if new_uri else "no copy")
+        return [Cause(short, full)]
+    old_digest, new_digest = str(before.get("digest") or ""), str(after.get("digest") or "")
+    if old_digest != new_digest:
+        return [
+            Cause(
+                "copy digest changed",
+                f"copy digest {_short_digest(old_digest)} → {_short_digest(new_digest)}",
+            )
+        ]
+    return []
+
+
+def _short_digest(digest: str) -> str:
+    return one_line(digest[:19] + "…" if len(digest) > 19 else digest or "(none)", 40)
+
+
+def _detail_causes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Cause]:
+    """Differences in promotion.json's details (the copy aside): one level deep, by key."""
+    causes = []
+    for key in sorted((set(before) | set(after)) - {"artifact"}):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            for inner in sorted(set(old) | set(new)):
+                if old.get(inner) != new.get(inner):
+                    causes.append(_value_cause(f"{key}.{inner}", old.get(inner), new.get(inner)))
+        else:
+            causes.append(_value_cause(key, old, new))
+    return causes
+
+
+def _value_cause(key: str, old: Any, new: Any) -> Cause:
+    def shown(value: Any) -> str:
+        if value is None or value == "":
+            return "(none)"
+        return one_line(value if isinstance(value, str) else repr(value), 60)
+
+    key = one_line(key, 60)
+    return Cause(f"{key} changed", f"{key} {shown(old)} → {shown(new)}", minor=True)
 
 
 def removal_message(previous: Provenance) -> str:

@@ -155,7 +155,8 @@ def model_releases(
         failures.extend(decided[1])
     if memo is not None:
         memo.finish()
-    return SourceRead(tuple(releases), tuple(failures), snapshot.origin)
+    publishing = {stage.name: stage.publish for stage in stages}
+    return SourceRead(tuple(releases), tuple(failures), snapshot.origin, publishing=publishing)
 
 
 def _decide(
@@ -222,6 +223,7 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
         target=stage.target,
         revision=version.version,
         revision_label=f"v{version.version}",
+        publish=stage.publish,
         namespace=stage.namespace,
         payload=deployment,
         details={
@@ -230,7 +232,7 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
             "overrides": dict(deployment.overrides.applied),
         },
         settings=_pod_settings(deployment),
-        summary=(f"Selected by {deployment.selected_by}.",),
+        summary=(f"Selected by {deployment.selected_by}.", *_tag_summary(deployment.overrides)),
         trailers=(
             ("Model-Name", version.name),
             ("Model-Version", version.version),
@@ -242,6 +244,14 @@ def _release(release_id: ReleaseId, folder: str, deployment: ModelDeployment) ->
         url=url,
         artifact=ArtifactNeed((version.name, version.version), deployment),
     )
+
+
+def _tag_summary(overrides: Overrides) -> tuple[str, ...]:
+    """``Tuned by tags: deploy.memory=2Gi; deploy.memory sets the memory limit …`` or nothing."""
+    if not overrides.applied:
+        return ()
+    tags = ", ".join(f"{tag}={value}" for tag, value in overrides.applied)
+    return (f"Tuned by tags: {'; '.join((tags, *overrides.notes))}.",)
 
 
 def _pod_settings(deployment: ModelDeployment) -> dict[str, str]:

@@ -33,6 +33,8 @@ class Overrides:
     resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: The tags that were applied, for provenance.
     applied: tuple[tuple[str, str], ...] = ()
+    #: What the tags set beyond their own name, said in the commit (the memory limit).
+    notes: tuple[str, ...] = ()
 
 
 def read_overrides(
@@ -45,50 +47,86 @@ def read_overrides(
     """Collect, check and normalise the ``deploy.*`` tags that apply to ``stage``.
 
     Values are normalised (surrounding blanks dropped) before they are used or
-    recorded, so ``' 3'`` and ``'3'`` render and record the same thing.
+    recorded, so ``' 3'`` and ``'3'`` render and record the same thing. Every
+    bad tag is reported at once, so a reviewer fixes them in one go.
     """
+    problems: list[InvalidOverrideError] = []
     general: dict[str, tuple[str, str]] = {}
     specific: dict[str, tuple[str, str]] = {}
     for tag, value in sorted(tags.items()):
         if not tag.startswith(TAG_PREFIX):
             continue
-        parts = tag[len(TAG_PREFIX) :].split(".")
-        if len(parts) == 1:
-            target = general
-        elif len(parts) == 2 and parts[0] in all_stages:
-            if parts[0] != stage:
-                continue
-            target = specific
-        else:
-            raise InvalidOverrideError(
-                f"tag {describe(tag)} is not a known deployment tag",
-                hint="use deploy.<key> or deploy.<stage>.<key> with key one of "
-                f"{', '.join(KNOWN_KEYS)}",
-            )
-        key = parts[-1]
-        if key not in KNOWN_KEYS:
-            raise InvalidOverrideError(
-                f"tag {describe(tag)} names an unknown setting {describe(key)}",
-                hint=f"known settings: {', '.join(KNOWN_KEYS)}",
-            )
-        target[key] = (tag, value.strip())
+        try:
+            scope = _scope(tag, stage, all_stages)
+        except InvalidOverrideError as exc:
+            problems.append(exc)
+            continue
+        if scope is not None:
+            (specific if scope else general)[tag.rsplit(".", 1)[-1]] = (tag, value.strip())
     chosen = {**general, **specific}
 
     replicas = None
     resources: dict[str, dict[str, str]] = {}
     for key, (tag, value) in sorted(chosen.items()):
-        if key == "replicas":
-            replicas = _replicas(tag, value, min_replicas, max_replicas)
-        else:
+        try:
+            if key == "replicas":
+                replicas = _replicas(tag, value, min_replicas, max_replicas)
+                continue
             _check_quantity(tag, value)
-            resource, _, limit = key.partition("_")
-            section = "limits" if limit else "requests"
-            resources.setdefault(section, {})[resource] = value
-            if resource == "memory" and not limit:
-                # A memory request without a matching limit invites OOM kills of neighbours.
-                resources.setdefault("limits", {}).setdefault("memory", value)
+        except InvalidOverrideError as exc:
+            problems.append(exc)
+            continue
+        resource, _, limit = key.partition("_")
+        section = "limits" if limit else "requests"
+        resources.setdefault(section, {})[resource] = value
+    if problems:
+        raise _all_of(problems)
+    notes: tuple[str, ...] = ()
+    memory = resources.get("requests", {}).get("memory")
+    if memory is not None and "memory" not in resources.get("limits", {}):
+        # Request = limit, the usual safe setting for a model server: a pod that outgrows
+        # its request meets its own limit instead of the node's OOM killer among its
+        # neighbours, and a request above the stage's limit would make an invalid pod.
+        resources.setdefault("limits", {})["memory"] = memory
+        notes = (
+            f"deploy.memory sets the memory limit to {memory} too "
+            "(tag deploy.memory_limit for another limit)",
+        )
     applied = tuple(sorted((tag, value) for tag, value in chosen.values()))
-    return Overrides(replicas=replicas, resources=resources, applied=applied)
+    return Overrides(replicas=replicas, resources=resources, applied=applied, notes=notes)
+
+
+def _scope(tag: str, stage: str, all_stages: Set[str]) -> bool | None:
+    """True for ``deploy.<stage>.<key>`` of this stage, False for ``deploy.<key>``, None for
+    another stage's tag; an unknown shape or key raises."""
+    parts = tag[len(TAG_PREFIX) :].split(".")
+    if len(parts) == 2 and parts[0] in all_stages:
+        if parts[0] != stage:
+            return None  # checked when that stage is decided
+        specific = True
+    elif len(parts) == 1:
+        specific = False
+    else:
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} is not a known deployment tag",
+            hint="use deploy.<key> or deploy.<stage>.<key> with key one of "
+            f"{', '.join(KNOWN_KEYS)}",
+        )
+    if parts[-1] not in KNOWN_KEYS:
+        raise InvalidOverrideError(
+            f"tag {describe(tag)} names an unknown setting {describe(parts[-1])}",
+            hint=f"known settings: {', '.join(KNOWN_KEYS)}",
+        )
+    return specific
+
+
+def _all_of(problems: list[InvalidOverrideError]) -> InvalidOverrideError:
+    """One error that names every bad tag (the first one alone reads as before)."""
+    if len(problems) == 1:
+        return problems[0]
+    messages = "; ".join(exc.args[0] for exc in problems)
+    hints = "; ".join(dict.fromkeys(exc.hint for exc in problems if exc.hint))
+    return InvalidOverrideError(f"{len(problems)} deploy tags are wrong: {messages}", hint=hints)
 
 
 def _replicas(tag: str, value: str, min_replicas: int, max_replicas: int) -> int:

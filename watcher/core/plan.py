@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from watcher.core.messages import Action, deploy_message, removal_message
 from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
+from watcher.core.publishing import DIRECT, Publishing
 from watcher.core.release import Release
 from watcher.errors import OwnershipError, UnsafeDeletionError, WatcherError
 
@@ -30,6 +31,8 @@ class SourceScope:
     path: str
     kinds: frozenset[str]
     readable: bool = True
+    #: How each stage of the source publishes (``SourceRead.publishing``), for removals.
+    publishing: Mapping[str, Publishing] = field(default_factory=dict)
 
     def contains(self, folder: str) -> bool:
         return not self.path or folder == self.path or folder.startswith(f"{self.path}/")
@@ -68,6 +71,8 @@ class Change:
     previous: Provenance | None = None
     #: The folder's files before the change (empty for a new folder), for diffs.
     previous_files: Mapping[str, bytes] = field(default_factory=dict)
+    #: A commit on the GitOps branch, or a pull request (the stage's publish mode).
+    publish: Publishing = DIRECT
 
     @property
     def subject(self) -> str:
@@ -86,6 +91,10 @@ class Plan:
     held_back: tuple[tuple[str, Provenance], ...] = ()
     #: Owned folders kept because their source could not be read this time.
     held: tuple[tuple[str, Provenance], ...] = field(default=())
+    #: Owned folders kept as they are because their release failed, with their markers.
+    kept: tuple[tuple[str, Provenance], ...] = field(default=())
+    #: Sources read completely this time: what they no longer want is really gone.
+    complete_sources: frozenset[str] = frozenset()
 
 
 def git_blob_id(data: bytes) -> str:
@@ -233,7 +242,7 @@ def make_plan(
     existing = marker_folders(current)
     owned, problems = _ownership(existing, desired, scopes)
     changes, unchanged = _writes(current, existing, owned, desired, problems)
-    removals, held = _removals(existing, owned, desired, scopes, keep)
+    removals, held, kept = _removals(existing, owned, desired, scopes, keep)
     removals, blocked, held_back = _guard_removals(
         removals, len(owned), max_delete_fraction, allow_mass_delete
     )
@@ -244,6 +253,8 @@ def make_plan(
         blocked,
         held_back,
         tuple(held),
+        tuple(kept),
+        frozenset(name for name, scope in scopes.items() if scope.readable),
     )
 
 
@@ -322,6 +333,7 @@ def _writes(
                 want.provenance,
                 previous,
                 old_files or {},
+                want.release.publish,
             )
         )
     return changes, unchanged
@@ -371,20 +383,27 @@ def _removals(
     desired: Mapping[str, DesiredFolder],
     scopes: Mapping[str, SourceScope],
     keep: Set[str],
-) -> tuple[list[Change], list[tuple[str, Provenance]]]:
-    """Owned folders nothing wants any more; those of unreadable sources are held."""
+) -> tuple[list[Change], list[tuple[str, Provenance]], list[tuple[str, Provenance]]]:
+    """Owned folders nothing wants any more; those of unreadable sources are held, those
+    of failed releases (``keep``) kept, with their markers."""
     held: list[tuple[str, Provenance]] = []
+    kept: list[tuple[str, Provenance]] = []
     removals: list[Change] = []
     for folder, (owner, marker) in sorted(owned.items()):
-        if folder in desired or folder in keep:
+        if folder in desired:
+            continue
+        if folder in keep:
+            kept.append((folder, marker))
             continue
         if not scopes[owner].readable:
             held.append((folder, marker))
             continue
+        publish = scopes[owner].publishing.get(marker.stage, DIRECT)
+        message = removal_message(marker)
         removals.append(
-            Change(folder, "remove", {}, removal_message(marker), marker, marker, existing[folder])
+            Change(folder, "remove", {}, message, marker, marker, existing[folder], publish)
         )
-    return removals, held
+    return removals, held, kept
 
 
 def _guard_removals(

@@ -117,6 +117,28 @@ def provenance_of(release: Release, artifact: ArtifactRef | None) -> Provenance:
     )
 
 
+def deploys_with_copy(marker: Provenance, release: Release, copy_uri: str) -> bool:
+    """True when ``marker`` deploys exactly ``release``, serving the copy at ``copy_uri``.
+
+    For a release whose copy could not be checked (the store did not answer): what git
+    holds then is what would be rendered, if that copy is still complete. Its digest
+    and size are taken from the marker, which recorded them once the copy was verified.
+    """
+    recorded = marker.artifact
+    if not recorded or recorded.get("uri") != copy_uri or marker.revision != release.revision:
+        return False
+    try:
+        copy = ArtifactRef(
+            uri=copy_uri,
+            digest=str(recorded["digest"]),
+            file_count=int(recorded["files"]),
+            total_bytes=int(recorded["bytes"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+    return marker.same_deployment(provenance_of(release, copy))
+
+
 def dump_json(data: Mapping[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from watcher.core.policy.rules import PromotionRules
+from watcher.core.publishing import DIRECT, Publishing
 from watcher.errors import WatcherError
 
 
@@ -66,6 +67,8 @@ class Release:
     payload: Any
     #: How the revision reads in a subject: ``v4`` for a model version, ``rev 3f2a9c`` …
     revision_label: str = ""
+    #: How the stage's changes reach the GitOps branch: a commit, or a pull request.
+    publish: Publishing = DIRECT
     #: Kind-specific provenance written into promotion.json under ``details``.
     details: Mapping[str, Any] = field(default_factory=dict)
     #: Settings that change the pods (replicas, image …); their changes are named in commits.
@@ -124,6 +127,9 @@ class SourceRead:
     #: False when some input could not be tied to a release for sure (a spec whose
     #: name cannot be read): then nothing of this source is removed this time.
     complete: bool = True
+    #: How each of the source's stages publishes (a stage not listed: directly); a
+    #: removal has no release to say it, so the plan asks here.
+    publishing: Mapping[str, Publishing] = field(default_factory=dict)
 
 
 def release_sort_key(release: Release) -> tuple[str, str]:

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from watcher.core.artifacts import CopyStats
 from watcher.core.plan import Change
+from watcher.core.pull_requests import PullRequestEvent, PullRequestRef
 from watcher.core.release import ReleaseFailure, ReleaseId
 from watcher.errors import WatcherError, error_kind
 
-ReleaseState = Literal["deployed", "unchanged", "removed", "failed", "held"]
+#: ``pr-open``: a pull request proposes the change; the stage runs what it ran until it merges.
+ReleaseState = Literal["deployed", "unchanged", "removed", "failed", "held", "pr-open"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class ReleaseOutcome:
     action: str | None = None
     commit: str | None = None
     error: WatcherError | None = None
+    #: Something to know about a release that is not failed: its copy was not re-checked.
+    warning: str | None = None
+    #: Why it is in this state, in words (a pull request closed without merging …).
+    reason: str = ""
+    pull_request: PullRequestRef | None = None
+    #: For a merged pull request: from the first time the revision was proposed to the merge.
+    lead_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,7 +57,42 @@ class ReleaseOutcome:
             "commit": self.commit,
             "error": str(self.error) if self.error is not None else None,
             "error_kind": error_kind(self.error) if self.error is not None else None,
+            "warning": self.warning,
+            "reason": self.reason,
+            "pull_request": self.pull_request.to_dict() if self.pull_request else None,
+            "lead_seconds": self.lead_seconds,
         }
+
+
+#: What each pull request event means for its release's state (a close by gitops-watcher
+#: leaves the plan's word, ``unchanged``, standing).
+_EVENT_STATES: dict[str, ReleaseState] = {
+    "opened": "pr-open",
+    "updated": "pr-open",
+    "current": "pr-open",
+    "merged": "deployed",
+    "held": "held",
+    "would-open": "held",
+    "would-update": "held",
+}
+
+
+def pull_request_outcome(event: PullRequestEvent) -> ReleaseOutcome | None:
+    """The release's state after what was done with its pull request."""
+    state = _EVENT_STATES.get(event.kind)
+    if state is None:
+        return None
+    return ReleaseOutcome(
+        event.id,
+        event.folder,
+        event.revision,
+        state,
+        action=event.action or None,
+        commit=event.commit or None,
+        reason=event.reason,
+        pull_request=event.pull_request,
+        lead_seconds=event.lead_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +125,10 @@ class ReconcileResult:
     artifacts: CopyStats = field(default_factory=CopyStats)
     #: Copies a dry run would make: (what, the copy's URI, files, bytes).
     planned_copies: list[tuple[str, str, int, int]] = field(default_factory=list)
+    #: Changes of pull-request stages: proposed on branches, not committed on the branch.
+    proposed: tuple[Change, ...] = ()
+    #: What was done with each pull request (opened, updated, merged, closed …).
+    pull_requests: list[PullRequestEvent] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +142,7 @@ class ReconcileResult:
             "removed": sum(1 for a in self.applied if a.change.action == "remove"),
             "unchanged": states.count("unchanged"),
             "held": states.count("held"),
+            "pull_requests_open": states.count("pr-open"),
             "failed": len(self.failures) + len(self.problems),
             "sources_failed": sum(1 for s in self.sources if not s.ok),
             "artifact_files_sent": self.artifacts.files_sent,

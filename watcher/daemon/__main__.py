@@ -8,6 +8,7 @@ unrelated command never stops the service from starting.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(-1 if args.quiet else args.verbose, args.log_format)
     try:
         settings, credentials = load_settings(args.config)
+        logs.hide(credentials.secret_values())
+        for source in settings.sources:
+            logs.hide(source.credentials.read(os.environ).values())
         return run_command(args, settings, credentials)
     except WatcherError as exc:
         print(f"{error_label(exc)}: {exc}", file=sys.stderr)

@@ -3,15 +3,21 @@
 Own ``CollectorRegistry`` rather than the global one: tests can run several
 daemons in one process, and nothing imported by accident shows up on /metrics.
 Everything is derived from the reconcile result dict, so the reconciler knows
-nothing about Prometheus.
+nothing about Prometheus. What belongs to one source (a promotion, its latency,
+a release's or a source's error) carries a ``source`` label, so several teams in
+one configuration can be told apart; what is not one source's (a run that could
+not complete, a plan problem) has ``source=""``.
 """
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from watcher import __version__
 
 PREFIX = "gitops_watcher"
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -33,12 +39,13 @@ class DaemonMetrics:
             buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
         self.promotions = Counter(
-            f"{PREFIX}_promotions", "Pushed changes by stage, kind and action.",
-            ["stage", "kind", "action"], registry=r,
+            f"{PREFIX}_promotions", "Pushed changes by source, stage, kind and action.",
+            ["source", "stage", "kind", "action"], registry=r,
         )  # fmt: skip
         self.errors = Counter(
-            f"{PREFIX}_errors", "Errors by kind (permanent, temporary, unexpected) and scope "
-            "(run, release, source, plan).", ["kind", "scope"], registry=r,
+            f"{PREFIX}_errors", "Errors by kind (permanent, temporary, unexpected), scope "
+            "(run, release, source, plan) and source (empty for run and plan).",
+            ["kind", "scope", "source"], registry=r,
         )  # fmt: skip
         self.last_success = Gauge(
             f"{PREFIX}_last_success_timestamp_seconds",
@@ -46,12 +53,15 @@ class DaemonMetrics:
         )  # fmt: skip
         self.latency = Histogram(
             f"{PREFIX}_promotion_latency_seconds",
-            "From the first trigger that saw a change (or the webhook's timestamp) to the push.",
-            ["stage", "kind"], buckets=_LATENCY_BUCKETS, registry=r,
+            "Seconds from the first reconcile request after which a change was pushed (a "
+            "webhook's own timestamp, else when its trigger fired: file event, change probe, "
+            "resync, startup) to the push of that change. Not the time since the change in "
+            "the registry: a change that only the resync saw counts from that resync.",
+            ["source", "stage", "kind"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.push_attempts = Counter(
-            f"{PREFIX}_push_attempts", "git push attempts, retries after a rejected push included.",
-            registry=r,
+            f"{PREFIX}_push_attempts", "git push attempts of completed reconciles, retries after "
+            "a rejected push included; a reconcile with nothing to push makes none.", registry=r,
         )  # fmt: skip
         self.triggers = Counter(
             f"{PREFIX}_triggers", "Reconcile requests by trigger.", ["trigger"], registry=r
@@ -70,15 +80,30 @@ class DaemonMetrics:
         self.running = Gauge(
             f"{PREFIX}_reconcile_in_progress", "1 while a reconcile runs.", registry=r
         )
+        self.source_up = Gauge(
+            f"{PREFIX}_source_up", "1 when the last reconcile read this source, 0 when it could "
+            "not (present from the first reconcile that names the source).", ["source"],
+            registry=r,
+        )  # fmt: skip
+        self.build_info = Gauge(
+            f"{PREFIX}_build_info", "Always 1; the labels say which gitops-watcher runs.",
+            ["version", "python"], registry=r,
+        )  # fmt: skip
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self._sources: set[str] = set()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def observe_failure(self, kind: str, duration: float) -> None:
-        """A reconcile that raised: it could not complete."""
+    def observe_failure(self, kind: str, duration: float, *, no_source_read: bool = False) -> None:
+        """A reconcile that raised: it could not complete (``no_source_read``: because no
+        source could be read, so every source known so far is down)."""
         self.reconciles.labels("error").inc()
-        self.errors.labels(kind, "run").inc()
+        self.errors.labels(kind, "run", "").inc()
         self.duration.observe(max(duration, 0.0))
+        if no_source_read:
+            for name in self._sources:
+                self.source_up.labels(name).set(0)
 
     def observe(self, result: dict[str, Any], first_observed_at: float) -> None:
         """Count one completed reconcile from its result dict."""
@@ -88,15 +113,22 @@ class DaemonMetrics:
         self.last_success.set(finished)
         self.push_attempts.inc(int(result.get("push_attempts") or 0))
         for release in result.get("releases") or ():
-            state = release.get("state")
+            state, source = release.get("state"), str(release.get("source") or "")
             if state == "failed":
-                self.errors.labels(release.get("error_kind") or "unexpected", "release").inc()
-            if state in ("deployed", "removed") and result.get("pushed"):
+                kind = release.get("error_kind") or "unexpected"
+                self.errors.labels(kind, "release", source).inc()
+            merged = bool(release.get("pull_request")) and state == "deployed"
+            if state in ("deployed", "removed") and (result.get("pushed") or merged):
                 stage, kind = str(release.get("stage")), str(release.get("kind"))
-                self.promotions.labels(stage, kind, str(release.get("action"))).inc()
-                self.latency.labels(stage, kind).observe(max(finished - first_observed_at, 0.0))
-        for source in result.get("sources") or ():
-            if not source.get("ok", True):
-                self.errors.labels("temporary", "source").inc()
+                self.promotions.labels(source, stage, kind, str(release.get("action"))).inc()
+                self.latency.labels(source, stage, kind).observe(
+                    max(finished - first_observed_at, 0.0)
+                )
+        for outcome in result.get("sources") or ():
+            name, ok = str(outcome.get("name") or ""), bool(outcome.get("ok", True))
+            self._sources.add(name)
+            self.source_up.labels(name).set(1 if ok else 0)
+            if not ok:
+                self.errors.labels("temporary", "source", name).inc()
         for _problem in result.get("problems") or ():
-            self.errors.labels("permanent", "plan").inc()
+            self.errors.labels("permanent", "plan", "").inc()

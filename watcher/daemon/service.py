@@ -2,8 +2,9 @@
 
 Start-up order matters: the writer lock first (a second process on the same
 SQLite state folder refuses before it binds anything), then HTTP (a standby
-replica answers /healthz while it waits for the lease), then the reconciler
-and the triggers. Shutdown runs the other way round and lets a running
+replica serves and is ready while it waits for the lease; a webhook it takes is
+handed to the writer through the lease database), then the reconciler and the
+triggers. Shutdown runs the other way round and lets a running
 reconcile finish: its push is the last step and is atomic, so nothing
 half-written reaches the remote.
 """
@@ -27,7 +28,13 @@ from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
-from watcher.errors import EXIT_OK, EXIT_UNAVAILABLE, WatcherError, error_kind
+from watcher.errors import (
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    SourceUnavailableError,
+    WatcherError,
+    error_kind,
+)
 from watcher.spine.source_kinds import StatusReporter
 from watcher.spine.triggers import FileTrigger, PollTrigger, Trigger, WebhookTrigger
 
@@ -82,7 +89,12 @@ class Daemon:
 
     def run(self) -> int:
         config = self._config
-        lock = wiring.writer_lock(self._settings, config)
+        lock = wiring.writer_lock(
+            self._settings,
+            config,
+            role="run",
+            login=self._credentials.url_login("state.database_url"),
+        )
         with contextlib.ExitStack() as stack:
             if isinstance(lock, FileWriterLock):
                 lock.acquire_or_refuse()
@@ -93,13 +105,13 @@ class Daemon:
                 board=self.board,
                 webhooks=[t for t in self._triggers if isinstance(t, WebhookTrigger)],
                 max_body=config.webhook_max_body_bytes,
-                on_webhook=lambda event, sent_at: self.ask("webhook", sent_at),
+                on_webhook=lambda event, sent_at: self._on_webhook(lock, sent_at),
             )
             http.start()
             stack.callback(http.stop)
             if isinstance(lock, DatabaseLease) and not self._wait_for_lease(lock):
                 return EXIT_OK
-            self.board.writer, self.board.writer_detail = True, lock.holder
+            self.board.became_writer(lock.holder)
             self.metrics.writer.set(1)
             if isinstance(lock, DatabaseLease):
                 self._start_renewer(lock)
@@ -114,12 +126,22 @@ class Daemon:
                 lock.release()
         return EXIT_LOST_LEASE if self._lost_lease else EXIT_OK
 
+    def _on_webhook(self, lock: FileWriterLock | DatabaseLease, sent_at: float) -> None:
+        """The writer reconciles; a standby leaves a mark that the writer picks up when it
+        next renews the lease (within ``lock_renew_seconds``)."""
+        if self._runner is not None or not isinstance(lock, DatabaseLease):
+            self.ask("webhook", sent_at)
+        elif lock.request_reconcile(sent_at):
+            log.info("standby: webhook handed to the writer through the state database")
+
     def _wait_for_lease(self, lease: DatabaseLease) -> bool:
         """Standby until the lease is ours; False when asked to stop first."""
         announced = ""
         while not self._stop.is_set():
             if lease.try_acquire():
+                self.board.standby_problem = ""
                 return True
+            self.board.standby_problem = lease.last_error
             holder = lease.describe_holder()
             self.board.writer_detail = f"waiting for the writer lease held by {holder}"
             if holder != announced:
@@ -131,6 +153,9 @@ class Daemon:
     def _start_renewer(self, lease: DatabaseLease) -> None:
         def renew() -> None:
             while not self._stop.wait(self._config.lock_renew_seconds):
+                handed_over = lease.take_reconcile_request() if lease.valid() else None
+                if handed_over is not None:
+                    self.ask("webhook-handoff", handed_over)
                 if not lease.renew():
                     log.error(
                         "lost the writer lease to %s; stopping so that only one replica writes",
@@ -241,7 +266,10 @@ class Daemon:
         except WatcherError as exc:
             kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
-            self.metrics.observe_failure(kind, time.time() - started)
+            self.metrics.observe_failure(
+                kind, time.time() - started,
+                no_source_read=isinstance(exc, SourceUnavailableError),
+            )  # fmt: skip
             self.board.run_failed(str(exc))
             return False
         except Exception as exc:
@@ -299,6 +327,16 @@ def _log_failures(result: dict[str, Any]) -> None:
                 release.get("error_kind"),
                 release.get("error"),
             )
+    warned = [release for release in result.get("releases") or () if release.get("warning")]
+    if warned:
+        log.warning(
+            "%d deployment(s) kept as deployed; the first, %s %r in %s: %s",
+            len(warned),
+            warned[0].get("kind"),
+            str(warned[0].get("name"))[:80],
+            warned[0].get("stage"),
+            warned[0].get("warning"),
+        )
     for problem in result.get("problems") or ():
         log.warning("%s", problem.get("error"))
     for source in result.get("sources") or ():

@@ -3,6 +3,11 @@
 Built from the reconcile result dicts; it keeps only what the latest result
 lists (plus what it carries over: the commit of an unchanged release, since
 when a state or an error holds), so it stays as large as the registry.
+
+Readiness means "serves and can take over": a standby that can reach the lease
+database is ready (a rolling update waits for the new pod's readiness, and the
+new pod is a standby until the old writer stops); the writer is ready while its
+reconciles complete.
 """
 
 from __future__ import annotations
@@ -38,6 +43,17 @@ class StatusBoard:
         self.running_since: float | None = None
         self.writer = False
         self.writer_detail = ""
+        #: Why a standby could not take over now ("" when it could): its lease database fails.
+        self.standby_problem = ""
+        self.writer_since: float | None = None
+        #: Reconciles that could not complete since the last one that did (or since start).
+        self.failures_in_a_row = 0
+
+    def became_writer(self, holder: str) -> None:
+        """The first-reconcile grace runs from here: a standby may have waited for hours."""
+        with self._lock:
+            self.writer, self.writer_detail = True, holder
+            self.writer_since = self._clock()
 
     # -- updates from the runner --------------------------------------------------------
 
@@ -49,6 +65,7 @@ class StatusBoard:
         with self._lock:
             self.running_since = None
             self.last_error, self.last_error_at = error, self._clock()
+            self.failures_in_a_row += 1
 
     def run_finished(self, result: dict[str, Any]) -> None:
         now = self._clock()
@@ -57,6 +74,7 @@ class StatusBoard:
             self.last_result = {k: v for k, v in result.items() if k != "releases"}
             self.last_success_at = float(result.get("finished_at") or now)
             self.last_error = None
+            self.failures_in_a_row = 0
             self._sources = list(result.get("sources") or ())
             self._problems = list(result.get("problems") or ())
             entries: dict[Key, dict[str, Any]] = {}
@@ -84,7 +102,14 @@ class StatusBoard:
             "last_error": release.get("error"),
             "last_error_kind": release.get("error_kind"),
             "error_since": None,
+            # Deployed and unchanged, but its copy could not be re-checked (store down).
+            "warning": release.get("warning"),
             "updated_at": now,
+            # Why it is in this state (a pull request closed without merging …), its pull
+            # request while one is open or just merged, and a merge's lead time.
+            "reason": release.get("reason") or "",
+            "pull_request": release.get("pull_request"),
+            "lead_seconds": release.get("lead_seconds"),
         }
         if state == "unchanged" and old.get("state") == "deployed":
             entry["state"], entry["since"] = "deployed", old["since"]
@@ -98,13 +123,22 @@ class StatusBoard:
         now = self._clock()
         with self._lock:
             if not self.writer:
-                return False, f"standby: {self.writer_detail or 'not the writer'}"
+                detail = self.writer_detail or "not the writer"
+                if self.standby_problem:
+                    return False, f"standby that cannot take over: {self.standby_problem}"
+                return True, f"standby, ready to take over ({detail})"
             if (
                 self.last_success_at is not None
                 and now - self.last_success_at <= self._ready_max_age
             ):
                 return True, "last reconcile completed recently"
-            if self.last_success_at is None and now - self.started_at <= self._first_run_bound:
+            if self.last_success_at is None and self.last_error:
+                return False, (
+                    f"no reconcile has completed since this replica became the writer: "
+                    f"{self.failures_in_a_row} attempt(s) failed, the last with: {self.last_error}"
+                )
+            since = self.started_at if self.writer_since is None else self.writer_since
+            if self.last_success_at is None and now - since <= self._first_run_bound:
                 return True, "first reconcile under way"
             if self.last_error:
                 return False, f"reconcile failing: {self.last_error}"
@@ -114,6 +148,7 @@ class StatusBoard:
         ready, why = self.ready()
         with self._lock:
             return {
+                "role": "writer" if self.writer else "standby",
                 "writer": self.writer,
                 "writer_detail": self.writer_detail,
                 "ready": ready,

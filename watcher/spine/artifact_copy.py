@@ -30,6 +30,7 @@ from watcher.core.artifacts import (
     ArtifactRef,
     ContentHash,
     ContentHasher,
+    CopyOwner,
     CopyStats,
     FileEntry,
     ObjectInfo,
@@ -41,9 +42,12 @@ from watcher.core.model import ModelVersion
 from watcher.core.names import describe
 from watcher.core.urls import redact_url
 from watcher.errors import (
+    ArtifactConflictError,
     ArtifactSourceError,
     ArtifactUnavailableError,
+    ArtifactUncheckedError,
     ArtifactVerificationError,
+    TemporaryError,
     WatcherError,
 )
 from watcher.spine.copy_ports import ArtifactSource, ObjectStore, VersionFiles
@@ -75,12 +79,43 @@ class ArtifactSync:
     """The artifact step of a reconcile: ``ensure`` returns a verified ref or raises."""
 
     def __init__(
-        self, store: ObjectStore, sources: VersionFiles, *, prefix: str, staging_dir: Path
+        self,
+        store: ObjectStore,
+        sources: VersionFiles,
+        *,
+        prefix: str,
+        staging_dir: Path,
+        registry: str = "",
+        source_name: str = "",
     ) -> None:
+        """``registry`` (without credentials) and ``source_name`` say whose copies these are:
+        recorded in each manifest, and compared with a copy found at the same place."""
         self._store = store
         self._sources = sources
         self._prefix = prefix
         self._staging_dir = staging_dir
+        self._registry = registry
+        self._source_name = source_name
+
+    def copy_uri(self, version: ModelVersion, slug: str) -> str:
+        """Where the copy of ``version`` is (or will be), without asking the store."""
+        base = version_prefix(self._prefix, slug, version.version)
+        return self._store.uri(f"{base}/{FILES_FOLDER}")
+
+    def _manifest(
+        self, version: ModelVersion, source: ArtifactSource, uri: str, entries: list[FileEntry]
+    ) -> ArtifactManifest:
+        # Credentials in a source URI stay out of the store, like out of git.
+        return ArtifactManifest(
+            redact_url(version.source),
+            redact_url(source.location),
+            uri,
+            tuple(entries),
+            self.owner(version),
+        )
+
+    def owner(self, version: ModelVersion) -> CopyOwner:
+        return CopyOwner(self._registry, version.name, version.version, self._source_name)
 
     def describe(self) -> str:
         return self._store.describe()
@@ -105,7 +140,7 @@ class ArtifactSync:
         files_key = f"{base}/{FILES_FOLDER}"
         manifest_key = f"{base}/{MANIFEST_NAME}"
         uri = self._store.uri(files_key)
-        existing = self._complete_copy(manifest_key, version, uri)
+        existing = self._checked_copy(manifest_key, version, uri)
         if existing is not None:
             stats = CopyStats(files_already_there=len(existing.files))
             return existing.ref, stats
@@ -126,17 +161,13 @@ class ArtifactSync:
                 entries = [
                     r.content.entry(r.file.path, self._expected_etag(r.content)) for r in reads
                 ]
-                return ArtifactManifest(
-                    redact_url(version.source), redact_url(source.location), uri, tuple(entries)
-                ).ref, CopyStats()
+                planned = self._manifest(version, source, uri, entries)
+                return planned.ref, CopyStats()
             discarded = self._store.discard_partial(files_key)
             if discarded:
                 log.info("discarded %d unfinished upload(s) under %s", discarded, uri)
             entries, stats = self._transfer(files_key, reads)
-        # Credentials in a source URI stay out of the store, like out of git.
-        manifest = ArtifactManifest(
-            redact_url(version.source), redact_url(source.location), uri, tuple(entries)
-        )
+        manifest = self._manifest(version, source, uri, entries)
         data = manifest.to_bytes()
         self._store.write_small(manifest_key, data)
         if self._store.read_small(manifest_key) != data:
@@ -154,6 +185,18 @@ class ArtifactSync:
         )
         return manifest.ref, stats
 
+    def _checked_copy(
+        self, manifest_key: str, version: ModelVersion, uri: str
+    ) -> ArtifactManifest | None:
+        """The complete copy found there, or None; ArtifactUncheckedError when the store
+        did not answer (the copy may well be complete)."""
+        try:
+            return self._complete_copy(manifest_key, version, uri)
+        except TemporaryError as exc:
+            raise ArtifactUncheckedError(
+                f"cannot check the copy at {uri}: {exc}", hint=exc.hint
+            ) from exc
+
     def _complete_copy(
         self, manifest_key: str, version: ModelVersion, uri: str
     ) -> ArtifactManifest | None:
@@ -162,6 +205,7 @@ class ArtifactSync:
         if manifest is None:
             return None
         if manifest.source != redact_url(version.source) or manifest.uri != uri:
+            self._check_owner(manifest, version, uri)
             log.warning(
                 "the copy at %s was made from %s, not %s: copying again",
                 uri,
@@ -178,6 +222,25 @@ class ArtifactSync:
                 )
                 return None
         return manifest
+
+    def _check_owner(self, manifest: ArtifactManifest, version: ModelVersion, uri: str) -> None:
+        """Other bytes at our copy's place that another release owns: never rewritten.
+
+        The same release (its version registered again, the store moved) is copied
+        again; a manifest that names no owner (an older gitops-watcher) too.
+        """
+        ours = self.owner(version)
+        theirs = manifest.owner
+        if theirs is None or theirs.same_release(ours):
+            return
+        raise ArtifactConflictError(
+            f"the copy at {uri} belongs to {theirs.describe()}, made from "
+            f"{describe(manifest.source)}; {ours.describe()} would copy "
+            f"{describe(redact_url(version.source))} to the same place: it is left as it is",
+            hint="give each source its own copy location (leave a source's artifacts unset to "
+            "get a sub-folder named after it, or set distinct artifacts.s3.prefix or "
+            "artifacts.local_dir values)",
+        )
 
     def _head_all(self, keys: list[str]) -> list[ObjectInfo | None]:
         """HEAD many objects at once: a model has several files and each HEAD is a round trip."""

@@ -26,10 +26,13 @@ from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRe
 from watcher.core.result import SourceOutcome
 from watcher.core.targets import CACHE_ENTRIES, Target
 from watcher.errors import (
+    ArtifactAuthError,
+    ArtifactUncheckedError,
     ConfigError,
     InternalError,
     OwnershipError,
     SourceUnavailableError,
+    TemporaryError,
     WatcherError,
 )
 
@@ -54,6 +57,9 @@ class ArtifactStep(Protocol):
     def ensure(
         self, need: ArtifactNeed, *, dry_run: bool = False
     ) -> tuple[ArtifactRef, CopyStats]: ...
+    def copy_uri(self, need: ArtifactNeed) -> str:
+        """Where the copy for ``need`` is, without asking the store."""
+        ...
 
 
 class Source(Protocol):
@@ -80,6 +86,10 @@ class DesiredState:
     stats: CopyStats = field(default_factory=CopyStats)
     #: Copies a dry run would make: (what, the copy's URI, files, bytes).
     planned_copies: list[tuple[str, str, int, int]] = field(default_factory=list)
+    #: Failed releases whose copy could not be checked (the store did not answer), by
+    #: folder, with where their copy is: if git already deploys them with that copy,
+    #: they are kept as deployed, not failed (``unchecked_but_deployed``).
+    unchecked: dict[str, tuple[Release, str]] = field(default_factory=dict)
 
     @property
     def keep(self) -> set[str]:
@@ -134,7 +144,9 @@ def _read_and_render(
             continue
         state.sources.append(SourceOutcome(source.name, True))
         # An incomplete read deploys what it has, and removes nothing.
-        state.scopes[source.name] = SourceScope(source.path, source.kinds, read.complete)
+        state.scopes[source.name] = SourceScope(
+            source.path, source.kinds, read.complete, read.publishing
+        )
         state.failures.extend(read.failures)
         releases = list(read.releases)
         refs = _copy(source.artifacts, releases, state, dry_run=dry_run)
@@ -256,11 +268,15 @@ def _copy(
     if artifacts is None or not needing:
         return refs
     errors: dict[tuple[str, ...], WatcherError] = {}
+    #: Copies whose state is unknown: the store did not answer, or refused our keys.
+    unchecked: set[tuple[str, ...]] = set()
     try:
         artifacts.check(dry_run=dry_run)
     except WatcherError as exc:
         log.info("artifact store %s cannot be used: %s", artifacts.describe(), exc)
         errors = {r.artifact.key: exc for r in needing if r.artifact is not None}
+        if isinstance(exc, TemporaryError | ArtifactAuthError):
+            unchecked = set(errors)
     first: dict[tuple[str, ...], Release] = {}  # one release per copy, in release order
     for release in needing:
         assert release.artifact is not None
@@ -288,6 +304,8 @@ def _copy(
     for (key, release), outcome in zip(first.items(), outcomes, strict=True):
         if isinstance(outcome, WatcherError):
             errors[key] = outcome
+            if isinstance(outcome, ArtifactUncheckedError):
+                unchecked.add(key)
             continue
         ref, copied = outcome
         refs[key] = ref
@@ -295,11 +313,30 @@ def _copy(
         if dry_run and not copied.files_already_there:
             what = f"{release.id.kind} {describe(release.id.name)} {release.label}"
             state.planned_copies.append((what, ref.uri, ref.file_count, ref.total_bytes))
+    _copy_failures(artifacts, needing, errors, unchecked, state)
+    return refs
+
+
+def _copy_failures(
+    artifacts: ArtifactStep,
+    needing: Sequence[Release],
+    errors: Mapping[tuple[str, ...], WatcherError],
+    unchecked: set[tuple[str, ...]],
+    state: DesiredState,
+) -> None:
+    """Each release whose copy failed fails; where the copy could not even be checked,
+    it is noted with the copy's URI (``DesiredState.unchecked``)."""
     for release in needing:
         assert release.artifact is not None
         error = errors.get(release.artifact.key)
-        if error is not None:
-            state.failures.append(
-                ReleaseFailure(release.id, error, release.folder, release.revision)
-            )
-    return refs
+        if error is None:
+            continue
+        state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
+        if release.artifact.key not in unchecked:
+            continue
+        try:
+            uri = artifacts.copy_uri(release.artifact)
+        except Exception:  # no URI for it (a version that is no name): it stays failed
+            log.debug("no copy URI for %s", release.id.describe(), exc_info=True)
+            continue
+        state.unchecked[release.folder] = (release, uri)

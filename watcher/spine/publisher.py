@@ -3,8 +3,9 @@
 The reconciler hands a publisher a *planner* (the current tree in, a plan out)
 rather than a plan, because a publisher may have to plan again: the direct
 publisher commits one change per folder and pushes; when another writer pushed
-first, it fetches, re-plans on the new head and pushes again with backoff. A
-pull-request publisher would implement the same method.
+first, it fetches, re-plans on the new head and pushes again with backoff. The
+pull request publisher (``pull_requests.py``) routes each change by its stage's
+publish mode, and hands the direct ones to this one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from watcher.core.plan import FolderView, Plan
+from watcher.core.plan import Change, FolderView, Plan
+from watcher.core.pull_requests import PullRequestEvent
+from watcher.core.release import ReleaseFailure
 from watcher.core.result import Applied
 from watcher.errors import PushRejectedError
 
@@ -44,12 +47,19 @@ class BatchCommits(Protocol):
 
 @dataclass
 class Publication:
-    """The plan that was applied last, the commits it made, and whether they reached the remote."""
+    """The plan that was applied last, the commits it made, and whether they reached the remote;
+    for stages that publish pull requests, their changes and what became of them."""
 
     plan: Plan
     applied: list[Applied] = field(default_factory=list)
     pushed: bool = False
+    #: git pushes tried (rejected ones included); 0 when there was nothing to push.
     attempts: int = 0
+    #: Changes proposed as pull requests instead of committed (not in ``plan.changes``).
+    proposed: tuple[Change, ...] = ()
+    pull_requests: list[PullRequestEvent] = field(default_factory=list)
+    #: Releases whose pull request could not be opened, updated or closed this time.
+    failures: list[ReleaseFailure] = field(default_factory=list)
 
 
 class Publisher(Protocol):
@@ -80,12 +90,14 @@ class DirectPushPublisher:
         for attempt in range(1, self._attempts + 1):
             self._repo.sync()
             plan = _settled(planner(_relative(self._repo.read_tree(self._path), self._path)))
-            publication = Publication(plan, attempts=attempt)
+            # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
+            publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
                 return publication
             publication.applied = self._commit(plan)
             if not publication.applied:
                 return publication
+            publication.attempts = attempt
             try:
                 self._repo.push()
             except PushRejectedError:

@@ -19,7 +19,14 @@ from typing import Protocol
 
 from watcher.closing import Closing
 from watcher.core.plan import Plan, make_plan
-from watcher.core.result import ReconcileResult, ReleaseOutcome, ReleaseState
+from watcher.core.provenance import deploys_with_copy
+from watcher.core.release import ReleaseFailure
+from watcher.core.result import (
+    ReconcileResult,
+    ReleaseOutcome,
+    ReleaseState,
+    pull_request_outcome,
+)
 from watcher.core.targets import Target
 from watcher.errors import TemporaryError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
@@ -72,11 +79,8 @@ class Reconciler(Closing):
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
         state = build_desired(self.sources, self._targets, dry_run=dry_run)
         result.sources = state.sources
-        result.failures = state.failures
         result.artifacts = state.stats
         result.planned_copies = state.planned_copies
-        for failure in state.failures:
-            log.info("cannot deploy %s: %s", failure.id.describe(), failure.error)
 
         def planner(current: Mapping[str, bytes]) -> Plan:
             return make_plan(
@@ -90,6 +94,15 @@ class Reconciler(Closing):
 
         publication = self._publisher.publish(planner, dry_run=dry_run)
         plan = publication.plan
+        result.failures, unchecked = unchecked_but_deployed(state, plan)
+        for failure in result.failures:
+            log.info("cannot deploy %s: %s", failure.id.describe(), failure.error)
+        if unchecked:
+            log.info(
+                "%d deployment(s) kept as deployed; the first: %s",
+                len(unchecked),
+                unchecked[0].warning,
+            )
         result.planned = plan.changes
         result.problems = [(folder, error) for folder, error in plan.problems]
         if plan.blocked is not None:
@@ -99,7 +112,10 @@ class Reconciler(Closing):
         result.applied = publication.applied
         result.pushed = publication.pushed
         result.push_attempts = publication.attempts
-        result.releases = _outcomes(state, publication)
+        result.proposed = publication.proposed
+        result.pull_requests = publication.pull_requests
+        result.failures += publication.failures
+        result.releases = _outcomes(result.failures, unchecked, publication)
         result.finished_at = time.time()
         self._record(result)
         return result
@@ -114,7 +130,42 @@ class Reconciler(Closing):
             log.error("could not record reconcile %s in the ledger: %s", result.reconcile_id, exc)
 
 
-def _outcomes(state: DesiredState, publication: Publication) -> list[ReleaseOutcome]:
+def unchecked_but_deployed(
+    state: DesiredState, plan: Plan
+) -> tuple[list[ReleaseFailure], list[ReleaseOutcome]]:
+    """The failures that stay failures, and the releases that are not failed after all.
+
+    A release whose copy could not be checked (the store did not answer), and whose
+    folder in git already deploys exactly it with that copy, is deployed and stays so:
+    it is unchanged, with a warning, not a failed deploy (its folder was kept as is).
+    """
+    kept = dict(plan.kept)
+    failures: list[ReleaseFailure] = []
+    unchanged: list[ReleaseOutcome] = []
+    for failure in state.failures:
+        folder = failure.folder or ""
+        release, copy_uri = state.unchecked.get(folder, (None, ""))
+        marker = kept.get(folder)
+        if (
+            release is None
+            or marker is None
+            or release.id != failure.id
+            or not deploys_with_copy(marker, release, copy_uri)
+        ):
+            failures.append(failure)
+            continue
+        warning = f"its copy could not be re-checked: {failure.error}"
+        unchanged.append(
+            ReleaseOutcome(failure.id, folder, failure.revision, "unchanged", warning=warning)
+        )
+    return failures, unchanged
+
+
+def _outcomes(
+    failures: Sequence[ReleaseFailure],
+    unchecked: Sequence[ReleaseOutcome],
+    publication: Publication,
+) -> list[ReleaseOutcome]:
     """Every release's state after this run, in folder order."""
     plan = publication.plan
     outcomes: list[ReleaseOutcome] = []
@@ -144,11 +195,16 @@ def _outcomes(state: DesiredState, publication: Publication) -> list[ReleaseOutc
         ReleaseOutcome(info.id, folder, info.revision, "held")
         for folder, info in (*plan.held, *plan.held_back)
     ]
+    outcomes += unchecked
     outcomes += [
         ReleaseOutcome(f.id, f.folder or "", f.revision, "failed", error=f.error)
-        for f in state.failures
+        for f in failures
     ]
-    return sorted(outcomes, key=lambda o: (o.folder, o.id))
+    # A pull request's outcome is the word on its folder (a merge: deployed, not unchanged).
+    proposals = [o for o in map(pull_request_outcome, publication.pull_requests) if o]
+    spoken = {outcome.folder for outcome in proposals}
+    outcomes = [o for o in outcomes if o.folder not in spoken or o.state == "failed"]
+    return sorted(outcomes + proposals, key=lambda o: (o.folder, o.id))
 
 
 def describe_sources(sources: Iterable[Source]) -> str:

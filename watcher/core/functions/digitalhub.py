@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from watcher.core.functions import checks, fields
+from watcher.core.functions import checks, code_sources, fields
 from watcher.core.functions.model import BUILD, JOB, SERVE, RemoteSource, Volume, Workload
 from watcher.core.functions.problems import Problems
 from watcher.core.names import describe
@@ -84,6 +84,9 @@ def parse_function(
     module = "main"
     for filename in code:
         module = filename[:-3]
+    if remote is not None and code_sources.single_file(remote):
+        # One remote .py file: a bare handler names a function of that module.
+        module = code_sources.single_file(remote)[:-3]
     if handler and ":" not in handler:
         handler = f"{module}:{handler}"
     if handler and not _HANDLER.match(handler):
@@ -129,7 +132,8 @@ def _code(
     if inline:
         return {filename: inline}, None
     if path and "://" in path:
-        return {}, fields.remote_source(problems, path, f"spec.source.{path_key}", REMOTE_CODE_DIR)
+        field = f"spec.source.{path_key}"
+        return {}, code_sources.remote_source(problems, path, field, REMOTE_CODE_DIR)
     if path:
         relative = posixpath.normpath(path)
         if relative.startswith(("../", "/")) or relative == "..":

@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.core.functions.model import RemoteSource
 from watcher.core.functions.problems import Problems, type_name
 from watcher.core.names import describe
 
@@ -264,33 +263,3 @@ def merge_probe(base: Mapping[str, Any] | None, override: Mapping[str, Any]) -> 
     merged.update(override)
     return merged
 
-
-def remote_source(problems: Problems, url: str, field: str, target_dir: str) -> RemoteSource | None:
-    """``git://host/repo#ref``, an http(s) ``.tar.gz``/``.tgz``/``.zip`` URL, or ``s3://…``."""
-    if url.startswith("git://"):
-        location, _, ref = url[len("git://") :].partition("#")
-        if not location or "/" not in location:
-            problems.add(field, f"{describe(url)} is not git://<host>/<repo>#<ref>")
-            return None
-        return RemoteSource("git", f"https://{location}", ref or "HEAD", target_dir)
-    lowered = url.lower().split("?", 1)[0]
-    is_archive = lowered.endswith((".tar.gz", ".tgz", ".zip"))
-    if url.startswith("s3://"):
-        if not is_archive:
-            problems.add(field, f"{describe(url)}: an s3 source must be a .tar.gz, .tgz or .zip")
-            return None
-        return RemoteSource("s3", url, "", target_dir)
-    if url.startswith(("https://", "http://")):
-        if not is_archive:
-            problems.add(field, f"{describe(url)}: an http(s) source must be a .tar.gz or .zip")
-            return None
-        if "@" in url.split("/", 3)[2]:
-            problems.add(field, "holds credentials in the URL; use a Secret (source_secret)")
-            return None
-        return RemoteSource("archive", url, "", target_dir)
-    problems.add(
-        field,
-        f"{describe(url)} is not a supported source (git://…#ref, http(s)://….tar.gz or .zip, "
-        "s3://….tar.gz or .zip)",
-    )
-    return None

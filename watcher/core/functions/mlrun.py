@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
-from watcher.core.functions import fields
+from watcher.core.functions import code_sources, fields
 from watcher.core.functions.model import APPLICATION, JOB, RemoteSource, Volume, Workload
 from watcher.core.functions.problems import Problems
 from watcher.core.names import describe
@@ -35,7 +36,7 @@ UNSUPPORTED = {
 }
 
 
-def is_mlrun(document: dict[str, Any]) -> bool:
+def is_mlrun(document: Mapping[str, Any]) -> bool:
     kind = document.get("kind")
     return isinstance(kind, str) and (kind in SUPPORTED or kind in UNSUPPORTED)
 
@@ -115,7 +116,7 @@ def _source(
     if not problems.boolean(build, "load_source_on_run", "spec.build.load_source_on_run", False):
         # Baked in at build time: the image already holds it.
         return url, None
-    return url, fields.remote_source(problems, url, field, target)
+    return url, code_sources.remote_source(problems, url, field, target)
 
 
 def _application(

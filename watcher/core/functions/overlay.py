@@ -232,20 +232,9 @@ def stage_overlay(problems: Problems, raw: dict[str, Any], stage: str) -> StageO
 
 
 def _gateway(problems: Problems, raw: object, field: str) -> Gateway | None:
-    if not isinstance(raw, Mapping):
-        problems.add(field, f"must be a mapping, not {type_name(raw)}")
+    data = _gateway_data(problems, raw, field)
+    if data is None:
         return None
-    data = {str(k): v for k, v in raw.items()}
-    for key in ("password", "username", "credentials", "access_key"):
-        if key in data:
-            problems.add(
-                f"{field}.{key}",
-                "secret values never belong in git; name a Secret in 'secret' instead",
-            )
-            data.pop(key)
-    unknown = set(data) - GATEWAY_KEYS
-    if unknown:
-        problems.add(field, f"unknown keys {sorted(unknown)}")
     kind = problems.string(data, "type", f"{field}.type", "ingress")
     if kind not in _GATEWAY_TYPES:
         problems.add(f"{field}.type", f"{describe(kind)}: use ingress or httproute")
@@ -262,6 +251,56 @@ def _gateway(problems: Problems, raw: object, field: str) -> Gateway | None:
     secret = problems.string(data, "secret", f"{field}.secret")
     auth_url = problems.string(data, "auth_url", f"{field}.auth_url")
     auth_filter = fields.string_map(problems, data.get("auth_filter"), f"{field}.auth_filter")
+    _check_auth(problems, field, kind, auth, secret, auth_url, auth_filter)
+    tls_secret = problems.string(data, "tls_secret", f"{field}.tls_secret")
+    for key, value in (("secret", secret), ("tls_secret", tls_secret)):
+        if value and not fields.is_secret_name(value):
+            problems.add(f"{field}.{key}", f"{describe(value)} is not a Secret name")
+    return Gateway(
+        type=kind,
+        host=host,
+        path=path,
+        port=port,
+        auth=auth,
+        secret=secret,
+        auth_url=auth_url,
+        auth_filter=auth_filter,
+        ssl_redirect=problems.boolean(data, "ssl_redirect", f"{field}.ssl_redirect", True),
+        tls_secret=tls_secret,
+        ingress_class=problems.string(data, "ingress_class", f"{field}.ingress_class"),
+        parent=_parent(problems, data, field, kind),
+    )
+
+
+def _gateway_data(problems: Problems, raw: object, field: str) -> dict[str, Any] | None:
+    """The gateway's keys, without secret values (refused: they never belong in git)."""
+    if not isinstance(raw, Mapping):
+        problems.add(field, f"must be a mapping, not {type_name(raw)}")
+        return None
+    data = {str(k): v for k, v in raw.items()}
+    for key in ("password", "username", "credentials", "access_key"):
+        if key in data:
+            problems.add(
+                f"{field}.{key}",
+                "secret values never belong in git; name a Secret in 'secret' instead",
+            )
+            data.pop(key)
+    unknown = set(data) - GATEWAY_KEYS
+    if unknown:
+        problems.add(field, f"unknown keys {sorted(unknown)}")
+    return data
+
+
+def _check_auth(
+    problems: Problems,
+    field: str,
+    kind: str,
+    auth: str,
+    secret: str,
+    auth_url: str,
+    auth_filter: Mapping[str, str],
+) -> None:
+    """Each auth mode has what it needs: basic a Secret, access-key a URL, a route a filter."""
     if auth not in _AUTH:
         problems.add(f"{field}.auth", f"{describe(auth)}: use none, basic or access-key")
     elif auth == "basic" and kind == "ingress" and not fields.is_secret_name(secret):
@@ -276,27 +315,14 @@ def _gateway(problems: Problems, raw: object, field: str) -> Gateway | None:
             "an HTTPRoute carries auth only through an implementation's filter: set "
             "{group, kind, name} of it (e.g. a SecurityPolicy-backed filter), or use type ingress",
         )
-    tls_secret = problems.string(data, "tls_secret", f"{field}.tls_secret")
-    for key, value in (("secret", secret), ("tls_secret", tls_secret)):
-        if value and not fields.is_secret_name(value):
-            problems.add(f"{field}.{key}", f"{describe(value)} is not a Secret name")
+
+
+def _parent(problems: Problems, data: Mapping[str, Any], field: str, kind: str) -> dict[str, str]:
+    """The Gateway an HTTPRoute attaches to (and its listeners' section names)."""
     parent = fields.string_map(problems, data.get("parent"), f"{field}.parent")
     if kind == "httproute" and not parent.get("name"):
         problems.add(f"{field}.parent.name", "an HTTPRoute needs the name of its Gateway")
     unknown_parent = set(parent) - {"name", "namespace", "https_section", "http_section"}
     if unknown_parent:
         problems.add(f"{field}.parent", f"unknown keys {sorted(unknown_parent)}")
-    return Gateway(
-        type=kind,
-        host=host,
-        path=path,
-        port=port,
-        auth=auth,
-        secret=secret,
-        auth_url=auth_url,
-        auth_filter=auth_filter,
-        ssl_redirect=problems.boolean(data, "ssl_redirect", f"{field}.ssl_redirect", True),
-        tls_secret=tls_secret,
-        ingress_class=problems.string(data, "ingress_class", f"{field}.ingress_class"),
-        parent=parent,
-    )
+    return parent

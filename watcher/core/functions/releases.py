@@ -20,6 +20,7 @@ from watcher.core.functions.catalog import Catalog, Unit
 from watcher.core.functions.model import APPLICATION, BUILD, JOB, SERVE, Workload
 from watcher.core.functions.overlay import StageOverlay, stage_overlay
 from watcher.core.functions.problems import Problem, Problems, SpecError
+from watcher.core.functions.spec_links import spec_url
 from watcher.core.release import Release, ReleaseFailure, ReleaseId
 
 KIND = "function"
@@ -55,6 +56,10 @@ class HelperImages:
 class FunctionOptions:
     production_registry_prefix: str = ""
     images: HelperImages = field(default_factory=HelperImages)
+    #: Link to a spec with ``{path}`` open (``spec_links.link_template``); '' for none.
+    spec_link: str = ""
+    #: Folder of the specs inside their repository (the ``{path}`` of a link starts there).
+    spec_folder: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ def _release(
     return Release(
         id=release_id,
         folder=folder,
+        url=spec_url(options.spec_link, options.spec_folder, unit.file),
         target=workload.target,
         revision=revision,
         namespace=stage.namespace,

@@ -164,20 +164,27 @@ if __name__ == "__main__":
 '''
 
 #: Fetches a git source into $TARGET_DIR: any branch, tag or commit the server hands out.
+#: GIT_USERNAME with GIT_PASSWORD, or GIT_TOKEN (from ``source_secret``), answer the
+#: server's password prompt through a credential helper: never in the URL or the argv.
 GIT_FETCH_SCRIPT = """\
 set -eu
+export GIT_TERMINAL_PROMPT=0
 mkdir -p "$TARGET_DIR"
 cd "$TARGET_DIR"
 git init -q .
+if [ -n "${GIT_PASSWORD:-}${GIT_TOKEN:-}" ]; then
+  git config credential.helper '!f() { test "$1" = get || return 0; echo "username=${GIT_USERNAME:-oauth2}"; echo "password=${GIT_PASSWORD:-$GIT_TOKEN}"; }; f'
+fi
 git fetch -q --depth 1 "$SOURCE_URL" "$SOURCE_REF"
 git checkout -q FETCH_HEAD
 rm -rf .git
 echo "fetched $SOURCE_REF into $TARGET_DIR"
-"""
+"""  # noqa: E501
 
-#: Downloads (http/https) or reads (a local path) an archive, unpacks it into $TARGET_DIR.
+#: Downloads (http/https) or reads (a local copy from S3) the source into $TARGET_DIR: a zip
+#: or a tar archive (told apart by their bytes) is unpacked safely, one .py file is copied.
 ARCHIVE_FETCH_SCRIPT = """\
-import os, shutil, sys, tarfile, tempfile, urllib.request, zipfile
+import os, shutil, sys, tarfile, tempfile, urllib.parse, urllib.request, zipfile
 url, target = os.environ["SOURCE_URL"], os.environ["TARGET_DIR"]
 os.makedirs(target, exist_ok=True)
 local = os.environ.get("SOURCE_FILE", "")
@@ -185,7 +192,8 @@ if not local:
     handle, local = tempfile.mkstemp()
     with urllib.request.urlopen(url, timeout=120) as answer, os.fdopen(handle, "wb") as out:
         shutil.copyfileobj(answer, out)
-if url.lower().split("?")[0].endswith(".zip"):
+name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+if zipfile.is_zipfile(local):
     with zipfile.ZipFile(local) as archive:
         root = os.path.realpath(target)
         for member in archive.namelist():
@@ -193,10 +201,12 @@ if url.lower().split("?")[0].endswith(".zip"):
             if path != root and not path.startswith(root + os.sep):
                 sys.exit(f"refusing {member!r}: it leaves the target folder")
         archive.extractall(target)
+elif name.lower().endswith(".py"):
+    shutil.copyfile(local, os.path.join(target, name))
 else:
     with tarfile.open(local) as archive:
         archive.extractall(target, filter="data")
-print(f"unpacked {url} into {target}")
+print(f"fetched {name} into {target}")
 """
 
 #: Copies an s3:// object to the shared volume for ARCHIVE_FETCH_SCRIPT (aws-cli image).

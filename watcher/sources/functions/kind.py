@@ -33,7 +33,8 @@ class FunctionsKind:
 
     def build(self, entry: SourceEntry, context: BuildContext) -> FunctionSource:
         settings = _settings(entry)
-        return FunctionSource(settings, context.settings.state_path, context.credentials)
+        own = context.credentials.scoped(f"functions.{entry.name}.")
+        return FunctionSource(settings, context.settings.state_path, own)
 
     def triggers(self, entries: Sequence[SourceEntry], context: BuildContext) -> list[Trigger]:
         found: list[Trigger] = []

@@ -9,8 +9,10 @@ the spine removes its folders.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from watcher.adapters.git_repo import GitOpsRepo
@@ -25,7 +27,9 @@ from watcher.core.functions.releases import (
     HelperImages,
     build_releases,
 )
-from watcher.core.release import SourceRead
+from watcher.core.functions.spec_links import link_template
+from watcher.core.publishing import DIRECT, Publishing
+from watcher.core.release import Release, SourceRead
 from watcher.errors import ConfigError, GitError, TemporaryError
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,14 @@ class FunctionSource(Closing):
             FunctionStage(s.name, s.namespace, s.production) for s in settings.stages
         )
         images = settings.images
+        spec_git = settings.git
         self._options = FunctionOptions(
+            spec_link=(
+                link_template(spec_git.repo_url, spec_git.branch, spec_git.spec_link)
+                if spec_git
+                else ""
+            ),
+            spec_folder=spec_git.path if spec_git else "",
             production_registry_prefix=settings.image_registry_prefix,
             images=HelperImages(
                 git=images.git,
@@ -112,7 +123,17 @@ class FunctionSource(Closing):
                 self.name,
                 guessed[0],
             )
-        return SourceRead(releases, failures, self.origin, complete=not guessed)
+        publishing = {
+            stage.name: Publishing(stage.publish, stage.auto_merge)
+            for stage in self._settings.stages
+        }
+        return SourceRead(
+            _published(releases, publishing),
+            failures,
+            self.origin,
+            complete=not guessed,
+            publishing=publishing,
+        )
 
     def _read_git(self) -> dict[str, bytes]:
         assert self._repo is not None and self._settings.git is not None
@@ -165,3 +186,15 @@ def read_folder(root: Path) -> dict[str, bytes]:
     except OSError as exc:
         raise FunctionSourceUnavailableError(f"cannot read {root}: {exc}") from exc
     return files
+
+
+def _published(
+    releases: Sequence[Release], publishing: Mapping[str, Publishing]
+) -> tuple[Release, ...]:
+    """Each release with its stage's publish mode (a stage only an overlay names: direct)."""
+    return tuple(
+        dataclasses.replace(release, publish=publishing[release.id.stage])
+        if publishing.get(release.id.stage, DIRECT) != DIRECT
+        else release
+        for release in releases
+    )

@@ -87,9 +87,17 @@ def build_artifacts(
 
     locator: ArtifactLocator = registry
     resolver = SourceResolver(config.sources, locator, proxy=proxy, source_s3_client=source_client)
-    return ModelArtifacts(
-        ArtifactSync(store, resolver, prefix=prefix, staging_dir=settings.staging_path), opened
+    # Whose copies these are, recorded in each manifest: the registry without credentials.
+    identity = redact_url(endpoint.registry.tracking_uri or endpoint.registry.database_uri)
+    sync = ArtifactSync(
+        store,
+        resolver,
+        prefix=prefix,
+        staging_dir=settings.staging_path,
+        registry=identity.rstrip("/"),
+        source_name=endpoint.name,
     )
+    return ModelArtifacts(sync, opened)
 
 
 def version_files(endpoint: MlflowEndpoint, registry: ArtifactLocator) -> SourceResolver:

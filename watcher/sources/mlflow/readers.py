@@ -31,4 +31,4 @@ def build_registry(registry: RegistrySettings, credentials: Credentials) -> Regi
         )
     from watcher.sources.mlflow.registry_db import DatabaseRegistry
 
-    return DatabaseRegistry(registry)
+    return DatabaseRegistry(registry, credentials)

@@ -29,12 +29,14 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
-from watcher.adapters.sql_urls import engine_url
-from watcher.config.settings import RegistrySettings
+from watcher.adapters.sql_urls import MissingDriverError, engine_url
+from watcher.adapters.state_store import with_login
+from watcher.config.settings import Credentials, RegistrySettings
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.stages import NameFilter
 from watcher.errors import (
     ArtifactSourceError,
+    ConfigError,
     RegistryAuthError,
     RegistryError,
     RegistryUnavailableError,
@@ -75,19 +77,28 @@ def include_prefixes(include: Sequence[str]) -> tuple[str, ...]:
 class DatabaseRegistry:
     """Builds a :class:`RegistrySnapshot` from MLflow's SQLite, PostgreSQL or MySQL store."""
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, credentials: Credentials | None = None) -> None:
         self._settings = settings
         self._models = NameFilter(settings.models.include, settings.models.exclude)
         uri = settings.resolved_database_uri
         try:
-            self._url = make_url(uri)
+            url = make_url(uri)
         except ArgumentError as exc:
             raise RegistryError(
                 "registry database URI is not a SQLAlchemy URL",
                 hint="set registry.database_uri to e.g. sqlite:////data/mlflow.db",
             ) from exc
+        self._origin = url.render_as_string(hide_password=True)
+        # The user info the loader took out of the URI: back in the URL we connect with only.
+        key = "registry.database_uri" if settings.database_uri else "registry.tracking_uri"
+        self._url = with_login(url, credentials.url_login(key) if credentials else None)
         self._password = self._url.password
-        self._origin = self._url.render_as_string(hide_password=True)
+        if self._url.get_backend_name() != "sqlite":
+            try:  # a driver that is not installed is a setup mistake: say so at start
+                engine_url(self._url)
+            except MissingDriverError as exc:
+                message = f"cannot use the registry database {self._origin}: {exc}"
+                raise ConfigError(message) from exc
         self._sqlite_path: Path | None = None
         self._engine: Engine | None = None
 
@@ -215,6 +226,8 @@ class DatabaseRegistry:
                 self._engine = sa.create_engine(
                     engine_url(url), connect_args=connect_args, pool_pre_ping=True
                 ).execution_options(**options)
+        except MissingDriverError as exc:  # its message names the extra to install
+            raise ConfigError(f"cannot use the registry database {self._origin}: {exc}") from exc
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise RegistryError(
                 f"cannot use the registry database {self._origin}: {exc}",

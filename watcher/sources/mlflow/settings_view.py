@@ -21,6 +21,7 @@ from watcher.config.settings import (
 )
 from watcher.core.policy.gates import Gate
 from watcher.core.policy.rules import PromotionRules
+from watcher.core.publishing import Publishing
 from watcher.core.stages import RoutePolicy, StagePolicy, VersionSelector
 
 
@@ -45,24 +46,37 @@ class MlflowEndpoint:
 def mlflow_endpoints(
     settings: Settings, credentials: Credentials, env: Mapping[str, str]
 ) -> list[MlflowEndpoint]:
-    """Every configured MLflow registry: the top-level one (if set) and each of ``sources``."""
+    """Every configured MLflow registry: the top-level one (if set) and each of ``sources``.
+
+    Each gets only its own secrets: a source's variables (else none of the top level's),
+    and the user info of its own URLs (Basic auth from its tracking URI's, when no
+    variable gives a token or a user).
+    """
     endpoints = []
     top = settings.registry
     if top.tracking_uri or top.database_uri:
         endpoints.append(
             MlflowEndpoint(
-                DEFAULT_SOURCE, "", top, credentials, settings.stages, settings.artifacts
+                DEFAULT_SOURCE,
+                "",
+                top,
+                credentials.scoped("").with_registry_login(),
+                settings.stages,
+                settings.artifacts,
             )
         )
     for source in settings.sources:
         path = source.path or source.name
         own = source.credentials.read(env)
+        scoped = credentials.scoped(f"sources.{source.name}.")
         endpoints.append(
             MlflowEndpoint(
                 source.name,
                 path,
                 source.registry,
-                credentials.model_copy(update=own) if own else _without_registry(credentials),
+                (
+                    scoped.model_copy(update=own) if own else _without_registry(scoped)
+                ).with_registry_login(),
                 source.stages or settings.stages,
                 source.artifacts or settings.artifacts,
                 artifact_subpath="" if source.artifacts else path,
@@ -108,6 +122,7 @@ def stage_policy(stage: StageSettings, render: RenderSettings) -> StagePolicy:
         ),
         network_policy=stage.network_policy,
         network_policy_ingress_namespaces=stage.network_policy_ingress_namespaces,
+        publish=Publishing(stage.publish, stage.auto_merge),
         rules=promotion_rules(stage),
     )
 

@@ -49,10 +49,19 @@ class ModelArtifacts:
         self.sync.check(dry_run=dry_run)
 
     def ensure(self, need: ArtifactNeed, *, dry_run: bool = False) -> tuple[ArtifactRef, CopyStats]:
-        deployment = need.payload
-        if not isinstance(deployment, ModelDeployment):
-            raise InternalError(f"model artifacts asked to copy a {type(deployment).__name__}")
+        deployment = _deployment(need)
         return self.sync.ensure(deployment.version, deployment.slug, dry_run=dry_run)
+
+    def copy_uri(self, need: ArtifactNeed) -> str:
+        deployment = _deployment(need)
+        return self.sync.copy_uri(deployment.version, deployment.slug)
+
+
+def _deployment(need: ArtifactNeed) -> ModelDeployment:
+    deployment = need.payload
+    if not isinstance(deployment, ModelDeployment):
+        raise InternalError(f"model artifacts asked to copy a {type(deployment).__name__}")
+    return deployment
 
 
 class MlflowSource(Closing):

@@ -1,8 +1,9 @@
 """Status write-back: what is deployed goes back to the registry as model-version tags.
 
 ``gitops.<stage>.commit``, ``.state`` and ``.updated`` on the version a push deployed
-or removed, so a reviewer sees it in the MLflow UI. Best effort: status must never
-hold back a promotion, so a failure is logged and counted, never raised.
+or removed (or a pull request proposes: ``.state`` is ``pr-open``, with
+``.pull_request``), so a reviewer sees it in the MLflow UI. Best effort: status must
+never hold back a promotion, so a failure is logged and counted, never raised.
 """
 
 from __future__ import annotations
@@ -34,16 +35,22 @@ class TagReporter:
             if release.get("kind") != "model" or release.get("state") not in (
                 "deployed",
                 "removed",
+                "pr-open",
             ):
                 continue
             if not release.get("revision"):
                 continue
+            if release["state"] == "pr-open" and not release.get("commit"):
+                continue  # an open pull request said so when it was opened or updated
             stage = str(release["stage"])
             tags = {
                 f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
                 f"{self._prefix}{stage}.state": str(release["state"]),
                 f"{self._prefix}{stage}.updated": updated,
             }
+            pull_request = release.get("pull_request")
+            if isinstance(pull_request, Mapping) and pull_request.get("url"):
+                tags[f"{self._prefix}{stage}.pull_request"] = str(pull_request["url"])
             try:
                 done = self._writer.set_tags(str(release["name"]), str(release["revision"]), tags)
             except Exception:  # status must never stop anything
