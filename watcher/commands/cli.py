@@ -79,10 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from watcher.commands.argocd import add_argocd_parser
+    from watcher.commands.holds import add_hold_parsers
+    from watcher.commands.rollback import add_rollback_parser
     from watcher.daemon.command import add_run_parser
 
     add_run_parser(commands)
     add_argocd_parser(commands)
+    add_hold_parsers(commands)
+    add_rollback_parser(commands)
 
     render = commands.add_parser("render", help="render the manifests into a folder, without git")
     render.add_argument("--out", required=True, type=Path, help="an empty or new folder")
@@ -201,6 +205,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         from watcher.commands.argocd import argocd_command
 
         return argocd_command(args, settings)
+    if args.command in ("hold", "unhold"):
+        from watcher.commands.holds import hold_command, unhold_command
+
+        command = hold_command if args.command == "hold" else unhold_command
+        return command(args, settings, credentials)
+    if args.command == "rollback":
+        from watcher.commands.rollback import rollback_command
+
+        return rollback_command(args, settings, credentials)
     if args.command == "run":
         from watcher.daemon.command import run_command
 

@@ -55,6 +55,8 @@ class Stopped:
     error: WatcherError | None = None
     #: For ``waiting``: when it may be ready (None: only a change elsewhere helps).
     wake_at: float | None = None
+    #: What the folder runs now ("" for a folder not deployed yet).
+    running: str = ""
 
     def describe(self) -> str:
         """``model 'churn' v7 in production``."""
@@ -91,6 +93,8 @@ def apply_policy(
     changing = [c for c in plan.changes if not c.folder.startswith(HOLDS_FOLDER)]
     logs = context.history.recent_logs(context.prefix, {c.folder for c in changing})
     result = PolicyResult(plan)
+    # What this plan itself deploys: a stage deployed now starts its soak now.
+    arriving = {c.folder: c.provenance.revision for c in changing if c.action != "remove"}
     kept: list[Change] = []
     for change in changing:
         record = records.get(change.folder)
@@ -101,7 +105,7 @@ def apply_policy(
             continue
         release = desired[change.folder].release if change.action != "remove" else None
         if release is not None and _newly_runs(change):
-            verdict = _evaluate(change, release, records, context)
+            verdict = _evaluate(change, release, records, context, arriving)
             if isinstance(verdict, Stopped):
                 result.stopped.append(verdict)
                 result.wake_at = _earliest(result.wake_at, verdict.wake_at)
@@ -139,18 +143,25 @@ def _held(change: Change, hold: Hold) -> Stopped:
     info = change.provenance
     revision = "" if change.action == "remove" else info.revision
     label = "" if change.action == "remove" else info.label
-    return Stopped(info.id, change.folder, revision, label, "held", hold.reason, hold.commit)
+    running = change.previous.revision if change.previous is not None else ""
+    return Stopped(
+        info.id, change.folder, revision, label, "held", hold.reason, hold.commit, running=running
+    )
 
 
 def _evaluate(
-    change: Change, release: Release, records: Mapping[str, HoldRecord], context: PolicyContext
+    change: Change,
+    release: Release,
+    records: Mapping[str, HoldRecord],
+    context: PolicyContext,
+    arriving: Mapping[str, str],
 ) -> Change | Stopped:
     """The change as it may go ahead (maybe amended), or why it may not."""
     info = change.provenance
     rules = release.rules
     stop = _stopper(change)
     if rules.after:
-        wait = _soak(change, release, records, context)
+        wait = _soak(change, release, records, context, arriving)
         if wait is not None:
             return dataclasses.replace(stop("waiting", wait.reason), wake_at=wait.wake_at)
     evidence = context.evidence.get(info.source)
@@ -172,14 +183,22 @@ def _stopper(change: Change) -> Callable[[StoppedState, str], Stopped]:
     """Makes the ``Stopped`` of this change's release, in a state, for a reason."""
     info = change.provenance
 
+    running = change.previous.revision if change.previous is not None else ""
+
     def stop(state: StoppedState, reason: str) -> Stopped:
-        return Stopped(info.id, change.folder, info.revision, info.label, state, reason)
+        return Stopped(
+            info.id, change.folder, info.revision, info.label, state, reason, running=running
+        )
 
     return stop
 
 
 def _soak(
-    change: Change, release: Release, records: Mapping[str, HoldRecord], context: PolicyContext
+    change: Change,
+    release: Release,
+    records: Mapping[str, HoldRecord],
+    context: PolicyContext,
+    arriving: Mapping[str, str],
 ) -> Wait | None:
     rules = release.rules
     parent = change.folder.rsplit("/", 1)[0] if "/" in change.folder else ""
@@ -187,6 +206,10 @@ def _soak(
     record = records.get(after_folder)
     if record is not None and record.kind == "manual":
         return Wait(f"{change.provenance.label} is held in {rules.after}")
+    if arriving.get(after_folder) == change.provenance.revision:
+        # Deployed there by this very reconcile: the clock starts with its commit, now.
+        soak = rules.soak_seconds
+        return Wait(f"{soak:,.0f} s more in {rules.after}", wake_at=context.now + soak)
     log_of = context.history.folder_log(join_folder(context.prefix, after_folder), HISTORY_DEPTH)
     info = change.provenance
     return check_soak(
@@ -314,7 +337,8 @@ def _manual_holds_without_changes(
         info = desired[folder].provenance
         hold = decide_hold([], record, info.revision)
         assert hold is not None
-        stopped.append(Stopped(info.id, folder, info.revision, info.label, "held", hold.reason))
+        held = Stopped(info.id, folder, info.revision, info.label, "held", hold.reason)
+        stopped.append(dataclasses.replace(held, running=info.revision))
     return stopped
 
 
