@@ -440,3 +440,82 @@ def test_production_waits_for_the_soak_in_staging(
     code, out = watcher(capsys)  # an empty state folder: the clock is git's
     assert code == 0 and "WAITING" not in out, out
     assert subjects(bare_remote)[0] == f"deploy {name} v1 to production"
+
+
+# -- the daemon: states in /status and /metrics, a wake-up at the soak's end, restarts ---------
+
+
+def test_the_daemon_reports_policy_states_wakes_at_the_soak_end_and_survives_restarts(
+    mlflow_server: MlflowServer,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+) -> None:
+    import shutil
+
+    from tests.servers.mlflow_webhook import start_daemon
+
+    client = mlflow_server.client()
+    name, held = unique_model_name("wake"), unique_model_name("held")
+    scored_version(client, name, {}, FEATURES)
+    scored_version(client, held, {}, FEATURES)
+    scored_version(client, held, {}, FEATURES)
+    client.set_registered_model_alias(held, "staging", "1")
+    config = Watcher(tmp_path, mlflow_server, bare_remote, unique_model_name.prefix).config
+    config["stages"][1].update(after="staging", soak_seconds=6)
+    config["state_dir"] = str(tmp_path / "daemon-state")
+    quiet = {"resync_interval_seconds": 600, "probe_interval_seconds": 0.5}
+    daemon = start_daemon(tmp_path / "d", config, quiet)
+    try:
+        daemon.wait_for("startup", lambda: daemon.status()["last_success_at"] is not None)
+        client.set_registered_model_alias(name, "staging", "1")
+        client.set_registered_model_alias(name, "champion", "1")
+
+        def state_of(model: str, stage: str) -> dict[str, Any]:
+            found = [
+                r for r in daemon.status()["releases"]
+                if r["name"] == model and r["stage"] == stage
+            ]  # fmt: skip
+            return found[0] if found else {}
+
+        daemon.wait_for("waiting", lambda: state_of(name, "production").get("state") == "waiting")
+        waiting = state_of(name, "production")
+        assert "more in staging" in waiting["reason"] and waiting["candidate"] == "1"
+        _code, metrics = daemon.get("/metrics")
+        assert b'gitops_watcher_releases{source="mlflow",state="waiting"} 1.0' in metrics
+        # No resync for 600 s and nothing changes in the registry: only the wake-up at the
+        # end of the soak can deploy production now.
+        took = daemon.wait_for(
+            "production after the soak",
+            lambda: state_of(name, "production").get("state") == "deployed",
+            timeout=40,
+        )
+        assert took < 30
+        assert "soak" in daemon.log()
+
+        # A person reverts staging's deployment of the other model: held, with the commit.
+        clone = operator_clone(bare_remote, tmp_path / "operator")
+        git("rm", "-rq", f"deployments/{model_slug(held)}/staging", cwd=clone)
+        git("commit", "-qm", "take it down during the incident", cwd=clone)
+        git("push", "-q", "origin", "main", cwd=clone)
+        client.set_registered_model_alias(held, "staging", "1")  # the probe notices the push…
+        client.set_registered_model_tag(held, "poke", "1")  # …on a registry change
+        daemon.wait_for("held", lambda: state_of(held, "staging").get("state") == "held")
+        entry = state_of(held, "staging")
+        assert "take it down during the incident" in entry["reason"]
+        assert entry["commit"] and len(entry["commit"]) == 40
+    finally:
+        assert daemon.stop() == 0
+
+    # A restart with an empty state folder: the hold is read from git again.
+    shutil.rmtree(tmp_path / "daemon-state")
+    daemon = start_daemon(tmp_path / "d2", config, quiet)
+    try:
+        daemon.wait_for("startup", lambda: daemon.status()["last_success_at"] is not None)
+        assert any(
+            r["name"] == held and r["state"] == "held" for r in daemon.status()["releases"]
+        )
+        paths = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote)
+        assert f"deployments/{model_slug(held)}/staging/" not in paths
+    finally:
+        assert daemon.stop() == 0
