@@ -7,8 +7,8 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import PurePosixPath
 
-from watcher.core.plan import git_blob_id
 from watcher.core.policy.history import FolderCommit
+from watcher.core.tree import git_blob_id
 from watcher.errors import GitError
 
 _FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}

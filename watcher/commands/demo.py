@@ -59,6 +59,23 @@ def run_demo(directory: Path) -> int:
         ),
     )
     reconciler = build_reconciler(settings, Credentials())
+    _introduce(directory, settings, remote)
+    steps = _steps(client, directory, remote, settings)
+    with reconciler:
+        for number, (title, action) in enumerate(steps, start=1):
+            print(f"== step {number}: {title}")
+            action()
+            _reconcile(reconciler)
+    _show_remote(remote, settings.git.path)
+    print(f"\n== verified model copies in {settings.artifact_dir}")
+    for path in sorted(settings.artifact_dir.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(settings.artifact_dir)}")
+    print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
+    return EXIT_OK
+
+
+def _introduce(directory: Path, settings: Settings, remote: Path) -> None:
     print(f"gitops-watcher demo in {directory}")
     print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
     print(f"  GitOps remote: {remote} (branch main)")
@@ -71,7 +88,13 @@ def run_demo(directory: Path) -> int:
         "production <- alias @champion or stage Production\n"
     )
 
-    steps: list[tuple[str, Callable[[], Any]]] = [
+
+
+def _steps(
+    client: Any, directory: Path, remote: Path, settings: Settings
+) -> list[tuple[str, Callable[[], Any]]]:
+    """What a reviewer (and once, an operator) does, one reconcile after each."""
+    return [
         (
             "register versions 1 and 2 of 'fraud-detector' (nothing promoted yet)",
             lambda: [_register_version(client, directory, n) for n in (1, 2)],
@@ -121,18 +144,6 @@ def run_demo(directory: Path) -> int:
             lambda: client.delete_registered_model_alias(MODEL_NAME, "champion"),
         ),
     ]
-    with reconciler:
-        for number, (title, action) in enumerate(steps, start=1):
-            print(f"== step {number}: {title}")
-            action()
-            _reconcile(reconciler)
-    _show_remote(remote, settings.git.path)
-    print(f"\n== verified model copies in {settings.artifact_dir}")
-    for path in sorted(settings.artifact_dir.rglob("*")):
-        if path.is_file():
-            print(f"  {path.relative_to(settings.artifact_dir)}")
-    print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
-    return EXIT_OK
 
 
 def _prepare(directory: Path) -> Path:

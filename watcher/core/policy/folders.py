@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from watcher.core.plan import marker_folders
 from watcher.core.provenance import PROVENANCE, Provenance, read_marker
+from watcher.core.tree import marker_folders
 from watcher.errors import ConfigError
 
 

@@ -41,6 +41,7 @@ from watcher.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
+from watcher.sources.mlflow.db_metrics import latest_values
 
 log = logging.getLogger(__name__)
 
@@ -148,41 +149,25 @@ class DatabaseRegistry:
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         """The latest value of each metric the run logged (MLflow's ``latest_metrics``)."""
-        return self._metrics(
-            "latest_metrics", "run_uuid", run_id, ("key", "value"), f"run {run_id!r}"
-        )
+        return self._metrics("latest_metrics", "run_uuid", run_id, ("key", "value"))
 
     def logged_model_metrics(self, model_id: str) -> dict[str, float]:
         """An MLflow 3 logged model's metrics, the last logged of each key."""
-        return self._metrics(
-            "logged_model_metrics",
-            "model_id",
-            model_id,
-            ("metric_name", "metric_value", "metric_step", "metric_timestamp_ms"),
-            f"logged model {model_id!r}",
-        )
+        columns = ("metric_name", "metric_value", "metric_step", "metric_timestamp_ms")
+        return self._metrics("logged_model_metrics", "model_id", model_id, columns)
 
     def _metrics(
-        self, table_name: str, key: str, value: str, columns: Sequence[str], what: str
+        self, table: str, key: str, value: str, columns: Sequence[str]
     ) -> dict[str, float]:
-        engine = self._get_engine()
         try:
-            with engine.connect() as conn:
-                if table_name not in sa.inspect(conn).get_table_names():
-                    return {}
-                table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
-                query = sa.select(*(table.c[c] for c in columns)).where(table.c[key] == value)
-                if len(columns) > 2:
-                    query = query.order_by(table.c[columns[2]], table.c[columns[3]])
-                rows = conn.execute(query).all()
+            with self._get_engine().connect() as conn:
+                return latest_values(conn, table, key, value, columns)
         except DBAPIError as exc:
             raise self._translate(exc) from exc
         except SQLAlchemyError as exc:
             raise RegistryError(
-                f"reading the metrics of {what} from {self._origin} failed: {self._scrub(exc)}"
+                f"reading metrics ({table}) from {self._origin} failed: {self._scrub(exc)}"
             ) from exc
-        # Ordered by step and time: the last row of each key wins.
-        return {str(row[0]): float(row[1]) for row in rows if row[1] is not None}
 
     def _lookup(self, table_name: str, key: str, value: str, column: str, what: str) -> str:
         engine = self._get_engine()
