@@ -67,6 +67,7 @@ class Cluster:
         self._tmp, self._config = tmp_path, config
         self.pods: dict[str, DaemonProcess] = {}
         self.exit_codes: dict[str, int] = {}
+        self.terminated: set[str] = set()
 
     def start(self, pod: str) -> DaemonProcess:
         config = {**self._config, "state_dir": str(self._tmp / pod / "state")}  # an emptyDir
@@ -90,9 +91,16 @@ class Cluster:
     def terminate(self, pod: str) -> None:
         """What the kubelet does to an old pod: SIGTERM (``stop`` then waits for the exit)."""
         os.kill(self.pods[pod].process.pid, signal.SIGTERM)
+        self.terminated.add(pod)
 
     def stop(self, pod: str) -> None:
-        self.exit_codes[pod] = self.pods.pop(pod).stop(signal.SIGTERM)
+        """SIGTERM once, as the kubelet sends it, and wait for the exit."""
+        process = self.pods.pop(pod)
+        if pod in self.terminated:
+            process.process.wait(timeout=30)  # signalled already: a second one is not sent
+            self.exit_codes[pod] = int(process.process.returncode)
+        else:
+            self.exit_codes[pod] = process.stop(signal.SIGTERM)
 
     def writers(self) -> list[str]:
         return [name for name, pod in self.pods.items() if pod.status()["writer"]]
