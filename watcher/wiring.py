@@ -289,7 +289,8 @@ def build_reconciler(
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings, notes=notes)
     sources = build_sources(settings, credentials)
-    publisher = build_publisher(settings, credentials)
+    repo = GitOpsRepo(settings.git, settings.checkout_path, credentials.scoped(""))
+    publisher = build_publisher(settings, credentials, repo)
     return Reconciler(
         sources,
         targets,
@@ -297,9 +298,31 @@ def build_reconciler(
         Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=(validated,),
+        history=repo,
+        prefix=settings.git.path,
     )
 
 
+@contextlib.contextmanager
+def open_publisher(
+    settings: Settings, credentials: Credentials
+) -> Iterator[tuple[DirectPushPublisher, GitOpsRepo]]:
+    """The publisher alone (no sources), and the repository whose history it reads: for
+    commands that commit one record (``hold``, ``unhold``) or read a folder's history."""
+    if not settings.git.repo_url:
+        raise ConfigError(
+            "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
+        )
+    git = settings.git
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
+    publisher = DirectPushPublisher(
+        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
+    )
+    try:
+        yield publisher, repo
+    finally:
+        publisher.close()
 def pull_request_stages(settings: Settings) -> list[str]:
     """``source/stage`` of every stage that publishes pull requests."""
     found = [f"mlflow/{s.name}" for s in settings.stages if s.publish == "pull-request"]
@@ -314,12 +337,11 @@ def pull_request_stages(settings: Settings) -> list[str]:
 
 
 def build_publisher(
-    settings: Settings, credentials: Credentials
+    settings: Settings, credentials: Credentials, repo: GitOpsRepo
 ) -> DirectPushPublisher | PullRequestPublisher:
     """Direct pushes; and when some stage publishes pull requests, the forge's client and
     the pull request records too (a forge that cannot be named is a configuration error)."""
     git = settings.git
-    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
     direct = DirectPushPublisher(
         repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
     )

@@ -32,8 +32,22 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
         "deploy fraud-detector v1 to production",
         "update fraud-detector in staging: v1 → v2",
         "update fraud-detector in production: v1 → v2",
+        'Revert "update fraud-detector in staging: v1 → v2"',
+        "update fraud-detector in staging: v1 → v3",
         "remove fraud-detector v2 from production",
     ]
+    # One gate: v3's run logged a worse AUC than v2's, which production runs.
+    gated = out.split("== step 7", 1)[1].split("== step 8", 1)[0]
+    assert "GATED model fraud-detector v3 in production: auc 0.85 is worse than v2's 0.92" in (
+        gated
+    )
+    assert "committed" not in gated
+    # One hold: an operator's git revert is honoured until the registry decides anew.
+    held = out.split("== step 8", 1)[1].split("== step 9", 1)[0]
+    assert "HELD model fraud-detector in staging: changed by " in held
+    assert "(Dana Operator): Revert " in held and "committed" not in held
+    lifted = out.split("== step 9", 1)[1].split("== step 10", 1)[0]
+    assert "update fraud-detector in staging: v1 → v3" in lifted
     assert "no changes; 2 deployment(s) unchanged" in out
     # The reviewer's typo fails production alone, with what to fix; staging still moves.
     typo = out.split("== step 5", 1)[1].split("== step 6", 1)[0]
@@ -45,27 +59,27 @@ def test_demo_lands_promotions_in_git(tmp_path: Path, capsys: pytest.CaptureFixt
     assert typo.count("FAILED") == 1
     # The body names every cause: the demo's v2 also moves production from 2 to 3 replicas.
     bodies = subprocess.run(
-        ["git", "-C", str(target / "gitops-remote.git"), "log", "-1", "--format=%b", "main~1"],
+        ["git", "-C", str(target / "gitops-remote.git"), "log", "-1", "--format=%b", "main~3"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     assert "Changed: v1 → v2; replicas 2 → 3; copy file://" in bodies, bodies
     # One commit is shown whole, with its trailers.
-    assert "Gitops-Watcher-Action: update" in out and "Model-Version: 2" in out
+    assert "Gitops-Watcher-Action: update" in out and "Model-Version: 3" in out
     # v1 is copied for staging; promoting it to production copies nothing more.
-    assert out.count("bytes sent") == 4
+    assert out.count("bytes sent") == 6
     production = out.split("deploy fraud-detector v1 to production\n", 1)[1].splitlines()[0]
     assert production.endswith("; artifacts: already copied, 0 bytes sent")
     copies = target / "artifact-store" / "fraud-detector"
-    assert sorted(p.name for p in copies.iterdir()) == ["1", "2"]
+    assert sorted(p.name for p in copies.iterdir()) == ["1", "2", "3"]
     assert (copies / "1" / "model" / "MLmodel").is_file()
     # Running it again (a new process, as a user would) starts over in the same folder.
     again = subprocess.run(
         [sys.executable, "-m", "watcher", "demo", str(target)], capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("committed ") == 5
+    assert again.stdout.count("committed ") == 6
     # A folder the demo did not make is refused and left as it was.
     foreign = tmp_path / "mine"
     foreign.mkdir()

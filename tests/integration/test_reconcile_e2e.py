@@ -55,10 +55,11 @@ def git_out(repo: Path, *args: str) -> str:
 
 
 def subjects(remote: Path) -> list[str]:
-    """Commit subjects on main, oldest first ([] while the branch does not exist)."""
+    """Commit subjects on main, oldest first ([] while the branch does not exist); in
+    topological order, as commits made in the same second would otherwise tie."""
     if not git_out(remote, "branch", "--list", "main").strip():
         return []
-    return git_out(remote, "log", "--reverse", "--format=%s", "main").splitlines()
+    return git_out(remote, "log", "--reverse", "--topo-order", "--format=%s", "main").splitlines()
 
 
 def remote_files(remote: Path) -> dict[str, str]:
@@ -91,6 +92,10 @@ def test_promote_repromote_move_and_demote_make_exactly_the_expected_commits(
         "unchanged": 1,
         "failed": 0,
         "held": 0,
+        "gated": 0,
+        "waiting": 0,
+        "kept": 0,
+        "blocked": 0,
         "pull_requests_open": 0,
         "sources_failed": 0,
         "artifact_files_sent": 0,

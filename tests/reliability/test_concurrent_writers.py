@@ -144,7 +144,14 @@ def test_a_push_in_the_same_moment_is_kept_and_ours_is_reapplied_on_top(
         register_version(client, released)
         client.set_registered_model_alias(released, "staging", "2")
         ops = "ops: take over released, hot-fix edited"
-        daemon.wait_for("the drift repair", lambda: remote_subjects(remote)[-1] != ops, 30)
+
+        def held() -> bool:
+            return any(
+                r["name"] == edited and r["state"] == "held" for r in daemon.status()["releases"]
+            )
+
+        # The hot fix is a person's change: honoured (held), not repaired (docs/policy.md).
+        daemon.wait_for("the hold of the hand edit", held, 30)
         time.sleep(3)  # a few more resyncs: nothing more happens
         files = remote_files(remote)
         git("merge-base", "--is-ancestor", mine, "main", cwd=remote)
@@ -152,12 +159,12 @@ def test_a_push_in_the_same_moment_is_kept_and_ours_is_reapplied_on_top(
             files[f"{released_folder}/deployment.yaml"] == b"# pinned by hand\nkind: Deployment\n"
         )
         assert f"{released_folder}/promotion.json" not in files
-        assert files[f"{edited_folder}/deployment.yaml"] != b"# edited by hand\n"
+        assert files[f"{edited_folder}/deployment.yaml"] == b"# edited by hand\n"
         problems = " ".join(str(p.get("error")) for p in daemon.status()["problems"])
         assert released_folder.removeprefix("deployments/") in problems, problems
         assert "never overwrites what it did not write" in daemon.log()
         subjects = remote_subjects(remote)
-        assert len(subjects) == 7, subjects  # the repair is one commit; nothing for released
+        assert subjects[-1] == ops, subjects  # nothing after the person's commit
 
     _race(mlflow_server, http_remote, tmp_path, unique_model_name, hand_edits)
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from watcher.core.plan import DesiredFolder, SourceScope, git_blob_id, make_plan
+from watcher.core.plan import DesiredFolder, SourceScope, make_plan
 from watcher.core.provenance import MANAGED_BY, PROVENANCE, provenance_of
 from watcher.core.release import Release, ReleaseId
+from watcher.core.tree import git_blob_id
 
 MODELS = {"mlflow": SourceScope("", frozenset({"model"}))}
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from git import Repo
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from watcher.adapters.git_objects import GitTree, safe_relpath
+from watcher.adapters.git_objects import GitTree, log_record, safe_relpath
 from watcher.adapters.git_transport import (
     check_transport_files,
     network_env,
@@ -37,6 +37,7 @@ from watcher.adapters.git_transport import (
 )
 from watcher.closing import Closing
 from watcher.config.settings import Credentials, GitSettings
+from watcher.core.policy.history import FolderCommit
 from watcher.errors import GitError, PushRejectedError
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,19 @@ class GitCheckout(Closing):
         ref = f"refs/heads/{self._branch}"
         out = self._git("log", f"--max-count={max_count}", "--format=%H %s", ref, "--")
         return [(line[:40], line[41:]) for line in out.splitlines() if line]
+
+    def folder_log(self, path: str, limit: int = 50) -> list[FolderCommit]:
+        """The newest ``limit`` commits of the branch that touched ``path``, newest first,
+        with their trailers (the history holds, rollbacks and soak are read from)."""
+        path = safe_relpath(path)
+        if self.head() is None or limit <= 0:
+            return []
+        fields = "%x1f".join(("%H", "%ct", "%an", "%s", "%(trailers:only,unfold)"))
+        out = self._git(
+            "log", f"--max-count={limit}", f"--format={fields}%x1e",
+            f"refs/heads/{self._branch}", "--", path,
+        )  # fmt: skip
+        return [commit for record in out.split("\x1e") if (commit := log_record(record))]
 
     def read_tree(self, prefix: str) -> GitTree:
         """Every file under ``prefix`` at HEAD, from git objects (there is no working tree).

@@ -7,7 +7,8 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import PurePosixPath
 
-from watcher.core.plan import git_blob_id
+from watcher.core.policy.history import FolderCommit
+from watcher.core.tree import git_blob_id
 from watcher.errors import GitError
 
 _FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}
@@ -97,3 +98,16 @@ def safe_relpath(path: str) -> str:
     if any(part.lower() in _FORBIDDEN_SEGMENTS for part in parts):
         raise GitError(f"unsafe path {path!r}: no empty, '.', '..' or '.git' segments")
     return "/".join(parts)
+
+
+def log_record(record: str) -> FolderCommit | None:
+    """One ``folder_log`` record: sha, time, author, subject, trailers."""
+    parts = record.strip("\n").split("\x1f")
+    if len(parts) != 5 or len(parts[0]) < 40:
+        return None
+    trailers: dict[str, str] = {}
+    for line in parts[4].splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key and key not in trailers:
+            trailers[key.strip()] = value.strip()
+    return FolderCommit(parts[0], int(parts[1] or 0), parts[2], parts[3], trailers)

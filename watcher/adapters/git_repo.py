@@ -7,12 +7,15 @@ request branches are ``git_branches``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 
 from watcher.adapters.git_branches import PullRequestBranches
 from watcher.adapters.git_checkout import MARKER
 from watcher.adapters.git_commits import FolderCommits
+from watcher.adapters.git_history import recent_logs
 from watcher.adapters.git_objects import GitTree, blob_id, tree_id
+from watcher.core.policy.history import FolderCommit
 from watcher.errors import PushRejectedError
 
 __all__ = ["MARKER", "GitOpsRepo", "GitTree", "PushRejectedError", "blob_id", "tree_id"]
@@ -36,3 +39,13 @@ class GitOpsRepo(PullRequestBranches):
             self._require_repo(), self._git, self._git_dir, self._branch, author
         )
         return commits.apply_folders(changes)
+
+    def recent_logs(self, prefix: str, folders: Iterable[str]) -> dict[str, list[FolderCommit]]:
+        """Each folder's newest commits, down to and including the newest of ours (one
+        streaming ``git log``, stopped early; see ``git_history``)."""
+        wanted = list(folders)
+        if self.head() is None:
+            return {folder: [] for folder in wanted}
+        env = {**os.environ, **self._local_env}
+        ref = f"refs/heads/{self._branch}"
+        return recent_logs(self._git_dir, env, ref, prefix, wanted)

@@ -30,7 +30,7 @@ from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
 from watcher.config.settings import UrlLogin
 from watcher.core.pull_requests import PullRequestEvent
-from watcher.core.result import ReconcileResult
+from watcher.core.result import ReconcileResult, ReleaseOutcome
 from watcher.errors import StateStoreError, error_kind
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
             )
         )
     entries += [_pull_request_entry(event) for event in result.pull_requests if event.news]
+    entries += [_policy_entry(outcome) for outcome in result.releases if _policy_state(outcome)]
     for source in result.sources:
         if not source.ok and source.error is not None:
             entries.append(
@@ -187,7 +188,11 @@ def changed_entries(
     entries = []
     for entry in entries_of(result):
         previous = last.get(key_of(entry))
-        if entry.outcome == "failed" and previous is not None and _same_failure(previous, entry):
+        if (
+            entry.outcome in _STANDING_STATES
+            and previous is not None
+            and _same_failure(previous, entry)
+        ):
             continue
         entries.append(entry)
     failed_now = {key_of(entry) for entry in entries_of(result) if entry.outcome == "failed"}
@@ -195,7 +200,7 @@ def changed_entries(
         previous = last.get(key_of(entry))
         if previous is None or key_of(entry) in failed_now:
             continue
-        if previous.outcome == "failed" or previous.revision != entry.revision:
+        if previous.outcome in _STANDING_STATES or previous.revision != entry.revision:
             entries.append(entry)
     for key, previous in last.items():
         # A problem of the plan that is gone: said once (a later one is news again).
@@ -204,12 +209,39 @@ def changed_entries(
     return entries
 
 
+#: Outcomes that stand until something changes: recorded once, not on every retry.
+_STANDING_STATES = frozenset({"failed", "held", "gated", "waiting"})
+
+
 def _same_failure(previous: LedgerEntry, entry: LedgerEntry) -> bool:
-    return (previous.outcome, previous.action, previous.revision, previous.error) == (
-        entry.outcome,
-        entry.action,
-        entry.revision,
-        entry.error,
+    """The same failure (or hold, gate, wait) as the last row: no news."""
+    return (
+        previous.outcome,
+        previous.action,
+        previous.revision,
+        previous.error,
+        previous.detail,
+    ) == (entry.outcome, entry.action, entry.revision, entry.error, entry.detail)
+
+
+def _policy_state(outcome: ReleaseOutcome) -> bool:
+    """A hold, gate or wait of the promotion policy (a pull request's says it itself)."""
+    return outcome.state in ("held", "gated", "waiting") and outcome.pull_request is None
+
+
+def _policy_entry(outcome: ReleaseOutcome) -> LedgerEntry:
+    """A release the promotion policy kept out: the candidate it judged, and why."""
+    return LedgerEntry(
+        action="deploy",
+        outcome=outcome.state,
+        source=outcome.id.source,
+        kind=outcome.id.kind,
+        name=outcome.id.name,
+        stage=outcome.id.stage,
+        folder=outcome.folder,
+        revision=outcome.candidate or outcome.revision,
+        commit=outcome.commit or "",
+        detail=outcome.reason[:_ERROR_LIMIT],
     )
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -58,7 +59,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from watcher.commands.argocd import add_argocd_parser
+    from watcher.commands.holds import add_hold_parsers
+    from watcher.commands.rollback import add_rollback_parser
+    from watcher.commands.validate import add_validate_parser
+    from watcher.daemon.command import add_run_parser
 
+    for add in (
+        _add_reconcile_parser,
+        add_run_parser,
+        add_argocd_parser,
+        add_hold_parsers,
+        add_rollback_parser,
+        _add_render_parsers,
+        add_validate_parser,
+        _add_state_parsers,
+        _add_demo_parser,
+    ):
+        add(commands)
+    return parser
+
+
+def _add_reconcile_parser(commands: argparse._SubParsersAction[Any]) -> None:
     reconcile = commands.add_parser(
         "reconcile",
         help="read every source, copy and verify model artifacts, render, commit and push",
@@ -78,12 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply removals even above safety.max_delete_fraction",
     )
 
-    from watcher.commands.argocd import add_argocd_parser
-    from watcher.daemon.command import add_run_parser
 
-    add_run_parser(commands)
-    add_argocd_parser(commands)
-
+def _add_render_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     render = commands.add_parser("render", help="render the manifests into a folder, without git")
     render.add_argument("--out", required=True, type=Path, help="an empty or new folder")
     render.add_argument(
@@ -92,28 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="render from a snapshot file (from 'gitops-watcher snapshot') instead of the "
         "registry; offline, so manifests name models:/ URIs instead of artifact copies",
     )
-
     snapshot = commands.add_parser("snapshot", help="print the registry snapshot as JSON")
     snapshot.add_argument("--out", type=Path, help="write to this file instead of stdout")
     snapshot.add_argument(
         "--source", default="", help="the MLflow source to read (default: the first one)"
     )
 
-    from watcher.commands.validate import add_validate_parser
 
-    add_validate_parser(commands)
-
+def _add_state_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     commands.add_parser(
         "allow-mass-delete",
         help="let the running daemon's next reconcile apply removals above "
         "safety.max_delete_fraction, once",
     )
-
     commands.add_parser("config", help="validate the settings and print them (no secrets)")
-
     history = commands.add_parser("history", help="print the newest entries of the ledger")
     history.add_argument("--limit", type=int, default=20)
 
+
+def _add_demo_parser(commands: argparse._SubParsersAction[Any]) -> None:
     demo = commands.add_parser(
         "demo", help="promote a sample model through a local registry into a local git repo"
     )
@@ -124,7 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("gitops-watcher-demo"),
         help="working folder (default: ./gitops-watcher-demo; replaced if it holds a demo)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,6 +215,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
         from watcher.commands.argocd import argocd_command
 
         return argocd_command(args, settings)
+    if args.command in ("hold", "unhold"):
+        from watcher.commands.holds import hold_command, unhold_command
+
+        command = hold_command if args.command == "hold" else unhold_command
+        return command(args, settings, credentials)
+    if args.command == "rollback":
+        from watcher.commands.rollback import rollback_command
+
+        return rollback_command(args, settings, credentials)
     if args.command == "run":
         from watcher.daemon.command import run_command
 

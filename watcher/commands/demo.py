@@ -28,6 +28,7 @@ from watcher.config.settings import (
     Settings,
     SourceSettings,
 )
+from watcher.config.stage_settings import GateSettings, StageSettings, default_stages
 from watcher.errors import ConfigError
 from watcher.spine.reconciler import Reconciler
 from watcher.wiring import build_reconciler
@@ -48,6 +49,8 @@ def run_demo(directory: Path) -> int:
             tracking_uri=f"sqlite:///{directory / 'mlflow.db'}", ui_url="http://localhost:5000"
         ),
         git=GitSettings(repo_url=str(remote)),
+        # Production takes a version only if its logged AUC is not worse than what runs.
+        stages=_demo_stages(),
         # Embedded defaults: artifacts are copied to a local folder, not to S3.
         artifacts=ArtifactSettings(
             store="local",
@@ -56,6 +59,23 @@ def run_demo(directory: Path) -> int:
         ),
     )
     reconciler = build_reconciler(settings, Credentials())
+    _introduce(directory, settings, remote)
+    steps = _steps(client, directory, remote, settings)
+    with reconciler:
+        for number, (title, action) in enumerate(steps, start=1):
+            print(f"== step {number}: {title}")
+            action()
+            _reconcile(reconciler)
+    _show_remote(remote, settings.git.path)
+    print(f"\n== verified model copies in {settings.artifact_dir}")
+    for path in sorted(settings.artifact_dir.rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(settings.artifact_dir)}")
+    print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
+    return EXIT_OK
+
+
+def _introduce(directory: Path, settings: Settings, remote: Path) -> None:
     print(f"gitops-watcher demo in {directory}")
     print(f"  registry: {settings.registry.tracking_uri} (MLflow, read through its database)")
     print(f"  GitOps remote: {remote} (branch main)")
@@ -68,7 +88,13 @@ def run_demo(directory: Path) -> int:
         "production <- alias @champion or stage Production\n"
     )
 
-    steps: list[tuple[str, Callable[[], Any]]] = [
+
+
+def _steps(
+    client: Any, directory: Path, remote: Path, settings: Settings
+) -> list[tuple[str, Callable[[], Any]]]:
+    """What a reviewer (and once, an operator) does, one reconcile after each."""
+    return [
         (
             "register versions 1 and 2 of 'fraud-detector' (nothing promoted yet)",
             lambda: [_register_version(client, directory, n) for n in (1, 2)],
@@ -98,22 +124,26 @@ def run_demo(directory: Path) -> int:
             ),
         ),
         (
+            "register v3, whose run logged a worse AUC (0.85), and move @champion -> v3: "
+            "production's gate keeps it out",
+            lambda: (
+                _register_version(client, directory, 3, auc=0.85),
+                client.set_registered_model_alias(MODEL_NAME, "champion", "3"),
+            ),
+        ),
+        (
+            "an operator reverts staging's last promotion with plain git: the hold is honoured",
+            lambda: _operator_reverts(remote, directory, settings.git.path),
+        ),
+        (
+            "move @staging -> v3: a new decision in the registry lifts the hold",
+            lambda: client.set_registered_model_alias(MODEL_NAME, "staging", "3"),
+        ),
+        (
             "delete alias @champion (production is removed)",
             lambda: client.delete_registered_model_alias(MODEL_NAME, "champion"),
         ),
     ]
-    with reconciler:
-        for number, (title, action) in enumerate(steps, start=1):
-            print(f"== step {number}: {title}")
-            action()
-            _reconcile(reconciler)
-    _show_remote(remote, settings.git.path)
-    print(f"\n== verified model copies in {settings.artifact_dir}")
-    for path in sorted(settings.artifact_dir.rglob("*")):
-        if path.is_file():
-            print(f"  {path.relative_to(settings.artifact_dir)}")
-    print(f"\nThe remote is a plain git repo: git -C {remote} log --stat")
-    return EXIT_OK
 
 
 def _prepare(directory: Path) -> Path:
@@ -151,11 +181,33 @@ def _registry_client(directory: Path) -> Any:
     return client
 
 
-def _register_version(client: Any, directory: Path, number: int) -> str:
+def _demo_stages() -> tuple[StageSettings, ...]:
+    staging, production = default_stages()
+    gate = GateSettings(metric="auc", not_worse_than="deployed", direction="higher")
+    return staging, production.model_copy(update={"gates": (gate,)})
+
+
+def _operator_reverts(remote: Path, directory: Path, path: str) -> None:
+    """What an operator does in an incident: ``git revert`` of a promotion, and push."""
+    clone = git.Repo.clone_from(remote, directory / "operator-clone")
+    folder = f"{path}/{MODEL_NAME}/staging"
+    last = clone.git.log("-1", "--format=%H", "--", folder)
+    with clone.git.custom_environment(
+        GIT_AUTHOR_NAME="Dana Operator",
+        GIT_AUTHOR_EMAIL="dana@example.com",
+        GIT_COMMITTER_NAME="Dana Operator",
+        GIT_COMMITTER_EMAIL="dana@example.com",
+    ):
+        clone.git.revert("--no-edit", last)
+    clone.git.push("origin", "main")
+    print(f"  git revert {last[:10]} && git push  (as Dana Operator)")
+
+
+def _register_version(client: Any, directory: Path, number: int, auc: float = 0.0) -> str:
     """A small but real model folder logged to a run, then registered as a version."""
     experiment = client.get_experiment_by_name("demo")
     run = client.create_run(experiment.experiment_id, run_name=f"train-{number}")
-    client.log_metric(run.info.run_id, "auc", 0.90 + number / 100)
+    client.log_metric(run.info.run_id, "auc", auc or 0.90 + number / 100)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp)
         (model / "MLmodel").write_text(

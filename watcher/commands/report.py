@@ -12,6 +12,7 @@ from typing import TextIO
 
 from watcher.adapters.ledger import LedgerEntry
 from watcher.core.diffs import DIFF_LINES_PER_FILE, folder_diff
+from watcher.core.messages import one_line
 from watcher.core.names import describe
 from watcher.core.result import ReconcileResult
 
@@ -31,6 +32,8 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
     for applied in result.applied:
         print(f"committed {applied.commit[:10]} {applied.change.subject}", file=out)
     for line in pull_request_lines(result):
+        print(line, file=out)
+    for line in policy_lines(result):
         print(line, file=out)
     for failure in result.failures:
         print(f"FAILED {failure.id.describe()}: {failure.error}", file=out)
@@ -66,11 +69,36 @@ def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
         copied = "; artifacts: already copied, 0 bytes sent"
     waiting = counts["pull_requests_open"]
     reviews = f"; {waiting} pull request(s) open" if waiting else ""
+    policy = "".join(
+        f", {counts[state]} {state}" for state in ("held", "gated", "waiting") if counts[state]
+    )
     print(
         f"{summary}; {counts['unchanged']} deployment(s) unchanged, {counts['failed']} failed"
-        f"{_failed_sources(result)}{reviews}{copied}",
+        f"{policy}{_failed_sources(result)}{reviews}{copied}",
         file=out,
     )
+
+
+#: How a state the promotion policy gave is said, first on its line (docs/policy.md).
+POLICY_WORDS = {"held": "HELD", "gated": "GATED", "waiting": "WAITING"}
+
+
+def policy_lines(result: ReconcileResult) -> list[str]:
+    """``HELD model fraud in production: changed by …``, one line per release the policy
+    kept out (held and waiting: the system doing what it was told; gated: a refusal)."""
+    lines = []
+    for outcome in result.releases:
+        word = POLICY_WORDS.get(outcome.state)
+        if word is None or outcome.pull_request is not None:
+            continue
+        # The version a gate or soak judged; a hold is of the folder, whatever is selected.
+        versioned = outcome.candidate and outcome.id.kind == "model" and word != "HELD"
+        label = f" v{outcome.candidate}" if versioned else ""
+        name = one_line(outcome.id.name, 80)
+        lines.append(
+            f"{word} {outcome.id.kind} {name}{label} in {outcome.id.stage}: {outcome.reason}"
+        )
+    return lines
 
 
 def _failed_sources(result: ReconcileResult) -> str:

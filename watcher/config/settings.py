@@ -134,6 +134,7 @@ class Settings(Frozen):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+        _check_stage_order(value)
         return value
 
     @model_validator(mode="after")
@@ -168,6 +169,26 @@ class Settings(Frozen):
         return f"sqlite:///{self.state_path / 'state.db'}"
 
 
+def _check_stage_order(stages: tuple[StageSettings, ...]) -> None:
+    """``after`` names another stage of the same list, and the order has no loop."""
+    after = {stage.name: stage.after for stage in stages}
+    for stage in stages:
+        if stage.soak_seconds and not stage.after:
+            raise ValueError(f"stage {stage.name!r} sets soak_seconds without after")
+        if not stage.after:
+            continue
+        if stage.after not in after or stage.after == stage.name:
+            raise ValueError(
+                f"stage {stage.name!r}: after names {stage.after!r}, which is not another "
+                f"stage of the same list ({', '.join(sorted(after))})"
+            )
+        seen = {stage.name}
+        current = stage.after
+        while current:
+            if current in seen:
+                raise ValueError(f"stages {', '.join(sorted(seen))} wait for each other (after)")
+            seen.add(current)
+            current = after.get(current, "")
 class UrlLogin(BaseModel):
     """The user name and password taken out of one URL of the settings (percent-decoded)."""
 

@@ -96,6 +96,33 @@ class Resources(Frozen):
     limits: ResourceAmounts = Field(default_factory=ResourceAmounts)
 
 
+class GateSettings(Frozen):
+    """One gate on a version's logged metrics (docs/policy.md)."""
+
+    metric: str = Field(description="Metric key as the run (or logged model) logged it.")
+    min: float | None = Field(None, description="The metric must be at least this.")
+    max: float | None = Field(None, description="The metric must be at most this.")
+    not_worse_than: Literal["", "deployed"] = Field(
+        "", description="'deployed': not worse than the version the stage runs now."
+    )
+    direction: Literal["higher", "lower"] | None = Field(
+        None, description="Which way is better (needed with not_worse_than)."
+    )
+    tolerance: float = Field(
+        0.0, ge=0, description="How much worse than deployed still passes, in the metric's units."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> GateSettings:
+        if self.min is None and self.max is None and not self.not_worse_than:
+            raise ValueError(f"gate on {self.metric!r} needs min, max or not_worse_than")
+        if self.not_worse_than and self.direction is None:
+            raise ValueError(
+                f"gate on {self.metric!r}: not_worse_than needs direction: higher or lower"
+            )
+        return self
+
+
 class StageSettings(Frozen):
     """One deployment stage: what selects its version and how it runs."""
 
@@ -149,6 +176,20 @@ class StageSettings(Frozen):
         default_factory=dict,
         description="Settings of the stage's target, by the keys it declares (a target "
         "plug-in's own settings; an unknown key is a configuration error).",
+    )
+    gates: tuple[GateSettings, ...] = Field(
+        (), description="Gates a version must pass to newly run in this stage (docs/policy.md)."
+    )
+    contract: Literal["strict", "warn", "off"] = Field(
+        "warn",
+        description="The serving contract against the version that runs: 'strict' refuses a "
+        "breaking signature change, 'warn' deploys and says so in the commit, 'off' ignores it.",
+    )
+    after: str = Field(
+        "", description="A stage of the same source a version must run in first (soak)."
+    )
+    soak_seconds: float = Field(
+        0.0, ge=0, description="How long the version must have run in the 'after' stage."
     )
     route: RouteSettings = Field(default_factory=RouteSettings)
     publish: Literal["direct", "pull-request"] = Field(

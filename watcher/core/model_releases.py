@@ -8,12 +8,13 @@ is still decided, and the plan keeps whatever is deployed for failed pairs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from watcher.core.model import READY_STATUS, ModelVersion, RegisteredModel, RegistrySnapshot
 from watcher.core.names import join_folder, model_slug
 from watcher.core.overrides import Overrides, read_overrides
+from watcher.core.policy.waiver import gate_tags, gates_waived
 from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, ReleaseId, SourceRead
 from watcher.core.stages import NameFilter, StagePolicy
 from watcher.core.urls import redact_url
@@ -177,9 +178,13 @@ def _decide(
         release_id = ReleaseId(source, MODEL_KIND, model.name, stage.name)
         version, selected_by = chosen
         folder = join_folder(path, slug, stage.name)
+        tags = version.tag_map
         try:
+            waived_by = gates_waived(tags, stage.name)
+            for tag in gate_tags(tags, stage_names):
+                del tags[tag]  # a waiver, not a deployment override
             overrides = read_overrides(
-                version.tag_map, stage.name, stage_names, stage.max_replicas, stage.min_replicas
+                tags, stage.name, stage_names, stage.max_replicas, stage.min_replicas
             )
         except PermanentError as exc:
             failures.append(ReleaseFailure(release_id, exc, folder, version.version))
@@ -195,7 +200,8 @@ def _decide(
             ui_url=ui_url,
             overrides=overrides,
         )
-        releases.append(_release(release_id, folder, deployment))
+        rules = replace(stage.rules, waived_by=waived_by) if waived_by else stage.rules
+        releases.append(replace(_release(release_id, folder, deployment), rules=rules))
     return tuple(releases), tuple(failures)
 
 

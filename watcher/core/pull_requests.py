@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from watcher.core.plan import blob_ids_of, git_blob_id
 from watcher.core.release import ReleaseId
+from watcher.core.tree import blob_ids_of, git_blob_id
 
 PullRequestState = Literal["open", "closed"]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from watcher.core.policy.rules import PromotionRules
 from watcher.core.publishing import DIRECT, Publishing
 from watcher.errors import WatcherError
 
@@ -79,6 +80,8 @@ class Release:
     #: Link to the input's page (registry UI, spec in git), for commits and Argo CD.
     url: str = ""
     artifact: ArtifactNeed | None = None
+    #: What the stage asks before this release newly runs there (holds apply to every release).
+    rules: PromotionRules = field(default_factory=PromotionRules)
 
     @property
     def label(self) -> str:

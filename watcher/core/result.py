@@ -16,8 +16,32 @@ from watcher.core.pull_requests import PullRequestEvent, PullRequestRef
 from watcher.core.release import ReleaseFailure, ReleaseId
 from watcher.errors import WatcherError, error_kind
 
-#: ``pr-open``: a pull request proposes the change; the stage runs what it ran until it merges.
-ReleaseState = Literal["deployed", "unchanged", "removed", "failed", "held", "pr-open"]
+#: The state of one (source, kind, name, stage) after a reconcile (docs/policy.md):
+#:
+#: - ``deployed``, ``removed``: changed by this run; ``unchanged``: as wanted already;
+#: - ``planned``: a dry run would change it;
+#: - ``pr-open``: a pull request proposes the change; the stage runs what it ran until it merges;
+#: - ``held``: a person's change, or ``gitops-watcher hold``, keeps it as it is;
+#: - ``gated``: the new version fails a gate or the serving contract (someone must look);
+#: - ``waiting``: the new version has not soaked long enough in the stage before;
+#: - ``kept``: its source could not be read this time, so its folder is kept as it is;
+#: - ``blocked``: its removal is held back by the mass-deletion guard;
+#: - ``failed``: it could not be decided, copied or rendered (its folder is kept).
+ReleaseState = Literal[
+    "deployed",
+    "unchanged",
+    "removed",
+    "planned",
+    "pr-open",
+    "held",
+    "gated",
+    "waiting",
+    "kept",
+    "blocked",
+    "failed",
+]
+#: States that are refusals someone must look at: the run exits 1.
+REFUSALS = frozenset({"gated"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,8 @@ class ReleaseOutcome:
     pull_request: PullRequestRef | None = None
     #: For a merged pull request: from the first time the revision was proposed to the merge.
     lead_seconds: float | None = None
+    #: For ``held``, ``gated`` and ``waiting``: the revision the registry selects (not applied).
+    candidate: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +87,7 @@ class ReleaseOutcome:
             "reason": self.reason,
             "pull_request": self.pull_request.to_dict() if self.pull_request else None,
             "lead_seconds": self.lead_seconds,
+            "candidate": self.candidate or None,
         }
 
 
@@ -72,8 +99,8 @@ _EVENT_STATES: dict[str, ReleaseState] = {
     "current": "pr-open",
     "merged": "deployed",
     "held": "held",
-    "would-open": "held",
-    "would-update": "held",
+    "would-open": "planned",
+    "would-update": "planned",
 }
 
 
@@ -129,10 +156,18 @@ class ReconcileResult:
     proposed: tuple[Change, ...] = ()
     #: What was done with each pull request (opened, updated, merged, closed …).
     pull_requests: list[PullRequestEvent] = field(default_factory=list)
+    #: When a release waiting for its soak may be ready: reconcile again then.
+    wake_at: float | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.problems and all(s.ok for s in self.sources)
+        refused = any(outcome.state in REFUSALS for outcome in self.releases)
+        return (
+            not self.failures
+            and not self.problems
+            and not refused
+            and all(s.ok for s in self.sources)
+        )
 
     def counts(self) -> dict[str, int]:
         states = [outcome.state for outcome in self.releases]
@@ -142,6 +177,10 @@ class ReconcileResult:
             "removed": sum(1 for a in self.applied if a.change.action == "remove"),
             "unchanged": states.count("unchanged"),
             "held": states.count("held"),
+            "gated": states.count("gated"),
+            "waiting": states.count("waiting"),
+            "kept": states.count("kept"),
+            "blocked": states.count("blocked"),
             "pull_requests_open": states.count("pr-open"),
             "failed": len(self.failures) + len(self.problems),
             "sources_failed": sum(1 for s in self.sources if not s.ok),
@@ -164,4 +203,5 @@ class ReconcileResult:
                 {"error": str(error), "folder": folder} for folder, error in self.problems
             ],
             "sources": [source.to_dict() for source in self.sources],
+            "wake_at": self.wake_at,
         }

@@ -11,6 +11,7 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watcher.core.policy.rules import PromotionRules
 from watcher.core.publishing import DIRECT, Publishing
 
 
@@ -63,6 +64,8 @@ class StagePolicy:
     network_policy: bool = False
     #: Namespaces allowed to reach the pods besides their own (e.g. the ingress gateway's).
     network_policy_ingress_namespaces: tuple[str, ...] = ()
+    #: Gates, the serving contract and soak: what a version must pass to newly run here.
+    rules: PromotionRules = field(default_factory=PromotionRules)
     #: A commit on the GitOps branch, or a pull request per change (``stages[].publish``).
     publish: Publishing = DIRECT
 

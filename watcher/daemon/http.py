@@ -89,90 +89,108 @@ def _make_handler(
     max_body: int,
     on_webhook: Callable[[str, float], None],
 ) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "gitops-watcher"
-        sys_version = ""
-        timeout = 10  # seconds a client may take to send its request
-        protocol_version = "HTTP/1.1"
+    """The handler class for one server, bound to the daemon's parts."""
+    parts = {
+        "metrics": metrics,
+        "board": board,
+        "routes": routes,
+        "max_body": max_body,
+        "on_webhook": staticmethod(on_webhook),
+    }
+    return type("Handler", (_Handler,), parts)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http %s: " + format, self.client_address[0], *args)
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+class _Handler(BaseHTTPRequestHandler):
+    """The endpoints; the daemon's parts are class attributes of a subclass made per server
+    (``_make_handler``), since ``http.server`` makes one handler object per request."""
 
-        def _json(self, status: int, data: Any) -> None:
-            body = json.dumps(data, sort_keys=True, default=str).encode() + b"\n"
-            self._send(status, body, "application/json")
+    metrics: DaemonMetrics
+    board: StatusBoard
+    routes: Mapping[str, WebhookTrigger]
+    max_body: int
+    on_webhook: Callable[[str, float], None]
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                self._send(200, b"ok\n", "text/plain; charset=utf-8")
-            elif path == "/readyz":
-                ready, why = board.ready()
-                self._json(200 if ready else 503, {"ready": ready, "reason": why})
-            elif path == "/metrics":
-                self._send(200, metrics.render(), metrics.content_type)
-            elif path == "/status":
-                self._json(200, board.snapshot())
-            else:
-                self._json(404, {"error": "not found"})
+    server_version = "gitops-watcher"
+    sys_version = ""
+    timeout = 10  # seconds a client may take to send its request
+    protocol_version = "HTTP/1.1"
 
-        do_HEAD = do_GET
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s: " + format, self.client_address[0], *args)
 
-        def do_POST(self) -> None:
-            hook = routes.get(self.path.split("?", 1)[0])
-            if hook is None:
-                self._json(404, {"error": "not found"})
-                return
-            length_text = self.headers.get("Content-Length")
-            if self.headers.get("Transfer-Encoding") or length_text is None:
-                self.close_connection = True
-                self._webhook_answer(411, "no_length", "Content-Length is required")
-                return
-            try:
-                length = int(length_text)
-            except ValueError:
-                length = -1
-            if length < 0 or length > max_body:
-                self.close_connection = True
-                self._webhook_answer(413, "too_large", f"body larger than {max_body} bytes")
-                return
-            try:
-                body = self.rfile.read(length)
-            except OSError:
-                self.close_connection = True
-                metrics.webhooks.labels("broken").inc()
-                return
-            if len(body) != length:
-                self.close_connection = True
-                self._webhook_answer(400, "short_body", "body shorter than Content-Length")
-                return
-            headers = {k: v for k, v in self.headers.items()}
-            verdict = hook.verify(_Headers(headers), body)
-            if verdict.status == 202:
-                on_webhook(verdict.event, verdict.timestamp)
-            self._webhook_answer(verdict.status, verdict.outcome, verdict.message)
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-        def _webhook_answer(self, status: int, outcome: str, message: str) -> None:
-            metrics.webhooks.labels(outcome).inc()
-            level = logging.INFO if status == 202 else logging.WARNING
-            log.log(level, "webhook from %s: %s (%s)", self.client_address[0], outcome, message)
-            self._json(status, {"outcome": outcome, "message": message})
+    def _json(self, status: int, data: Any) -> None:
+        body = json.dumps(data, sort_keys=True, default=str).encode() + b"\n"
+        self._send(status, body, "application/json")
 
-        def do_PUT(self) -> None:
-            self._json(405, {"error": "method not allowed"})
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        elif path == "/readyz":
+            ready, why = self.board.ready()
+            self._json(200 if ready else 503, {"ready": ready, "reason": why})
+        elif path == "/metrics":
+            self._send(200, self.metrics.render(), self.metrics.content_type)
+        elif path == "/status":
+            self._json(200, self.board.snapshot())
+        else:
+            self._json(404, {"error": "not found"})
 
-        do_DELETE = do_PATCH = do_PUT
+    do_HEAD = do_GET
 
-    return Handler
+    def do_POST(self) -> None:
+        hook = self.routes.get(self.path.split("?", 1)[0])
+        if hook is None:
+            self._json(404, {"error": "not found"})
+            return
+        length_text = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or length_text is None:
+            self.close_connection = True
+            self._webhook_answer(411, "no_length", "Content-Length is required")
+            return
+        try:
+            length = int(length_text)
+        except ValueError:
+            length = -1
+        if length < 0 or length > self.max_body:
+            self.close_connection = True
+            self._webhook_answer(413, "too_large", f"body larger than {self.max_body} bytes")
+            return
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            self.close_connection = True
+            self.metrics.webhooks.labels("broken").inc()
+            return
+        if len(body) != length:
+            self.close_connection = True
+            self._webhook_answer(400, "short_body", "body shorter than Content-Length")
+            return
+        headers = {k: v for k, v in self.headers.items()}
+        verdict = hook.verify(_Headers(headers), body)
+        if verdict.status == 202:
+            self.on_webhook(verdict.event, verdict.timestamp)
+        self._webhook_answer(verdict.status, verdict.outcome, verdict.message)
+
+    def _webhook_answer(self, status: int, outcome: str, message: str) -> None:
+        self.metrics.webhooks.labels(outcome).inc()
+        level = logging.INFO if status == 202 else logging.WARNING
+        log.log(level, "webhook from %s: %s (%s)", self.client_address[0], outcome, message)
+        self._json(status, {"outcome": outcome, "message": message})
+
+    def do_PUT(self) -> None:
+        self._json(405, {"error": "method not allowed"})
+
+    do_DELETE = do_PATCH = do_PUT
 
 
 class _Headers(dict[str, str]):

@@ -90,7 +90,13 @@ class DaemonMetrics:
             ["version", "python"], registry=r,
         )  # fmt: skip
         self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.releases = Gauge(
+            f"{PREFIX}_releases", "Releases by source and state after the last reconcile "
+            "(deployed, held, gated, waiting, failed …; docs/policy.md lists the states).",
+            ["source", "state"], registry=r,
+        )  # fmt: skip
         self._sources: set[str] = set()
+        self._release_series: set[tuple[str, str]] = set()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -105,8 +111,22 @@ class DaemonMetrics:
             for name in self._sources:
                 self.source_up.labels(name).set(0)
 
+    def count_states(self, result: dict[str, Any]) -> None:
+        """The releases gauge: this reconcile's count per (source, state); series that
+        no release is in any more go to 0."""
+        counts: dict[tuple[str, str], int] = {}
+        for release in result.get("releases") or ():
+            key = (str(release.get("source") or ""), str(release.get("state")))
+            counts[key] = counts.get(key, 0) + 1
+        for key in self._release_series - set(counts):
+            self.releases.labels(*key).set(0)
+        for key, number in counts.items():
+            self.releases.labels(*key).set(number)
+        self._release_series |= set(counts)
+
     def observe(self, result: dict[str, Any], first_observed_at: float) -> None:
         """Count one completed reconcile from its result dict."""
+        self.count_states(result)
         self.reconciles.labels("ok" if result.get("ok") else "partial").inc()
         started, finished = float(result["started_at"]), float(result["finished_at"])
         self.duration.observe(max(finished - started, 0.0))

@@ -68,6 +68,7 @@ class Daemon:
         self._lost_lease = False
         self._runner: SingleFlightRunner | None = None
         self._reporters: dict[str, StatusReporter] = {}
+        self._scheduler: Scheduler | None = None
         self._status_pool: ThreadPoolExecutor | None = None
 
     # -- control ------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class Daemon:
             Backoff(config.backoff_min_seconds, config.backoff_max_seconds),
         )
         self._runner = runner
-        scheduler = Scheduler()
+        scheduler = self._scheduler = Scheduler()
         watches: list[FileWatch] = []
         closers: list[Any] = []
         try:
@@ -280,7 +281,9 @@ class Daemon:
         finally:
             self.metrics.running.set(0)
         self.metrics.observe(result, request.first_observed_at)
+        policy_news = self._policy_news(result)
         self.board.run_finished(result)
+        self._wake_at(result.get("wake_at"))
         _log_failures(result)
         counts: dict[str, int] = {}
         for release in result.get("releases") or ():
@@ -293,9 +296,36 @@ class Daemon:
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing managed",
             "; pushed" if result.get("pushed") else "",
         )
-        if self._reporters and result.get("pushed") and self._status_pool is not None:
-            self._status_pool.submit(self._write_status, result)
+        if self._reporters and self._status_pool is not None:
+            if result.get("pushed"):
+                self._status_pool.submit(self._write_status, result)
+            elif policy_news:
+                self._status_pool.submit(self._write_status, {**result, "releases": policy_news})
         return True
+
+    def _policy_news(self, result: dict[str, Any]) -> list[dict[str, Any]]:
+        """Releases the policy newly holds, gates or keeps waiting (for status tags): said
+        once when the state begins, not on every reconcile while it lasts."""
+        before = self.board.states()
+        news = []
+        for release in result.get("releases") or ():
+            state = release.get("state")
+            key = (str(release["source"]), str(release["name"]), str(release["stage"]))
+            if state in ("held", "gated", "waiting") and before.get(key) != state:
+                news.append(release)
+                log.info(
+                    "%s %s %r in %s: %s",
+                    str(state).upper(), release.get("kind"), str(release.get("name"))[:80],
+                    release.get("stage"), release.get("reason"),
+                )  # fmt: skip
+        return news
+
+    def _wake_at(self, when: Any) -> None:
+        """A release waits for its soak: reconcile again when it ends, not at the resync."""
+        scheduler = self._scheduler
+        if scheduler is None or not isinstance(when, int | float):
+            return
+        scheduler.once(float(when), "soak", lambda: self.ask("soak"))
 
     def _write_status(self, result: dict[str, Any]) -> None:
         """Each source's reporter gets its releases that this push changed; failures only

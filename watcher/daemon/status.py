@@ -19,6 +19,11 @@ from typing import Any
 
 Key = tuple[str, str, str]
 
+#: States in which the folder runs what it ran before (see watcher.core.result.ReleaseState).
+CARRIED_STATES = frozenset(
+    {"unchanged", "planned", "pr-open", "held", "gated", "waiting", "kept", "blocked", "failed"}
+)
+
 
 class StatusBoard:
     def __init__(
@@ -87,8 +92,9 @@ class StatusBoard:
     def _merge(old: dict[str, Any] | None, release: dict[str, Any], now: float) -> dict[str, Any]:
         state = str(release.get("state"))
         old = old or {}
-        # unchanged/held keep what was deployed before; the state's own "since" carries over.
-        carried = state in ("unchanged", "held", "failed")
+        # States that change nothing keep what was deployed before (and its commit); the
+        # state's own "since" carries over.
+        carried = state in CARRIED_STATES
         entry = {
             "source": release["source"],
             "kind": release.get("kind"),
@@ -110,12 +116,19 @@ class StatusBoard:
             "reason": release.get("reason") or "",
             "pull_request": release.get("pull_request"),
             "lead_seconds": release.get("lead_seconds"),
+            # For held, gated and waiting: the revision the registry selects, not applied.
+            "candidate": release.get("candidate"),
         }
         if state == "unchanged" and old.get("state") == "deployed":
             entry["state"], entry["since"] = "deployed", old["since"]
         if release.get("error"):
             entry["error_since"] = old.get("error_since") or now
         return entry
+
+    def states(self) -> dict[Key, str]:
+        """Each release's state as the last reconcile left it."""
+        with self._lock:
+            return {key: str(entry.get("state")) for key, entry in self._entries.items()}
 
     # -- reads for the endpoints --------------------------------------------------------
 

@@ -14,9 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -122,6 +124,17 @@ class Scheduler:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(seconds)),
+        )
+
+    def once(self, when: float, name: str, job: Callable[[], None]) -> None:
+        """Run ``job`` once at ``when`` (unix seconds); a later call replaces the time."""
+        self._scheduler.add_job(
+            job,
+            DateTrigger(run_date=datetime.fromtimestamp(max(when, time.time()), UTC)),
+            id=name,
+            name=name,
+            replace_existing=True,
+            misfire_grace_time=None,
         )
 
     def start(self) -> None:

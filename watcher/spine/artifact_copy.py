@@ -120,6 +120,11 @@ class ArtifactSync:
     def describe(self) -> str:
         return self._store.describe()
 
+    @property
+    def files(self) -> VersionFiles:
+        """Where a version's own files are read from (its registry's artifact location)."""
+        return self._sources
+
     def check(self, *, dry_run: bool = False) -> None:
         """Once per reconcile: the store is reachable, before any copy starts.
 

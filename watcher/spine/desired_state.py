@@ -283,24 +283,7 @@ def _copy(
         if release.artifact.key not in errors:
             first.setdefault(release.artifact.key, release)
 
-    def ensure(release: Release) -> tuple[ArtifactRef, CopyStats] | WatcherError:
-        assert release.artifact is not None
-        try:
-            return artifacts.ensure(release.artifact, dry_run=dry_run)
-        except WatcherError as exc:
-            log.debug("cannot copy the files of %s: %s", release.id.describe(), exc)
-            return exc
-        except Exception as exc:
-            log.debug("copying %s crashed", release.id.describe(), exc_info=True)
-            return InternalError(f"copying {describe(release.id.name)}: {exc!r:.200}")
-
-    # Copies are independent: checking N verified copies is N round trips of waiting,
-    # so they run side by side (each still reads its manifest and HEADs every file).
-    if len(first) > 1:
-        with ThreadPoolExecutor(max_workers=min(COPY_CONCURRENCY, len(first))) as pool:
-            outcomes = list(pool.map(ensure, first.values()))
-    else:
-        outcomes = [ensure(release) for release in first.values()]
+    outcomes = _ensure_all(artifacts, list(first.values()), dry_run=dry_run)
     for (key, release), outcome in zip(first.items(), outcomes, strict=True):
         if isinstance(outcome, WatcherError):
             errors[key] = outcome
@@ -315,6 +298,32 @@ def _copy(
             state.planned_copies.append((what, ref.uri, ref.file_count, ref.total_bytes))
     _copy_failures(artifacts, needing, errors, unchecked, state)
     return refs
+
+
+def _ensure_all(
+    artifacts: ArtifactStep, releases: Sequence[Release], *, dry_run: bool
+) -> list[tuple[ArtifactRef, CopyStats] | WatcherError]:
+    """Each release's verified copy, or why not; a crash is that release's failure.
+
+    Copies are independent: checking N verified copies is N round trips of waiting,
+    so they run side by side (each still reads its manifest and HEADs every file).
+    """
+
+    def ensure(release: Release) -> tuple[ArtifactRef, CopyStats] | WatcherError:
+        assert release.artifact is not None
+        try:
+            return artifacts.ensure(release.artifact, dry_run=dry_run)
+        except WatcherError as exc:
+            log.debug("cannot copy the files of %s: %s", release.id.describe(), exc)
+            return exc
+        except Exception as exc:
+            log.debug("copying %s crashed", release.id.describe(), exc_info=True)
+            return InternalError(f"copying {describe(release.id.name)}: {exc!r:.200}")
+
+    if len(releases) > 1:
+        with ThreadPoolExecutor(max_workers=min(COPY_CONCURRENCY, len(releases))) as pool:
+            return list(pool.map(ensure, releases))
+    return [ensure(release) for release in releases]
 
 
 def _copy_failures(

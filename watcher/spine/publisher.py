@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from watcher.core.plan import Change, FolderView, Plan
+from watcher.core.plan import Change, Plan
 from watcher.core.pull_requests import PullRequestEvent
 from watcher.core.release import ReleaseFailure
 from watcher.core.result import Applied
+from watcher.core.tree import FolderView
 from watcher.errors import PushRejectedError
 
 log = logging.getLogger(__name__)

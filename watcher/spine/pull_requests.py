@@ -7,11 +7,10 @@ pull request change, the branch is made anew on the GitOps head and force-pushed
 (only that branch) when what it proposes, or the folder it is based on, changed;
 an open pull request of that branch is looked up before one is created, so a
 create whose reply was lost never leaves two. Pull requests remembered from
-earlier reconciles are settled by content: the GitOps branch holds what one
-proposed (merged, squashed or rebased: deployed), or the selection returned to
-what the stage runs (closed with a comment). A pull request a person closed is
-not opened again for that revision. A forge that is down or refuses fails only
-these releases.
+earlier reconciles are settled by content: merged, squashed or rebased (deployed),
+or the selection returned to what the stage runs (closed with a comment). One a
+person closed is not opened again for that revision. A forge that is down or
+refuses fails only these releases.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from watcher.core import pull_request_text as text
-from watcher.core.plan import Change, FolderView, Plan
+from watcher.core.plan import Change, Plan
 from watcher.core.publishing import pull_request_branch
 from watcher.core.pull_requests import (
     EventKind,
@@ -33,6 +32,7 @@ from watcher.core.pull_requests import (
     content_id,
 )
 from watcher.core.release import ReleaseFailure
+from watcher.core.tree import FolderView
 from watcher.errors import WatcherError
 from watcher.spine.publisher import DirectPushPublisher, GitOpsRepository, Planner, Publication
 

@@ -30,6 +30,8 @@ from watcher.core.result import (
 from watcher.core.targets import Target
 from watcher.errors import TemporaryError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
+from watcher.spine.policy import PolicyContext, PolicyResult, Stopped, apply_policy
+from watcher.spine.policy_ports import FolderHistory, evidence_of
 from watcher.spine.publisher import Publication, Publisher
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class Reconciler(Closing):
         *,
         max_delete_fraction: float = 0.5,
         closers: Sequence[Closing] = (),
+        history: FolderHistory | None = None,
+        prefix: str = "",
     ) -> None:
         self._closers = tuple(closers)
         self.sources = tuple(sources)
@@ -59,6 +63,10 @@ class Reconciler(Closing):
         self._publisher = publisher
         self._ledger = ledger
         self._max_delete_fraction = max_delete_fraction
+        #: The GitOps history the promotion policy reads (None: no policy, as in tests of
+        #: the plan alone), and the deployments folder it lives under.
+        self._policy = history
+        self._prefix = prefix
 
     def close(self) -> None:
         for source in self.sources:
@@ -82,8 +90,11 @@ class Reconciler(Closing):
         result.artifacts = state.stats
         result.planned_copies = state.planned_copies
 
+        #: The policy's word on the last plan the publisher asked for (it may plan again).
+        decided: list[PolicyResult] = []
+
         def planner(current: Mapping[str, bytes]) -> Plan:
-            return make_plan(
+            plan = make_plan(
                 current,
                 state.folders,
                 state.scopes,
@@ -91,10 +102,17 @@ class Reconciler(Closing):
                 max_delete_fraction=self._max_delete_fraction,
                 allow_mass_delete=allow_mass_delete,
             )
+            if self._policy is None:
+                return plan
+            decided[:] = [apply_policy(plan, current, state.folders, self._policy_context())]
+            return decided[0].plan
 
         publication = self._publisher.publish(planner, dry_run=dry_run)
         plan = publication.plan
+        stopped = decided[0].stopped if decided else []
+        result.wake_at = decided[0].wake_at if decided else None
         result.failures, unchecked = unchecked_but_deployed(state, plan)
+        result.failures += _stopped_failures(stopped)
         for failure in result.failures:
             log.info("cannot deploy %s: %s", failure.id.describe(), failure.error)
         if unchecked:
@@ -115,10 +133,15 @@ class Reconciler(Closing):
         result.proposed = publication.proposed
         result.pull_requests = publication.pull_requests
         result.failures += publication.failures
-        result.releases = _outcomes(result.failures, unchecked, publication)
+        result.releases = _outcomes(result.failures, unchecked, publication, stopped)
         result.finished_at = time.time()
         self._record(result)
         return result
+
+    def _policy_context(self) -> PolicyContext:
+        assert self._policy is not None
+        evidence = {source.name: evidence_of(source) for source in self.sources}
+        return PolicyContext(self._prefix, self._policy, evidence, time.time())
 
     def _record(self, result: ReconcileResult) -> None:
         if self._ledger is None or result.dry_run:
@@ -165,6 +188,7 @@ def _outcomes(
     failures: Sequence[ReleaseFailure],
     unchecked: Sequence[ReleaseOutcome],
     publication: Publication,
+    stopped: Sequence[Stopped] = (),
 ) -> list[ReleaseOutcome]:
     """Every release's state after this run, in folder order."""
     plan = publication.plan
@@ -174,7 +198,7 @@ def _outcomes(
         applied = committed.get(change.folder) if publication.pushed else None
         info = change.provenance
         # Dry runs, and commits that never reached the remote, leave what is deployed alone.
-        state_now: ReleaseState = "held"
+        state_now: ReleaseState = "planned"
         if applied is not None:
             state_now = "removed" if change.action == "remove" else "deployed"
         outcomes.append(
@@ -192,13 +216,21 @@ def _outcomes(
         for folder, info in plan.unchanged
     ]
     outcomes += [
-        ReleaseOutcome(info.id, folder, info.revision, "held")
-        for folder, info in (*plan.held, *plan.held_back)
+        ReleaseOutcome(info.id, folder, info.revision, "kept") for folder, info in plan.held
     ]
+    outcomes += [
+        ReleaseOutcome(info.id, folder, info.revision, "blocked") for folder, info in plan.held_back
+    ]
+    outcomes += [_stopped_outcome(one) for one in stopped if one.state != "failed"]
     outcomes += unchecked
     outcomes += [
         ReleaseOutcome(f.id, f.folder or "", f.revision, "failed", error=f.error)
         for f in failures
+    ]
+    # A policy's word on a folder wins over "unchanged" (a manual hold with nothing to do).
+    spoken_by_policy = {one.folder for one in stopped}
+    outcomes = [
+        o for o in outcomes if o.folder not in spoken_by_policy or o.state != "unchanged"
     ]
     # A pull request's outcome is the word on its folder (a merge: deployed, not unchanged).
     proposals = [o for o in map(pull_request_outcome, publication.pull_requests) if o]
@@ -209,3 +241,25 @@ def _outcomes(
 
 def describe_sources(sources: Iterable[Source]) -> str:
     return ", ".join(source.name for source in sources)
+
+
+def _stopped_outcome(stopped: Stopped) -> ReleaseOutcome:
+    """A release the policy kept out: what runs stays (``revision``), the candidate waits."""
+    return ReleaseOutcome(
+        stopped.id,
+        stopped.folder,
+        stopped.running,
+        stopped.state,
+        commit=stopped.commit or None,
+        reason=stopped.reason,
+        candidate=stopped.revision,
+    )
+
+
+def _stopped_failures(stopped: Sequence[Stopped]) -> list[ReleaseFailure]:
+    """A release whose evidence could not be read fails (and keeps its folder)."""
+    return [
+        ReleaseFailure(one.id, one.error, one.folder, one.revision)
+        for one in stopped
+        if one.state == "failed" and one.error is not None
+    ]

@@ -98,3 +98,22 @@ def build_artifacts(
         source_name=endpoint.name,
     )
     return ModelArtifacts(sync, opened)
+
+
+def version_files(endpoint: MlflowEndpoint, registry: ArtifactLocator) -> SourceResolver:
+    """Where a version's files are read from, without a copy step (store ``none``): for
+    the promotion policy, which reads a version's ``MLmodel``."""
+    from watcher.sources.mlflow.registry_rest import RestRegistry
+
+    config = endpoint.artifacts
+    proxy = registry if isinstance(registry, RestRegistry) else None
+
+    @functools.cache
+    def source_client() -> tuple[Any, bool]:
+        from watcher.adapters.s3_store import make_s3_client
+
+        endpoint_url = config.sources.s3_endpoint_url or config.s3.endpoint_url
+        profile = config.sources.s3_profile or config.s3.profile
+        return make_s3_client(config.s3, endpoint_url=endpoint_url, profile=profile), False
+
+    return SourceResolver(config.sources, registry, proxy=proxy, source_s3_client=source_client)

@@ -21,7 +21,8 @@ from watcher.errors import ConfigError
 from watcher.sources.mlflow.copies import build_artifacts, copy_location
 from watcher.sources.mlflow.readers import build_registry
 from watcher.sources.mlflow.settings_view import MlflowEndpoint, mlflow_endpoints, stage_policy
-from watcher.sources.mlflow.source import MlflowSource, RegistryReader
+from watcher.sources.mlflow.source import MlflowSource, ModelArtifacts, RegistryReader
+from watcher.spine.policy_ports import PromotionEvidence
 from watcher.spine.source_kinds import BuildContext, SourceEntry, StatusReporter
 from watcher.spine.triggers import Trigger
 
@@ -72,7 +73,9 @@ class MlflowKind:
             if context.with_artifacts
             else None
         )
-        return mlflow_source(context.settings, endpoint, registry, artifacts)
+        source = mlflow_source(context.settings, endpoint, registry, artifacts)
+        source.evidence = _evidence(endpoint, registry, artifacts)
+        return source
 
     def triggers(self, entries: Sequence[SourceEntry], context: BuildContext) -> list[Trigger]:
         from watcher.sources.mlflow.triggers import registry_triggers, webhook_trigger
@@ -120,3 +123,18 @@ def snapshot_source(settings: Settings, path: Path) -> MlflowSource:
         DEFAULT_SOURCE, "", settings.registry, Credentials(), settings.stages, settings.artifacts
     )
     return mlflow_source(settings, endpoint, SnapshotFile.read(path), None)
+
+
+def _evidence(
+    endpoint: MlflowEndpoint, registry: RegistryReader, artifacts: ModelArtifacts | None
+) -> PromotionEvidence | None:
+    """Metrics and signatures for the policy, from the readers that can give them."""
+    from watcher.sources.mlflow.copies import version_files
+    from watcher.sources.mlflow.evidence import MlflowEvidence
+    from watcher.sources.mlflow.registry_db import DatabaseRegistry
+    from watcher.sources.mlflow.registry_rest import RestRegistry
+
+    if not isinstance(registry, RestRegistry | DatabaseRegistry):
+        return None  # a snapshot file: offline, nothing to read
+    files = artifacts.sync.files if artifacts is not None else version_files(endpoint, registry)
+    return MlflowEvidence(registry, files)

@@ -41,6 +41,7 @@ from watcher.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
+from watcher.sources.mlflow.db_metrics import latest_values
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,30 @@ class DatabaseRegistry:
         return self._lookup(
             "logged_models", "model_id", model_id, "artifact_location", f"logged model {model_id!r}"
         )
+
+    # -- what a version logged, for the promotion gates --
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric the run logged (MLflow's ``latest_metrics``)."""
+        return self._metrics("latest_metrics", "run_uuid", run_id, ("key", "value"))
+
+    def logged_model_metrics(self, model_id: str) -> dict[str, float]:
+        """An MLflow 3 logged model's metrics, the last logged of each key."""
+        columns = ("metric_name", "metric_value", "metric_step", "metric_timestamp_ms")
+        return self._metrics("logged_model_metrics", "model_id", model_id, columns)
+
+    def _metrics(
+        self, table: str, key: str, value: str, columns: Sequence[str]
+    ) -> dict[str, float]:
+        try:
+            with self._get_engine().connect() as conn:
+                return latest_values(conn, table, key, value, columns)
+        except DBAPIError as exc:
+            raise self._translate(exc) from exc
+        except SQLAlchemyError as exc:
+            raise RegistryError(
+                f"reading metrics ({table}) from {self._origin} failed: {self._scrub(exc)}"
+            ) from exc
 
     def _lookup(self, table_name: str, key: str, value: str, column: str, what: str) -> str:
         engine = self._get_engine()

@@ -1,13 +1,14 @@
-"""Where an MLflow server keeps a version's files, and its artifact proxy.
+"""Runs and logged models of an MLflow server: where a version's files are, what it logged.
 
 Run and logged-model lookups give the artifact roots of ``runs:/`` and
-``models:/m-…`` sources; ``mlflow-artifacts:/`` files are listed and streamed
-through the server itself.
+``models:/m-…`` sources and the metrics the promotion gates read;
+``mlflow-artifacts:/`` files are listed and streamed through the server itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -45,6 +46,19 @@ class ArtifactEndpoints(MlflowHttp):
                 hint=f"the version's source names a {label} that was deleted",
             )
         return str(uri)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric the run logged ({} for a run the server lacks)."""
+        answer = self._get(RUN_PATH, {"run_id": run_id}, missing_ok=True) or {}
+        data = (answer.get("run") or {}).get("data") or {}
+        return _metric_values(self._list(data, "metrics", RUN_PATH), "key", "value")
+
+    def logged_model_metrics(self, model_id: str) -> dict[str, float]:
+        """An MLflow 3 logged model's own metrics, the last logged of each key."""
+        path = LOGGED_MODEL_PATH + quote(model_id, safe="")
+        answer = self._get(path, {}, missing_ok=True) or {}
+        data = (answer.get("model") or {}).get("data") or {}
+        return _metric_values(self._list(data, "metrics", path), "key", "value")
 
     def list_artifacts(self, path: str) -> list[tuple[str, bool, int]]:
         """One level of the server's artifact proxy: (path, is_dir, size) per entry."""
@@ -90,3 +104,18 @@ class ArtifactEndpoints(MlflowHttp):
             f"(HTTP {response.status_code})",
             hint="check that the server runs with artifact serving (--serve-artifacts)",
         )
+
+
+def _metric_values(
+    records: Sequence[Mapping[str, Any]], key: str, value: str
+) -> dict[str, float]:
+    """Each metric's value, the latest (by step, then time) where several are listed."""
+    latest: dict[str, tuple[tuple[int, int], float]] = {}
+    for record in records:
+        name, number = record.get(key), record.get(value)
+        if not isinstance(name, str) or not isinstance(number, int | float):
+            continue
+        order = (int(record.get("step") or 0), int(record.get("timestamp") or 0))
+        if name not in latest or order >= latest[name][0]:
+            latest[name] = (order, float(number))
+    return {name: number for name, (_order, number) in latest.items()}

@@ -19,6 +19,8 @@ from watcher.config.settings import (
     Settings,
     StageSettings,
 )
+from watcher.core.policy.gates import Gate
+from watcher.core.policy.rules import PromotionRules
 from watcher.core.publishing import Publishing
 from watcher.core.stages import RoutePolicy, StagePolicy, VersionSelector
 
@@ -121,6 +123,27 @@ def stage_policy(stage: StageSettings, render: RenderSettings) -> StagePolicy:
         network_policy=stage.network_policy,
         network_policy_ingress_namespaces=stage.network_policy_ingress_namespaces,
         publish=Publishing(stage.publish, stage.auto_merge),
+        rules=promotion_rules(stage),
+    )
+
+
+def promotion_rules(stage: StageSettings) -> PromotionRules:
+    """Gates, contract and soak of a configured stage, as the core's plain values."""
+    return PromotionRules(
+        gates=tuple(
+            Gate(
+                g.metric,
+                min=g.min,
+                max=g.max,
+                not_worse_than=g.not_worse_than,
+                direction=g.direction,
+                tolerance=g.tolerance,
+            )
+            for g in stage.gates
+        ),
+        contract=stage.contract,
+        after=stage.after,
+        soak_seconds=stage.soak_seconds,
     )
 
 

@@ -22,6 +22,7 @@ from watcher.core.release import ArtifactNeed, SourceRead
 from watcher.core.stages import NameFilter, StagePolicy
 from watcher.errors import InternalError
 from watcher.spine.artifact_copy import ArtifactSync
+from watcher.spine.policy_ports import PromotionEvidence
 
 
 class RegistryReader(Protocol):
@@ -76,6 +77,7 @@ class MlflowSource(Closing):
         stages: tuple[StagePolicy, ...],
         models: NameFilter,
         artifacts: ModelArtifacts | None = None,
+        evidence: PromotionEvidence | None = None,
     ) -> None:
         self._name = name
         self._path = path
@@ -83,6 +85,8 @@ class MlflowSource(Closing):
         self._stages = stages
         self._models = models
         self._artifacts = artifacts
+        #: Metrics and signatures for the promotion policy (None: nothing to read them from).
+        self.evidence = evidence
         self._memo = ModelReleaseMemo()
 
     @property

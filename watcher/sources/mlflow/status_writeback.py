@@ -32,27 +32,12 @@ class TagReporter:
         updated = datetime.fromtimestamp(finished_at, UTC).isoformat(timespec="seconds")
         written = failed = 0
         for release in releases:
-            if release.get("kind") != "model" or release.get("state") not in (
-                "deployed",
-                "removed",
-                "pr-open",
-            ):
+            found = self._tags(release, updated)
+            if found is None:
                 continue
-            if not release.get("revision"):
-                continue
-            if release["state"] == "pr-open" and not release.get("commit"):
-                continue  # an open pull request said so when it was opened or updated
-            stage = str(release["stage"])
-            tags = {
-                f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
-                f"{self._prefix}{stage}.state": str(release["state"]),
-                f"{self._prefix}{stage}.updated": updated,
-            }
-            pull_request = release.get("pull_request")
-            if isinstance(pull_request, Mapping) and pull_request.get("url"):
-                tags[f"{self._prefix}{stage}.pull_request"] = str(pull_request["url"])
+            version, tags = found
             try:
-                done = self._writer.set_tags(str(release["name"]), str(release["revision"]), tags)
+                done = self._writer.set_tags(str(release["name"]), version, tags)
             except Exception:  # status must never stop anything
                 log.exception("status write-back crashed")
                 done = 0
@@ -60,8 +45,43 @@ class TagReporter:
             failed += len(tags) - done
         return written, failed
 
+    def _tags(
+        self, release: Mapping[str, Any], updated: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The version to tag and its tags; None when this release's state is not told."""
+        state = release.get("state")
+        if release.get("kind") != "model":
+            return None
+        stage = str(release["stage"])
+        if state in POLICY_STATES:
+            # On the version the registry selects: the reviewer sees why it does not run.
+            version = str(release.get("candidate") or "")
+            tags = {
+                f"{self._prefix}{stage}.state": str(state),
+                f"{self._prefix}{stage}.reason": str(release.get("reason") or ""),
+                f"{self._prefix}{stage}.updated": updated,
+            }
+            return (version, tags) if version else None
+        if state not in ("deployed", "removed", "pr-open") or not release.get("revision"):
+            return None
+        if state == "pr-open" and not release.get("commit"):
+            return None  # an open pull request said so when it was opened or updated
+        tags = {
+            f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
+            f"{self._prefix}{stage}.state": str(state),
+            f"{self._prefix}{stage}.updated": updated,
+        }
+        pull_request = release.get("pull_request")
+        if isinstance(pull_request, Mapping) and pull_request.get("url"):
+            tags[f"{self._prefix}{stage}.pull_request"] = str(pull_request["url"])
+        return str(release["revision"]), tags
+
     def close(self) -> None:
         self._writer.close()
+
+
+#: States of the promotion policy told on the version that waits (docs/policy.md).
+POLICY_STATES = frozenset({"held", "gated", "waiting"})
 
 
 def status_reporters(
