@@ -6,18 +6,16 @@ carry the detail only at ``-v``.
 
 from __future__ import annotations
 
-import difflib
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from watcher.adapters.ledger import LedgerEntry
+from watcher.core.diffs import DIFF_LINES_PER_FILE, folder_diff
 from watcher.core.names import describe
-from watcher.core.plan import Change
 from watcher.core.result import ReconcileResult
 
-#: Lines of diff shown per file in a dry run; the rest is counted.
-DIFF_LINES_PER_FILE = 40
+__all__ = ["DIFF_LINES_PER_FILE", "folder_diff", "history_table", "print_result"]
 
 
 def print_result(result: ReconcileResult, stream: TextIO | None = None) -> None:
@@ -79,35 +77,6 @@ def _failed_sources(result: ReconcileResult) -> str:
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     kept = "its folders are" if len(names) == 1 else "their folders are"
     return f"; {len(names)} source(s) failed: {shown} ({kept} kept)"
-
-
-def folder_diff(change: Change, limit: int = DIFF_LINES_PER_FILE) -> list[str]:
-    """A short unified diff of one folder's files, each file's part cut to ``limit`` lines."""
-    before = _texts(change.previous_files)
-    after = _texts(change.files)
-    lines: list[str] = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old == new:
-            continue
-        diff = list(
-            difflib.unified_diff(
-                (old or "").splitlines(),
-                (new or "").splitlines(),
-                fromfile=f"a/{change.folder}/{name}" if old is not None else "/dev/null",
-                tofile=f"b/{change.folder}/{name}" if new is not None else "/dev/null",
-                lineterm="",
-                n=1,
-            )
-        )
-        if len(diff) > limit:
-            diff = [*diff[:limit], f"… {len(diff) - limit} more diff line(s) of {name}"]
-        lines += diff
-    return lines
-
-
-def _texts(files: Mapping[str, bytes]) -> dict[str, str]:
-    return {name: data.decode("utf-8", "replace") for name, data in files.items()}
 
 
 def history_table(entries: Sequence[LedgerEntry]) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from watcher.core.artifacts import CopyStats
+from watcher.core.events import StateChange
 from watcher.core.plan import Change
 from watcher.core.release import ReleaseFailure, ReleaseId
 from watcher.errors import WatcherError, error_kind
@@ -39,6 +40,10 @@ class ReleaseOutcome:
     error: WatcherError | None = None
     #: Something to know about a release that is not failed: its copy was not re-checked.
     warning: str | None = None
+    #: The revision's page (registry UI, spec in git), when known.
+    url: str = ""
+    #: For a failed release: the revision its folder runs now ("" when none).
+    running_revision: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,8 @@ class ReleaseOutcome:
             "error": str(self.error) if self.error is not None else None,
             "error_kind": error_kind(self.error) if self.error is not None else None,
             "warning": self.warning,
+            "url": self.url,
+            "running_revision": self.running_revision,
         }
 
 
@@ -84,6 +91,9 @@ class ReconcileResult:
     artifacts: CopyStats = field(default_factory=CopyStats)
     #: Copies a dry run would make: (what, the copy's URI, files, bytes).
     planned_copies: list[tuple[str, str, int, int]] = field(default_factory=list)
+    #: What the ledger recorded as changed by this run (empty in a dry run, or when the
+    #: ledger could not be written): the source of events and promotion metrics.
+    changes: list[StateChange] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -118,4 +128,5 @@ class ReconcileResult:
                 {"error": str(error), "folder": folder} for folder, error in self.problems
             ],
             "sources": [source.to_dict() for source in self.sources],
+            "changes": [change.to_dict() for change in self.changes],
         }
