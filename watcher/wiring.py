@@ -20,9 +20,11 @@ from watcher import sources as source_registry
 from watcher import targets as target_registry
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
+from watcher.adapters.notifier import Notifier, build_notifier
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
+from watcher.closing import Closing
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings, StageSettings, UrlLogin
 from watcher.core.targets import Target, TargetSpec, make_environment
@@ -262,8 +264,15 @@ def render_desired(
 # -- the reconciler -----------------------------------------------------------------------
 
 
-def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler:
-    """A reconciler with every adapter open; use it as a context manager to close them."""
+def build_reconciler(
+    settings: Settings, credentials: Credentials, *, notifier: Notifier | None = None
+) -> Reconciler:
+    """A reconciler with every adapter open; use it as a context manager to close them.
+
+    Notifications go to ``notifier`` (the daemon's, which outlives it); without one, the
+    reconciler gets its own when notifications are configured, and closing it waits
+    for their deliveries (at most a few seconds).
+    """
     settings.state_path.mkdir(parents=True, exist_ok=True)
     source_entries(settings)  # what to set first: a source, then the repository
     if not settings.git.repo_url:
@@ -273,7 +282,17 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
     validated = ValidationCache(settings.state_path)
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings)
-    sources = build_sources(settings, credentials)
+    closers: list[Closing] = [validated]
+    if notifier is None:
+        notifier = build_notifier(settings.notifications, credentials)
+        if notifier is not None:
+            closers.append(notifier)
+    try:
+        sources = build_sources(settings, credentials)
+    except BaseException:
+        for closer in closers:
+            closer.close()
+        raise
     git = settings.git
     publisher = DirectPushPublisher(
         GitOpsRepo(git, settings.checkout_path, credentials.scoped("")),
@@ -287,7 +306,8 @@ def build_reconciler(settings: Settings, credentials: Credentials) -> Reconciler
         publisher,
         Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
-        closers=(validated,),
+        closers=closers,
+        listener=notifier,
     )
 
 
@@ -296,11 +316,13 @@ ReconcileFn = Callable[[bool], dict[str, Any]]
 
 
 @contextlib.contextmanager
-def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[ReconcileFn]:
+def open_reconciler(
+    settings: Settings, credentials: Credentials, *, notifier: Notifier | None = None
+) -> Iterator[ReconcileFn]:
     """A reconcile function over one reconciler, whose adapters are closed on exit; the
     daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
     flag = mass_delete_flag(settings)
-    with build_reconciler(settings, credentials) as reconciler:
+    with build_reconciler(settings, credentials, notifier=notifier) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()
