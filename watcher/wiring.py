@@ -20,7 +20,7 @@ from watcher import sources as source_registry
 from watcher import targets as target_registry
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
-from watcher.adapters.notifier import Notifier, build_notifier
+from watcher.adapters.notifier import build_notifier
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
@@ -31,7 +31,7 @@ from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.publisher import DirectPushPublisher
-from watcher.spine.reconciler import Reconciler
+from watcher.spine.reconciler import ChangeListener, Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
 from watcher.spine.triggers import Trigger
 
@@ -265,13 +265,14 @@ def render_desired(
 
 
 def build_reconciler(
-    settings: Settings, credentials: Credentials, *, notifier: Notifier | None = None
+    settings: Settings, credentials: Credentials, *, listener: ChangeListener | None = None
 ) -> Reconciler:
     """A reconciler with every adapter open; use it as a context manager to close them.
 
-    Notifications go to ``notifier`` (the daemon's, which outlives it); without one, the
-    reconciler gets its own when notifications are configured, and closing it waits
-    for their deliveries (at most a few seconds).
+    What the ledger records as changed goes to ``listener`` (the daemon's: its metrics
+    and its notifier, which outlive the reconciler); without one, the reconciler gets a
+    notifier of its own when notifications are configured, and closing it waits for
+    their deliveries (at most a few seconds).
     """
     settings.state_path.mkdir(parents=True, exist_ok=True)
     source_entries(settings)  # what to set first: a source, then the repository
@@ -283,10 +284,11 @@ def build_reconciler(
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings)
     closers: list[Closing] = [validated]
-    if notifier is None:
+    if listener is None:
         notifier = build_notifier(settings.notifications, credentials)
         if notifier is not None:
             closers.append(notifier)
+            listener = notifier
     try:
         sources = build_sources(settings, credentials)
     except BaseException:
@@ -307,7 +309,7 @@ def build_reconciler(
         Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=closers,
-        listener=notifier,
+        listener=listener,
     )
 
 
@@ -317,12 +319,12 @@ ReconcileFn = Callable[[bool], dict[str, Any]]
 
 @contextlib.contextmanager
 def open_reconciler(
-    settings: Settings, credentials: Credentials, *, notifier: Notifier | None = None
+    settings: Settings, credentials: Credentials, *, listener: ChangeListener | None = None
 ) -> Iterator[ReconcileFn]:
     """A reconcile function over one reconciler, whose adapters are closed on exit; the
     daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
     flag = mass_delete_flag(settings)
-    with build_reconciler(settings, credentials, notifier=notifier) as reconciler:
+    with build_reconciler(settings, credentials, listener=listener) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()

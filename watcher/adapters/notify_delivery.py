@@ -126,8 +126,10 @@ class DeliveryQueue:
             for _ in range(len(self._items) - (1 if self._busy else 0)):
                 self._count("dropped")
             self._cond.notify_all()
-        self._thread.join(timeout=max(self._target.timeout_seconds, 1.0) + 1.0)
-        self._session.close()
+        # A request in flight is not waited for: its thread dies with the process.
+        self._thread.join(timeout=1.0)
+        if not self._thread.is_alive():
+            self._session.close()
 
     # -- the thread ----------------------------------------------------------------------
 

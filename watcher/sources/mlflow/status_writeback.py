@@ -1,7 +1,8 @@
 """Status write-back: what is deployed goes back to the registry as model-version tags.
 
 ``gitops.<stage>.commit``, ``.state`` and ``.updated`` on the version a push deployed
-or removed, so a reviewer sees it in the MLflow UI. Best effort: status must never
+or removed, and ``.health`` and ``.synced`` when Argo CD's view of it changes
+(``argocd.api_url``), so a reviewer sees it in the MLflow UI. Best effort: status must never
 hold back a promotion, so a failure is logged and counted, never raised.
 """
 
@@ -31,19 +32,9 @@ class TagReporter:
         updated = datetime.fromtimestamp(finished_at, UTC).isoformat(timespec="seconds")
         written = failed = 0
         for release in releases:
-            if release.get("kind") != "model" or release.get("state") not in (
-                "deployed",
-                "removed",
-            ):
+            tags = self._tags(release, updated)
+            if not tags:
                 continue
-            if not release.get("revision"):
-                continue
-            stage = str(release["stage"])
-            tags = {
-                f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
-                f"{self._prefix}{stage}.state": str(release["state"]),
-                f"{self._prefix}{stage}.updated": updated,
-            }
             try:
                 done = self._writer.set_tags(str(release["name"]), str(release["revision"]), tags)
             except Exception:  # status must never stop anything
@@ -52,6 +43,25 @@ class TagReporter:
             written += done
             failed += len(tags) - done
         return written, failed
+
+    def _tags(self, release: Mapping[str, Any], updated: str) -> dict[str, str]:
+        """The tags of one release: what a push did, or what Argo CD says of it (a release
+        with ``argocd_health``: ``.health`` and ``.synced``)."""
+        if release.get("kind") != "model" or not release.get("revision"):
+            return {}
+        stage = str(release["stage"])
+        if "argocd_health" in release:
+            return {
+                f"{self._prefix}{stage}.health": str(release["argocd_health"]),
+                f"{self._prefix}{stage}.synced": str(bool(release.get("argocd_synced"))).lower(),
+            }
+        if release.get("state") not in ("deployed", "removed"):
+            return {}
+        return {
+            f"{self._prefix}{stage}.commit": str(release.get("commit") or ""),
+            f"{self._prefix}{stage}.state": str(release["state"]),
+            f"{self._prefix}{stage}.updated": updated,
+        }
 
     def close(self) -> None:
         self._writer.close()
