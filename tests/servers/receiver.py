@@ -77,8 +77,8 @@ class Receiver:
             self._thread = None
 
 
-def start_receiver(receiver: Receiver | None = None) -> Receiver:
-    receiver = receiver or Receiver()
+def start_receiver(given: Receiver | None = None) -> Receiver:
+    receiver: Receiver = given or Receiver()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from watcher import outward
+from watcher.adapters.ledger import HealthReport
 from watcher.adapters.notifier import Notifier
 from watcher.config.settings import Credentials, Settings
 from watcher.core.events import StateChange
@@ -39,8 +40,13 @@ class Observers:
         credentials: Credentials,
         metrics: DaemonMetrics,
         board: StatusBoard,
+        *,
+        dry_run: bool = False,
     ) -> None:
         self._settings, self._credentials = settings, credentials
+        #: A dry run changes nothing outside: Argo CD is read and shown, not recorded,
+        #: notified or written back as tags.
+        self._dry_run = dry_run
         self._metrics, self._board = metrics, board
         self.notifier: Notifier | None = None
         self._monitor: HealthMonitor | None = None
@@ -68,14 +74,14 @@ class Observers:
         reader = outward.argocd_reader(self._settings, self._credentials)
         if reader is not None:
             stack.callback(reader.close)
-            notifier = self.notifier
+            notifier = None if self._dry_run else self.notifier
             self._monitor = HealthMonitor(
                 reader=reader,
                 board=self._board,
                 metrics=promotion,
-                record_health=ledger.record_health,
+                record_health=_nothing if self._dry_run else ledger.record_health,
                 notify=notifier.changed_with if notifier is not None else None,
-                write_tags=self._write_tags,
+                write_tags=None if self._dry_run else self._write_tags,
                 interval=self._settings.argocd.poll_interval_seconds,
             )
         return ChangesSeen(promotion, self.notifier)
@@ -119,6 +125,10 @@ class Observers:
             written, failed = reporter.report(own, time.time())
             self._metrics.status_tags.labels("ok").inc(written)
             self._metrics.status_tags.labels("failed").inc(failed)
+
+
+def _nothing(_reports: Sequence[HealthReport]) -> list[StateChange]:
+    return []
 
 
 class ChangesSeen:

@@ -72,7 +72,9 @@ class Daemon:
         self._reporters: dict[str, StatusReporter] = {}
         self._status_pool: ThreadPoolExecutor | None = None
         #: Notifications, the stage figures, Argo CD health (opened as the writer).
-        self._observers = Observers(settings, credentials, self.metrics, self.board)
+        self._observers = Observers(
+            settings, credentials, self.metrics, self.board, dry_run=dry_run
+        )
 
     # -- control ------------------------------------------------------------------------
 
