@@ -20,7 +20,7 @@ from watcher import sources as source_registry
 from watcher import targets as target_registry
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
-from watcher.adapters.notifier import build_notifier
+from watcher.adapters.notifier import build_notifier, check_notification_variables
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
@@ -280,21 +280,13 @@ def build_reconciler(
         raise ConfigError(
             "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
         )
+    if listener is None:
+        check_notification_variables(settings.notifications, credentials)
     validated = ValidationCache(settings.state_path)
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings)
     closers: list[Closing] = [validated]
-    if listener is None:
-        notifier = build_notifier(settings.notifications, credentials)
-        if notifier is not None:
-            closers.append(notifier)
-            listener = notifier
-    try:
-        sources = build_sources(settings, credentials)
-    except BaseException:
-        for closer in closers:
-            closer.close()
-        raise
+    sources = build_sources(settings, credentials)
     git = settings.git
     publisher = DirectPushPublisher(
         GitOpsRepo(git, settings.checkout_path, credentials.scoped("")),
@@ -302,11 +294,18 @@ def build_reconciler(
         attempts=git.push_attempts,
         backoff_seconds=git.push_backoff_seconds,
     )
+    ledger = Ledger(settings.state_database_url, credentials.url_login("state.database_url"))
+    if listener is None:
+        # Last: its threads start only once everything else is open (checked above).
+        notifier = build_notifier(settings.notifications, credentials)
+        if notifier is not None:
+            closers.append(notifier)
+            listener = notifier
     return Reconciler(
         sources,
         targets,
         publisher,
-        Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
+        ledger,
         max_delete_fraction=settings.safety.max_delete_fraction,
         closers=closers,
         listener=listener,

@@ -215,4 +215,5 @@ def test_a_receiver_gets_the_events_sources_and_stages_it_asked_for() -> None:
     assert not only(event(event="failed", source="team-b"))
     assert not only(event(event="failed", source="team-a", stage="staging"))
     assert only(event(event="failed", source="team-a", stage=""))  # a source: no stage
+    assert only(event(event="failed", source="", stage=""))  # the run: no source, no stage
     assert wants([], [], [])(event())

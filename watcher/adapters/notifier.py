@@ -101,6 +101,7 @@ def build_notifier(
 def check_notification_variables(
     notifications: Sequence[NotificationSettings], credentials: Credentials
 ) -> None:
+    """Every variable a notification names is set, and a ``url_env`` holds an http(s) URL."""
     for settings in notifications:
         for key, found in (
             ("secret_env", credentials.notification_secrets),
@@ -112,16 +113,17 @@ def check_notification_variables(
                     f"notification {settings.name!r}: {key} names {variable}, which is not set",
                     hint=f"set {variable} in the environment, or remove {key}",
                 )
+        url = settings.url or credentials.notification_urls.get(settings.name, "")
+        if not url.lower().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"notification {settings.name!r}: {settings.url_env} must hold an http(s) URL"
+            )
 
 
 def _receiver(
     settings: NotificationSettings, credentials: Credentials, on_outcome: OnOutcome | None
 ) -> Receiver:
     url = settings.url or credentials.notification_urls[settings.name]
-    if not url.lower().startswith(("http://", "https://")):
-        raise ConfigError(
-            f"notification {settings.name!r}: {settings.url_env} must hold an http(s) URL"
-        )
     login = credentials.url_login(f"notifications.{settings.name}.url")
     target = Target(
         name=settings.name,

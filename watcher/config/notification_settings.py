@@ -47,7 +47,9 @@ class NotificationSettings(Frozen):
         "failed, recovered, held, gated, waiting, pr-opened, pr-merged, healthy, degraded.",
     )
     sources: tuple[str, ...] = Field(
-        (), description="Only events of these sources (empty: every source)."
+        (),
+        description="Only events of these sources (empty: every source); events that are no "
+        "source's (a run that cannot complete) always pass.",
     )
     stages: tuple[str, ...] = Field(
         (),

@@ -59,10 +59,11 @@ class Wants:
     def __call__(self, event: Event) -> bool:
         if self.events and event.event not in self.events:
             return False
-        if self.sources and event.source not in self.sources:
+        # Events that are no source's or stage's (a run that cannot complete, a source
+        # that cannot be read) pass those filters: whoever watches production wants to
+        # know that nothing can reach it.
+        if self.sources and event.source and event.source not in self.sources:
             return False
-        # Events that are no stage's (a source, the run) reach a stage filter too:
-        # whoever watches production wants to know the registry cannot be read.
         return not (self.stages and event.stage and event.stage not in self.stages)
 
 
@@ -108,7 +109,7 @@ def slack_message(event: Event) -> dict[str, Any]:
     """An incoming-webhook message a person reads at a glance: what, where, which
     versions, the commit and the diff."""
     icon = _SLACK_ICONS.get(event.event, ":information_source:")
-    text = f"{icon} {event.message}"
+    text = f"{icon} {_escape(event.message)}"
     facts = [f"*{_escape(event.event)}*"]
     if event.stage:
         facts.append(f"stage *{_escape(event.stage)}*")
@@ -121,7 +122,8 @@ def slack_message(event: Event) -> dict[str, Any]:
     if event.url:
         facts.append(f"<{_link(event.url)}|registry page>")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(text, _SLACK_HEADER)}},
+        {"type": "header",
+         "text": {"type": "plain_text", "text": _cut(f"{icon} {event.message}", _SLACK_HEADER)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(" · ".join(facts), 2900)}},
         {"type": "section", "text": {"type": "mrkdwn",
                                      "text": _cut(_escape(event.message), _SLACK_SECTION)}},
