@@ -308,6 +308,8 @@ def test_the_daemon_accepts_the_configuration_the_chart_mounts(
         ),
         ({"config.git.api_token": "abc"}, r"config holds the key \"api_token\".*credential"),
         ({"image.digest": "latest"}, r"image/digest"),
+        ({"env.ARGOCD_AUTH_TOKEN": "abc"}, r"env.ARGOCD_AUTH_TOKEN holds a credential"),
+        ({"dashboards.label": "has space"}, r"dashboards/label"),
     ],
     ids=[
         "sqlite-two-replicas",
@@ -319,6 +321,8 @@ def test_the_daemon_accepts_the_configuration_the_chart_mounts(
         "env-duplicates-a-value",
         "secret-in-config",
         "bad-digest",
+        "argocd-token-in-plain-env",
+        "bad-dashboard-label",
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
