@@ -12,7 +12,10 @@ every 5 ms). Modes:
 - ``probe``: the REST reader, no webhooks, the change probe every
   ``--probe-interval`` seconds (expected: about half of it plus one reconcile);
 - ``seed``: the seed-style baseline, in this process: watchdog on ``*.db`` →
-  full rescan → render every folder afresh → ``git add -A && git commit`` → push.
+  full rescan → render every folder afresh → ``git add -A && git commit`` → push;
+- ``notify``: as ``webhook``, with two notification receivers that cannot keep up:
+  one gone (a port nobody listens on) and one that answers after 10 s. Every
+  promotion sends them an event; the figure shows that they do not slow it.
 
     python bench/latency.py [--quick] [--promotions 20] [--probe-interval 2]
 
@@ -41,12 +44,18 @@ sys.path.insert(0, str(ROOT))
 from reconcile import seed  # noqa: E402
 from seed_style import clone, seed_cycle  # noqa: E402
 
-from tests.servers.mlflow_server import MlflowServer, register_version, stop_mlflow_server  # noqa: E402
+from tests.servers.mlflow_server import (  # noqa: E402
+    MlflowServer,
+    free_port,
+    register_version,
+    stop_mlflow_server,
+)
 from tests.servers.mlflow_webhook import (  # noqa: E402
     WEBHOOK_EVENTS,
     start_daemon,
     start_webhook_mlflow_server,
 )
+from tests.servers.receiver import Receiver, start_receiver  # noqa: E402
 
 MODEL = "latency-model"
 PATTERN = "latency-*"
@@ -79,16 +88,24 @@ def wait_ref_change(remote: Path, before: str, timeout: float = 60.0) -> float:
     raise TimeoutError(f"{remote} did not move from {before[:10]} in {timeout} s")
 
 
-def config(server: MlflowServer, remote: Path, state: Path, mode: str) -> dict[str, Any]:
+def config(
+    server: MlflowServer, remote: Path, state: Path, mode: str, slow_url: str = ""
+) -> dict[str, Any]:
     registry: dict[str, Any] = {"tracking_uri": server.url, "models": {"include": [PATTERN]}}
     if mode == "watch":
         registry.update(kind="database", database_uri=server.db_uri)
-    return {
+    settings: dict[str, Any] = {
         "state_dir": str(state),
         "registry": registry,
         "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
         "artifacts": {"store": "none"},
     }
+    if mode == "notify":
+        settings["notifications"] = [
+            {"name": "gone", "url": f"http://127.0.0.1:{free_port()}/hook"},
+            {"name": "slow", "url": slow_url, "timeout_seconds": 30, "format": "slack"},
+        ]
+    return settings
 
 
 def promote(client: Any, remote: Path, count: int, settle: float) -> list[float]:
@@ -111,21 +128,22 @@ def run_daemon_mode(
     env: dict[str, str] = {}
     run_args: tuple[str, ...] = ()
     secret = secrets.token_hex(16)
-    if mode == "webhook":
+    if mode in ("webhook", "notify"):
         env["GITOPS_WATCHER_WEBHOOK_SECRET"] = secret
         run_args = ("--no-watch",)
     if mode == "probe":
         daemon_keys["probe_interval_seconds"] = args.probe_interval
         run_args = ("--no-watch",)
-    daemon = start_daemon(
-        work / f"daemon-{mode}", config(server, remote, work / f"state-{mode}", mode),
-        daemon_keys, env, args=run_args,
-    )  # fmt: skip
+    slow = start_receiver(Receiver(delay_seconds=10.0)) if mode == "notify" else None
+    settings = config(
+        server, remote, work / f"state-{mode}", mode, slow_url=slow.url if slow else ""
+    )
+    daemon = start_daemon(work / f"daemon-{mode}", settings, daemon_keys, env, args=run_args)
     client = server.client()
     hook = None
     try:
         daemon.wait_for("the startup commit", lambda: bool(ref(remote)), timeout=60)
-        if mode == "webhook":
+        if mode in ("webhook", "notify"):
             hook = client.create_webhook(
                 name=f"bench-{secrets.token_hex(4)}", url=f"{daemon.url}/webhooks/mlflow",
                 events=WEBHOOK_EVENTS, secret=secret,  # type: ignore[arg-type]
@@ -136,6 +154,8 @@ def run_daemon_mode(
         if hook is not None:
             client.delete_webhook(hook.webhook_id)
         daemon.stop()
+        if slow is not None:
+            slow.stop()
 
 
 class SeedStyle:
@@ -245,6 +265,9 @@ def targets(f: dict[str, Any]) -> dict[str, bool]:
     for mode in ("watch", "webhook"):
         if mode in f:
             met[f"{mode}_p50_under_1s"] = f[mode]["p50_s"] < 1.0
+    if "notify" in f and "webhook" in f:
+        # Receivers that are gone or slow must not slow a promotion (noise: 0.25 s).
+        met["notify_p50_as_webhook_p50"] = f["notify"]["p50_s"] < f["webhook"]["p50_s"] + 0.25
     if "probe" in f:
         # About half the interval plus one reconcile: allow the reconcile up to 1 s.
         met["probe_p50_about_half_interval_plus_reconcile"] = (
@@ -259,7 +282,9 @@ def main() -> None:
     parser.add_argument("--promotions", type=int, default=20)
     parser.add_argument("--probe-interval", type=float, default=2.0)
     parser.add_argument("--settle", type=float, default=0.7, help="pause after each commit")
-    parser.add_argument("--modes", nargs="+", default=["watch", "webhook", "probe", "seed"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["watch", "webhook", "notify", "probe", "seed"]
+    )
     parser.add_argument("--background", type=int, default=1000, help="other versions seeded")
     args = parser.parse_args()
     if args.quick:
@@ -271,6 +296,7 @@ def main() -> None:
     seed = f.get("seed", {}).get("p50_s")
     labels = {
         "watch": "DB watch (debounce 0.5 s)", "webhook": "webhook",
+        "notify": "webhook, receivers gone and 10 s slow",
         "probe": f"REST probe every {args.probe_interval:g} s",
         "seed": "seed-style (rescan, render all, commit -a)",
     }  # fmt: skip

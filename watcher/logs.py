@@ -39,6 +39,7 @@ SECRET_VARIABLES = (
     "MLFLOW_TRACKING_PASSWORD",
     "GIT_TOKEN",
     "GITOPS_WATCHER_WEBHOOK_SECRET",
+    "ARGOCD_AUTH_TOKEN",
 )
 #: Shorter values are not masked: they would garble every line and protect nothing.
 _MIN_SECRET = 6

@@ -21,10 +21,12 @@ from watcher import targets as target_registry
 from watcher.adapters.forges import open_forge
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
+from watcher.adapters.notifier import build_notifier, check_notification_variables
 from watcher.adapters.pull_request_store import PullRequestStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
+from watcher.closing import Closing
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings, StageSettings, UrlLogin
 from watcher.core.targets import Target, TargetSpec, make_environment
@@ -32,7 +34,7 @@ from watcher.errors import ConfigError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.publisher import DirectPushPublisher
 from watcher.spine.pull_requests import PullRequestOptions, PullRequestPublisher
-from watcher.spine.reconciler import Reconciler
+from watcher.spine.reconciler import ChangeListener, Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
 from watcher.spine.triggers import Trigger
 
@@ -272,34 +274,54 @@ def render_desired(
 
 
 def build_reconciler(
-    settings: Settings, credentials: Credentials, *, notes: int = logging.INFO
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    notes: int = logging.INFO,
+    listener: ChangeListener | None = None,
 ) -> Reconciler:
     """A reconciler with every adapter open; use it as a context manager to close them.
 
     ``notes``: the log level of what works only on one machine (a local copy): a
     warning for the daemon, which may run in a cluster; information for one-shot
-    commands on a laptop, where it is the embedded default."""
+    commands on a laptop, where it is the embedded default. What the ledger records as
+    changed goes to ``listener`` (the daemon's: its metrics and its notifier, which
+    outlive the reconciler); without one, the reconciler gets a notifier of its own when
+    notifications are configured, and closing it waits for their deliveries (at most a
+    few seconds).
+    """
     settings.state_path.mkdir(parents=True, exist_ok=True)
     source_entries(settings)  # what to set first: a source, then the repository
     if not settings.git.repo_url:
         raise ConfigError(
             "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
         )
+    if listener is None:
+        check_notification_variables(settings.notifications, credentials)
     validated = ValidationCache(settings.state_path)
     targets = build_targets(settings, known_valid=validated)
     check_stage_targets(settings, notes=notes)
+    closers: list[Closing] = [validated]
     sources = build_sources(settings, credentials)
     repo = GitOpsRepo(settings.git, settings.checkout_path, credentials.scoped(""))
     publisher = build_publisher(settings, credentials, repo)
+    ledger = Ledger(settings.state_database_url, credentials.url_login("state.database_url"))
+    if listener is None:
+        # Last: its threads start only once everything else is open (checked above).
+        notifier = build_notifier(settings.notifications, credentials)
+        if notifier is not None:
+            closers.append(notifier)
+            listener = notifier
     return Reconciler(
         sources,
         targets,
         publisher,
-        Ledger(settings.state_database_url, credentials.url_login("state.database_url")),
+        ledger,
         max_delete_fraction=settings.safety.max_delete_fraction,
-        closers=(validated,),
+        closers=closers,
         history=repo,
         prefix=settings.git.path,
+        listener=listener,
     )
 
 
@@ -323,6 +345,8 @@ def open_publisher(
         yield publisher, repo
     finally:
         publisher.close()
+
+
 def pull_request_stages(settings: Settings) -> list[str]:
     """``source/stage`` of every stage that publishes pull requests."""
     found = [f"mlflow/{s.name}" for s in settings.stages if s.publish == "pull-request"]
@@ -367,11 +391,15 @@ ReconcileFn = Callable[[bool], dict[str, Any]]
 
 
 @contextlib.contextmanager
-def open_reconciler(settings: Settings, credentials: Credentials) -> Iterator[ReconcileFn]:
+def open_reconciler(
+    settings: Settings, credentials: Credentials, *, listener: ChangeListener | None = None
+) -> Iterator[ReconcileFn]:
     """A reconcile function over one reconciler, whose adapters are closed on exit; the
     daemon's way in (an operator's ``allow-mass-delete`` flag is honoured once)."""
     flag = mass_delete_flag(settings)
-    with build_reconciler(settings, credentials, notes=logging.WARNING) as reconciler:
+    with build_reconciler(
+        settings, credentials, notes=logging.WARNING, listener=listener
+    ) as reconciler:
 
         def run(dry_run: bool) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()

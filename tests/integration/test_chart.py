@@ -187,6 +187,7 @@ SECRET_REFERENCES = {
     "AWS_SESSION_TOKEN": ("s3-credentials", "AWS_SESSION_TOKEN"),
     "GITOPS_WATCHER_WEBHOOK_SECRET": ("mlflow-webhook", "webhook-secret"),
     "GITOPS_WATCHER_STATE_DB_URL": ("gitops-watcher-db", "url"),
+    "ARGOCD_AUTH_TOKEN": ("argocd-reader", "token"),
 }
 
 
@@ -307,6 +308,8 @@ def test_the_daemon_accepts_the_configuration_the_chart_mounts(
         ),
         ({"config.git.api_token": "abc"}, r"config holds the key \"api_token\".*credential"),
         ({"image.digest": "latest"}, r"image/digest"),
+        ({"env.ARGOCD_AUTH_TOKEN": "abc"}, r"env.ARGOCD_AUTH_TOKEN holds a credential"),
+        ({"dashboards.label": "has space"}, r"dashboards/label"),
     ],
     ids=[
         "sqlite-two-replicas",
@@ -318,6 +321,8 @@ def test_the_daemon_accepts_the_configuration_the_chart_mounts(
         "env-duplicates-a-value",
         "secret-in-config",
         "bad-digest",
+        "argocd-token-in-plain-env",
+        "bad-dashboard-label",
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
@@ -326,6 +331,30 @@ def test_bad_values_fail_with_a_clear_message(
     result = helm.template(CHART, set_values=set_values)
     assert result.returncode != 0, f"rendered although {set_values}"
     assert re.search(message, result.stderr), result.stderr
+
+
+def test_the_dashboard_is_a_configmap_for_the_grafana_sidecar_only_when_enabled(
+    helm: Helm, default_objects: Objects
+) -> None:
+    assert [o["metadata"]["name"] for o in default_objects if o["kind"] == "ConfigMap"] == [
+        "gw-gitops-watcher"
+    ]
+    objects = helm.render(
+        CHART, release="gw", namespace="team-a",
+        set_values={"dashboards.enabled": "true", "dashboards.annotations.grafana_folder": "MLOps"},
+    )  # fmt: skip
+    (dashboards,) = [o for o in objects if o["metadata"]["name"] == "gw-gitops-watcher-dashboards"]
+    assert dashboards["kind"] == "ConfigMap" and dashboards["metadata"]["namespace"] == "team-a"
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboards["metadata"]["annotations"] == {"grafana_folder": "MLOps"}
+    (document,) = dashboards["data"].values()
+    shipped = json.loads((CHART / "dashboards" / "gitops-watcher.json").read_text())
+    assert json.loads(document) == shipped
+    other = helm.render(CHART, set_values={"dashboards.enabled": "true",
+                                           "dashboards.label": "team-dashboards",
+                                           "dashboards.labelValue": "yes"})  # fmt: skip
+    (labelled,) = [o for o in other if o["metadata"]["name"].endswith("-dashboards")]
+    assert labelled["metadata"]["labels"]["team-dashboards"] == "yes"
 
 
 @pytest.mark.parametrize("values", [[], [FULL_VALUES]], ids=["defaults", "full"])

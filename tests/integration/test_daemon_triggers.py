@@ -70,7 +70,7 @@ def test_db_watch_picks_up_a_promotion_and_reports_it(
             b'stage="staging"}'
         )
         assert promotion in metrics
-        assert b"gitops_watcher_promotion_latency_seconds_count" in metrics
+        assert b"gitops_watcher_lead_time_seconds_count" in metrics
     finally:
         assert daemon.stop() == 0
     assert "stopped cleanly" in daemon.log()

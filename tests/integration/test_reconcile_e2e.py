@@ -245,8 +245,8 @@ def test_a_reconcile_with_nothing_to_push_counts_no_push_attempt(
     with build_reconciler(settings, Credentials()) as reconciler:
         first = reconciler.reconcile()
         second = reconciler.reconcile()
-        metrics.observe(first.to_dict(), first.started_at)
-        metrics.observe(second.to_dict(), second.started_at)
+        metrics.observe(first.to_dict())
+        metrics.observe(second.to_dict())
     assert first.pushed and first.push_attempts == 1
     assert not second.pushed and second.push_attempts == 0
     pushes = [

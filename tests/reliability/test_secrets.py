@@ -15,14 +15,17 @@ ledger rows and lease renewals.
 
 It deploys a promotion, fails two (a broken tag; a source in a bucket that does not
 exist), fails a whole reconcile (the git server refuses the credentials for a while),
-takes a signed webhook and refuses a forged one. Then every secret, plain,
+takes a signed webhook and refuses a forged one, and notifies a real receiver of each
+change (signed with a secret from ``NOTIFY_SECRET``; its URL, with a password in its
+user info, from ``NOTIFY_URL``). Then every secret, plain,
 percent-encoded, base64 and base64 of ``user:secret``, is looked for in: every object
 of the remote's and the checkout's git databases (``git cat-file --batch-all-objects``:
 blobs, trees, commit messages), every file under the test's folder (the state folder
 and checkout with ``.git/config``, the daemon's config and log), the log, ``/status``,
 ``/metrics``, every row of every table of the state database, the objects in the
-bucket, the status tags in MLflow, the pull requests' titles, bodies and comments, and
-the output of ``gitops-watcher config`` and ``history``.
+bucket, the status tags in MLflow, the pull requests' titles, bodies and comments, the
+bodies (and paths) of the notifications the receiver took, and the output of
+``gitops-watcher config`` and ``history``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from tests.servers.http_front import HttpFront, start_http_front
 from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import DaemonProcess, base_config, start_daemon
+from tests.servers.receiver import start_receiver
 from tests.servers.seaweedfs import S3Server
 
 pytestmark = [pytest.mark.slow]
@@ -93,9 +97,12 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         Secret("webhook secret", new_secret("whk")),
         Secret("PostgreSQL password", db_password, db_url.split("//", 1)[1].split(":", 1)[0]),
         Secret("forge token", new_secret("fgt")),
+        Secret("notification secret", new_secret("ntf")),
+        Secret("notification URL password", new_secret("nup"), "notify-user"),
     ]
     webhook_secret = all_secrets[3].value
     forge_token = all_secrets[5].value
+    notify_secret, notify_password = all_secrets[6].value, all_secrets[7].value
 
     auth = (
         "Basic " + base64.b64encode(f"{MLFLOW_USER}:{mlflow_secret.value}".encode()).decode()
@@ -106,6 +113,7 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
     git_server: GitHttpServer = start_git_http(tmp_path / "git-root", GIT_USER, git_secret.value)
     remote = git_server.create_repo()
     forge = ForgeDouble("github", forge_token, "team/gitops", remote).start()
+    receiver = start_receiver()
     daemon: DaemonProcess | None = None
     try:
         env = {
@@ -115,6 +123,10 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             "GITOPS_WATCHER_WEBHOOK_SECRET": webhook_secret,
             "GITOPS_WATCHER_STATE_DB_URL": db_url,
             "GITOPS_WATCHER_FORGE_TOKEN": forge_token,
+            "NOTIFY_SECRET": notify_secret,
+            "NOTIFY_URL": receiver.url.replace(
+                "://", f"://notify-user:{urllib.parse.quote(notify_password, safe='')}@"
+            ) + "/hook",
         }
         if basic:
             env.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER,
@@ -148,6 +160,11 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             {"name": "production", "select": [{"alias": "champion"}],
              "publish": "pull-request"},
         ]  # fmt: skip
+        config["notifications"] = [
+            {"name": "team", "url_env": "NOTIFY_URL", "secret_env": "NOTIFY_SECRET"},
+            {"name": "chat", "url_env": "NOTIFY_URL", "format": "slack"},
+            {"name": "broker", "url_env": "NOTIFY_URL", "format": "cloudevents"},
+        ]
 
         client = mlflow_server.client()
         good, broken_tag, broken_source, later = (
@@ -204,6 +221,15 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             lambda: any(k.startswith("gitops.") for k in client.get_model_version(good, "1").tags),
         )
 
+        wanted = {"deployed", "refused", "recovered"}
+        daemon.wait_for(
+            "the notifications",
+            lambda: wanted <= {b.get("event") for b in receiver.events("/hook")},
+        )
+        assert all(
+            d.verify(notify_secret) for d in receiver.delivered
+            if "x-gitops-watcher-signature" in d.headers
+        )  # fmt: skip
         surfaces: dict[str, bytes | str] = {
             "/status": daemon.get("/status")[1],
             "/metrics": daemon.get("/metrics")[1],
@@ -241,6 +267,11 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
             surfaces[f"MLflow tags of {name}"] = json.dumps(
                 client.get_model_version(name, "1").tags
             )
+        for number, delivery in enumerate(receiver.requests):
+            surfaces[f"notification {number} to {delivery.path}"] = delivery.body
+            surfaces[f"notification {number}'s signature"] = delivery.headers.get(
+                "x-gitops-watcher-signature", ""
+            )
         surfaces["gitops-watcher config"] = run_cli(["config"], daemon.config_path, env)
         surfaces["gitops-watcher history"] = run_cli(["history"], daemon.config_path, env)
         assert "applied" in str(surfaces["gitops-watcher history"])
@@ -260,3 +291,4 @@ def test_no_secret_reaches_git_logs_status_metrics_ledger_or_disk(
         git_server.stop()
         forge.stop()
         front.stop()
+        receiver.stop()

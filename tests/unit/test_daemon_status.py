@@ -6,6 +6,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from watcher.daemon.deployments import deployments_of
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.status import StatusBoard
 
@@ -77,7 +78,7 @@ def test_readiness_first_run_bound_recent_success_and_standby() -> None:
     assert not ready and "registry down" in why
 
 
-def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
+def test_metrics_count_outcomes_promotions_lead_time_errors_and_pushes() -> None:
     metrics = DaemonMetrics()
     pushed = result(
         release("m", "staging", "deployed", revision="2", commit="c", action="update"),
@@ -86,8 +87,9 @@ def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
         pushed=True,
         at=100.0,
     )
-    metrics.observe(pushed, first_observed_at=90.0)
-    metrics.observe(result(release("m", "staging", "unchanged"), at=200.0), first_observed_at=199)
+    metrics.observe(pushed, deployments_of(pushed, 90.0))
+    unchanged = result(release("m", "staging", "unchanged"), at=200.0)
+    metrics.observe(unchanged, deployments_of(unchanged, 199.0))
     metrics.observe_failure("temporary", 1.5)
     got = samples(metrics)
     p = "gitops_watcher_"
@@ -96,8 +98,11 @@ def test_metrics_count_outcomes_promotions_latency_errors_and_pushes() -> None:
     assert got[(p + "reconciles_total", (("outcome", "error"),))] == 1
     key = (("action", "update"), ("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
     assert got[(p + "promotions_total", key)] == 1
-    latency = (("kind", "model"), ("source", "mlflow"), ("stage", "staging"))
-    assert got[(p + "promotion_latency_seconds_sum", latency)] == 10
+    lead = (("from", "observed"), ("kind", "model"), ("source", "mlflow"), ("stage", "staging"),
+            ("to", "push"))  # fmt: skip
+    assert got[(p + "lead_time_seconds_sum", lead)] == 10
+    assert got[(p + "last_deployment_timestamp_seconds",
+                (("source", "mlflow"), ("stage", "staging")))] == 100.0  # fmt: skip
     release_errors = (("kind", "permanent"), ("scope", "release"), ("source", "mlflow"))
     assert got[(p + "errors_total", release_errors)] == 1
     assert got[(p + "errors_total", (("kind", "temporary"), ("scope", "run"), ("source", "")))] == 1
@@ -161,7 +166,7 @@ def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
         {"name": "mlflow", "ok": True, "error": None},
         {"name": "team-b", "ok": True, "error": None},
     ]
-    metrics.observe(pushed, first_observed_at=99.0)
+    metrics.observe(pushed, deployments_of(pushed, 99.0))
     got = samples(metrics)
     p = "gitops_watcher_"
     for source in ("mlflow", "team-b"):
@@ -177,7 +182,7 @@ def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
         {"name": "mlflow", "ok": True, "error": None},
         {"name": "team-b", "ok": False, "error": "connection refused"},
     ]
-    metrics.observe(down, first_observed_at=199.0)
+    metrics.observe(down)
     got = samples(metrics)
     assert got[(p + "source_up", (("source", "mlflow"),))] == 1
     assert got[(p + "source_up", (("source", "team-b"),))] == 0
@@ -191,30 +196,12 @@ def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
     assert got[(p + "source_up", (("source", "team-b"),))] == 0
 
 
-def test_the_latency_help_says_what_is_measured_and_what_is_not() -> None:
+def test_the_lead_time_help_says_where_it_runs_from_and_to() -> None:
     families = text_string_to_metric_families(DaemonMetrics().render().decode())
     (help_text,) = [
-        f.documentation for f in families if f.name == "gitops_watcher_promotion_latency_seconds"
+        f.documentation for f in families if f.name == "gitops_watcher_lead_time_seconds"
     ]
-    assert "first reconcile request" in help_text and "to the push" in help_text
-    assert "Not the time since the change in the registry" in help_text
-
-
-def test_a_deployed_release_whose_copy_cannot_be_rechecked_stays_deployed_with_a_warning() -> None:
-    now = [10.0]
-    board = StatusBoard(ready_max_age=60, first_run_bound=30, clock=lambda: now[0])
-    board.writer = True
-    board.run_finished(
-        result(release("m", "staging", "deployed", revision="1", commit="abc", action="deploy"))
-    )
-    now[0] = 20.0
-    stale = "its copy could not be re-checked: cannot reach the S3 endpoint"
-    board.run_finished(result(release("m", "staging", "unchanged", revision="1", warning=stale)))
-    entry = board.snapshot()["releases"][0]
-    assert (entry["state"], entry["since"], entry["commit"], entry["last_error"]) == (
-        "deployed", 10.0, "abc", None,
-    )  # fmt: skip
-    assert entry["warning"] == stale
-    now[0] = 30.0
-    board.run_finished(result(release("m", "staging", "unchanged", revision="1")))
-    assert board.snapshot()["releases"][0]["warning"] is None
+    assert "from=registry" in help_text and "from=observed" in help_text
+    assert "to=push" in help_text and "to=merge" in help_text
+    names = {f.name for f in text_string_to_metric_families(DaemonMetrics().render().decode())}
+    assert "gitops_watcher_promotion_latency_seconds" not in names  # replaced (changelog)

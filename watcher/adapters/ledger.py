@@ -17,7 +17,10 @@ models only) is copied into the new table once, the first time it is opened.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,12 +29,38 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from watcher.adapters.ledger_changes import (
+    OWN_KEYS,
+    HealthReport,
+    LedgerEntry,
+    LedgerKey,
+    changed_entries,
+    changed_health,
+    entries_of,
+    is_new_deployment,
+    key_of,
+    new_run_failure,
+    release_history_facts,
+    run_failure,
+    state_change,
+)
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
 from watcher.config.settings import UrlLogin
-from watcher.core.pull_requests import PullRequestEvent
-from watcher.core.result import ReconcileResult, ReleaseOutcome
-from watcher.errors import StateStoreError, error_kind
+from watcher.core.events import StateChange
+from watcher.core.result import ReconcileResult
+from watcher.errors import StateStoreError, WatcherError
+
+__all__ = [
+    "HealthReport",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerKey",
+    "changed_entries",
+    "entries_of",
+    "key_of",
+    "sqlite_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,94 +97,6 @@ class LedgerRow(_Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    """A ledger row as callers see it."""
-
-    action: str
-    outcome: str
-    source: str = ""
-    kind: str = ""
-    name: str = ""
-    stage: str = ""
-    folder: str = ""
-    revision: str = ""
-    commit: str = ""
-    error: str = ""
-    error_kind: str = ""
-    artifact_uri: str = ""
-    artifact_digest: str = ""
-    detail: str = ""
-    recorded_at: datetime | None = None
-    reconcile_id: str = ""
-
-
-#: Ledger errors are cut: a 1 MB tag value must not make a 1 MB row.
-_ERROR_LIMIT = 2000
-
-
-def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
-    """What a reconcile contributes to the ledger: applied changes, then every failure."""
-    entries = []
-    for applied in result.applied:
-        info = applied.change.provenance
-        artifact = {} if applied.change.action == "remove" else info.artifact
-        entries.append(
-            LedgerEntry(
-                action=applied.change.action,
-                outcome="applied" if result.pushed else "unpushed",
-                source=info.source,
-                kind=info.kind,
-                name=info.name,
-                stage=info.stage,
-                folder=applied.change.folder,
-                revision=info.revision,
-                commit=applied.commit,
-                artifact_uri=str(artifact.get("uri", "")),
-                artifact_digest=str(artifact.get("digest", "")),
-            )
-        )
-    for failure in result.failures:
-        entries.append(
-            LedgerEntry(
-                action="deploy",
-                outcome="failed",
-                source=failure.id.source,
-                kind=failure.id.kind,
-                name=failure.id.name,
-                stage=failure.id.stage,
-                folder=failure.folder or "",
-                revision=failure.revision,
-                error=str(failure.error)[:_ERROR_LIMIT],
-                error_kind=error_kind(failure.error),
-            )
-        )
-    for folder, problem in result.problems:
-        entries.append(
-            LedgerEntry(
-                action="plan",
-                outcome="failed",
-                folder=folder or "",
-                error=str(problem)[:_ERROR_LIMIT],
-                error_kind=error_kind(problem),
-            )
-        )
-    entries += [_pull_request_entry(event) for event in result.pull_requests if event.news]
-    entries += [_policy_entry(outcome) for outcome in result.releases if _policy_state(outcome)]
-    for source in result.sources:
-        if not source.ok and source.error is not None:
-            entries.append(
-                LedgerEntry(
-                    action="read",
-                    outcome="failed",
-                    source=source.name,
-                    error=str(source.error)[:_ERROR_LIMIT],
-                    error_kind=error_kind(source.error),
-                )
-            )
-    return entries
-
-
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite ledger URL; None for another database or an in-memory one."""
     try:
@@ -168,146 +109,14 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-LedgerKey = tuple[str, str, str, str, str, str]
-
-
-def key_of(entry: LedgerEntry) -> LedgerKey:
-    """What a row is about: a release, a source's read, or the plan of one folder."""
-    if entry.action in ("read", "plan"):
-        folder = entry.folder if entry.action == "plan" else ""
-        return (entry.action, entry.source, "", "", "", folder)
-    return ("release", entry.source, entry.kind, entry.name, entry.stage, "")
-
-
-def changed_entries(
-    result: ReconcileResult, last: dict[LedgerKey, LedgerEntry]
-) -> list[LedgerEntry]:
-    """The rows of ``result`` that change what the ledger says; ``last`` is its last row
-    per key. Commits always; a failure unless the last row is the same failure; and a
-    recovery (unchanged release, source read, plan without problem) after a failure."""
-    entries = []
-    for entry in entries_of(result):
-        previous = last.get(key_of(entry))
-        if (
-            entry.outcome in _STANDING_STATES
-            and previous is not None
-            and _same_failure(previous, entry)
-        ):
-            continue
-        entries.append(entry)
-    failed_now = {key_of(entry) for entry in entries_of(result) if entry.outcome == "failed"}
-    for entry in _standing(result):
-        previous = last.get(key_of(entry))
-        if previous is None or key_of(entry) in failed_now:
-            continue
-        if previous.outcome in _STANDING_STATES or previous.revision != entry.revision:
-            entries.append(entry)
-    for key, previous in last.items():
-        # A problem of the plan that is gone: said once (a later one is news again).
-        if key[0] == "plan" and previous.outcome == "failed" and key not in failed_now:
-            entries.append(LedgerEntry(action="plan", outcome="ok", folder=previous.folder))
-    return entries
-
-
-#: Outcomes that stand until something changes: recorded once, not on every retry.
-_STANDING_STATES = frozenset({"failed", "held", "gated", "waiting"})
-
-
-def _same_failure(previous: LedgerEntry, entry: LedgerEntry) -> bool:
-    """The same failure (or hold, gate, wait) as the last row: no news."""
-    return (
-        previous.outcome,
-        previous.action,
-        previous.revision,
-        previous.error,
-        previous.detail,
-    ) == (entry.outcome, entry.action, entry.revision, entry.error, entry.detail)
-
-
-def _policy_state(outcome: ReleaseOutcome) -> bool:
-    """A hold, gate or wait of the promotion policy (a pull request's says it itself)."""
-    return outcome.state in ("held", "gated", "waiting") and outcome.pull_request is None
-
-
-def _policy_entry(outcome: ReleaseOutcome) -> LedgerEntry:
-    """A release the promotion policy kept out: the candidate it judged, and why."""
-    return LedgerEntry(
-        action="deploy",
-        outcome=outcome.state,
-        source=outcome.id.source,
-        kind=outcome.id.kind,
-        name=outcome.id.name,
-        stage=outcome.id.stage,
-        folder=outcome.folder,
-        revision=outcome.candidate or outcome.revision,
-        commit=outcome.commit or "",
-        detail=outcome.reason[:_ERROR_LIMIT],
-    )
-
-
-def _standing(result: ReconcileResult) -> list[LedgerEntry]:
-    """Releases that stand as deployed, and sources that were read: each a possible
-    recovery from a failure recorded before."""
-    standing = [
-        LedgerEntry(
-            action="deploy",
-            outcome="unchanged",
-            source=outcome.id.source,
-            kind=outcome.id.kind,
-            name=outcome.id.name,
-            stage=outcome.id.stage,
-            folder=outcome.folder,
-            revision=outcome.revision,
-        )
-        for outcome in result.releases
-        if outcome.state == "unchanged"
-    ]
-    standing += [
-        LedgerEntry(action="read", outcome="ok", source=source.name)
-        for source in result.sources
-        if source.ok
-    ]
-    return standing
-
-
-#: Ledger words for what was done with a pull request: (action, outcome).
-_PULL_REQUEST_ROWS = {
-    "opened": ("", "pr-opened"),
-    "updated": ("", "pr-updated"),
-    "merged": ("merge", "applied"),
-    "closed": ("close", "pr-closed"),
-    "held": ("", "held"),
-}
-
-
-def _pull_request_entry(event: PullRequestEvent) -> LedgerEntry:
-    action, outcome = _PULL_REQUEST_ROWS.get(event.kind, ("", event.kind))
-    ref = event.pull_request
-    detail = [f"pull request #{ref.number} {ref.url}".strip()] if ref is not None else []
-    if event.lead_seconds is not None:
-        detail.append(f"lead time {event.lead_seconds:.0f} s")
-    if event.reason:
-        detail.append(event.reason)
-    return LedgerEntry(
-        action=action or event.action or "update",
-        outcome=outcome,
-        source=event.id.source,
-        kind=event.id.kind,
-        name=event.id.name,
-        stage=event.id.stage,
-        folder=event.folder,
-        revision=event.revision,
-        commit=event.commit,
-        detail="; ".join(detail)[:_ERROR_LIMIT],
-    )
-
-
 class Ledger(Closing):
     def __init__(self, url: str, login: UrlLogin | None = None) -> None:
         self._engine: Engine = open_state_engine(url, login)
         #: The last row per key, and the highest row id they cover (None: not read yet).
         self._last: dict[LedgerKey, LedgerEntry] = {}
         self._last_id: int | None = None
+        #: The reconcile thread and the Argo CD health poll may both write.
+        self._lock = threading.RLock()
         try:
             _Base.metadata.create_all(self._engine)
             _add_detail_column(self._engine)
@@ -316,11 +125,67 @@ class Ledger(Closing):
             self._engine.dispose()
             raise StateStoreError(f"cannot open the ledger: {short_error(exc)}") from exc
 
-    def record(self, result: ReconcileResult) -> None:
-        """Append what changed since the last rows (nothing when it all stands as it was)."""
-        last = self._last_rows()
-        entries = changed_entries(result, last)
-        self.append(result.reconcile_id, entries)
+    def record(self, result: ReconcileResult) -> list[StateChange]:
+        """Append what changed since the last rows (nothing when it all stands as it was);
+        return those changes, each with what its key was before."""
+        with self._lock:
+            last = self._last_rows()
+            return self._write(result.reconcile_id, changed_entries(result, last), last)
+
+    def record_failure(self, reconcile_id: str, error: WatcherError) -> list[StateChange]:
+        """A run that could not complete: a row, unless the last run failed the same way."""
+        with self._lock:
+            last = self._last_rows()
+            entry = run_failure(error)
+            if not new_run_failure(entry, last):
+                return []
+            return self._write(reconcile_id, [entry], last)
+
+    def record_health(self, reports: Sequence[HealthReport]) -> list[StateChange]:
+        """Rows for releases whose health became ``healthy`` or ``degraded``."""
+        with self._lock:
+            last = self._last_rows()
+            entries = changed_health(reports, last)
+            return self._write(f"health-{uuid.uuid4().hex[:24]}", entries, last)
+
+    def _write(
+        self, reconcile_id: str, entries: list[LedgerEntry], last: Mapping[LedgerKey, LedgerEntry]
+    ) -> list[StateChange]:
+        if not entries:
+            return []
+        before = [last.get(key_of(entry)) for entry in entries]  # append updates ``last``
+        facts = self._history_facts(entries, before)
+        at = self.append(reconcile_id, entries)
+        changes = []
+        for entry, previous, (rollback, first_seen) in zip(entries, before, facts, strict=True):
+            change = state_change(
+                entry, previous, at, reconcile_id=reconcile_id, rollback=rollback,
+                first_seen_at=first_seen,
+            )  # fmt: skip
+            changes.append(change)
+        return changes
+
+    def _history_facts(
+        self, entries: Sequence[LedgerEntry], before: Sequence[LedgerEntry | None]
+    ) -> list[tuple[bool, float | None]]:
+        """Per entry: is it a rollback (a revision this release ran before), and since when
+        was its revision failing before it deployed. Read only for new deployments."""
+        facts: list[tuple[bool, float | None]] = [(False, None)] * len(entries)
+        wanted = [
+            index
+            for index, entry in enumerate(entries)
+            if is_new_deployment(entry, before[index])
+        ]
+        if not wanted:
+            return facts
+        try:
+            with Session(self._engine) as session:
+                for index in wanted:
+                    rows = _newest_rows(session, entries[index])
+                    facts[index] = release_history_facts(entries[index], rows)
+        except SQLAlchemyError as exc:
+            raise StateStoreError(f"cannot read the ledger: {short_error(exc)}") from exc
+        return facts
 
     def _last_rows(self) -> dict[LedgerKey, LedgerEntry]:
         try:
@@ -337,7 +202,7 @@ class Ledger(Closing):
     @staticmethod
     def _read_last(session: Session) -> list[LedgerEntry]:
         """The newest row of each key, in one grouped query."""
-        group = case((LedgerRow.action.in_(("read", "plan")), LedgerRow.action), else_=literal(""))
+        group = case((LedgerRow.action.in_(OWN_KEYS), LedgerRow.action), else_=literal(""))
         folder = case((LedgerRow.action == "plan", LedgerRow.folder), else_=literal(""))
         newest = (
             select(func.max(LedgerRow.id))
@@ -349,10 +214,11 @@ class Ledger(Closing):
         rows = session.scalars(select(LedgerRow).where(LedgerRow.id.in_(newest))).all()
         return [_entry(row) for row in rows]
 
-    def append(self, reconcile_id: str, entries: list[LedgerEntry]) -> None:
-        if not entries:
-            return
+    def append(self, reconcile_id: str, entries: list[LedgerEntry]) -> datetime:
+        """Write ``entries`` as rows of one moment; that moment."""
         now = datetime.now(UTC)
+        if not entries:
+            return now
         names = [
             f.name for f in fields(LedgerEntry) if f.name not in ("recorded_at", "reconcile_id")
         ]
@@ -373,8 +239,29 @@ class Ledger(Closing):
             raise StateStoreError(f"cannot write to the ledger: {short_error(exc)}") from exc
         if self._last_id is not None and min(ids) == self._last_id + 1:
             # Ours follow the rows we know: keep them current without reading them again.
-            self._last.update((key_of(entry), entry) for entry in entries)
+            self._last.update(
+                (key_of(entry), replace(entry, recorded_at=now, reconcile_id=reconcile_id))
+                for entry in entries
+            )
             self._last_id = max(ids)
+        return now
+
+    def deployments(self, limit: int = 100_000) -> list[LedgerEntry]:
+        """Commits that deployed, updated or removed a release, oldest first (the newest
+        ``limit``), and holds: what the promotion metrics start from after a restart."""
+        query = (
+            select(LedgerRow)
+            .where(LedgerRow.outcome.in_(("applied", "held")))
+            .where(LedgerRow.action.not_in(OWN_KEYS))
+            .order_by(LedgerRow.id.desc())
+            .limit(limit)
+        )
+        try:
+            with Session(self._engine) as session:
+                rows = session.scalars(query).all()
+        except SQLAlchemyError as exc:
+            raise StateStoreError(f"cannot read the ledger: {short_error(exc)}") from exc
+        return [_entry(row) for row in reversed(rows)]
 
     def history(self, limit: int = 50) -> list[LedgerEntry]:
         """The newest entries first."""
@@ -391,12 +278,27 @@ class Ledger(Closing):
         self._engine.dispose()
 
 
+def _newest_rows(session: Session, entry: LedgerEntry, limit: int = 200) -> list[LedgerEntry]:
+    """The newest rows of one release, newest first (``limit`` of them)."""
+    query = (
+        select(LedgerRow)
+        .where(LedgerRow.source == entry.source, LedgerRow.kind == entry.kind)
+        .where(LedgerRow.name == entry.name, LedgerRow.stage == entry.stage)
+        .where(LedgerRow.action.not_in(OWN_KEYS))
+        .order_by(LedgerRow.id.desc())
+        .limit(limit)
+    )
+    return [_entry(row) for row in session.scalars(query).all()]
+
+
 def _entry(row: LedgerRow) -> LedgerEntry:
     values = {f.name: getattr(row, f.name) for f in fields(LedgerEntry)}
     if values["recorded_at"] is not None and values["recorded_at"].tzinfo is None:
         # SQLite stores no zone; we always write UTC.
         values["recorded_at"] = values["recorded_at"].replace(tzinfo=UTC)
     return LedgerEntry(**values)
+
+
 def _add_detail_column(engine: Engine) -> None:
     """A ledger made before 0.3 has no ``detail`` column: it is added, empty, once."""
     columns = {column["name"] for column in inspect(engine).get_columns("ledger")}

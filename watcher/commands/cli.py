@@ -193,6 +193,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, credentials: Credent
 
     if args.command == "config":
         wiring.source_entries(settings)  # the rules every kind of source shares
+        from watcher.outward import check_notifications
+
+        check_notifications(settings, credentials)
         print(_settings_yaml(settings, credentials), end="")
         return EXIT_OK
     if args.command == "history":

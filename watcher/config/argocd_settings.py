@@ -1,4 +1,5 @@
-"""How the Argo CD objects (``gitops-watcher argocd``) are rendered."""
+"""How the Argo CD objects (``gitops-watcher argocd``) are rendered, and where the daemon
+reads back what Argo CD made of each deployed folder (``api_url``, read only)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,31 @@ class ArgoCDSettings(Frozen):
         description="How folder and history links are built: 'github' (also Gitea, Forgejo) "
         "or 'gitlab'.",
     )
+
+    api_url: str = Field(
+        "",
+        description="Argo CD API server (https://argocd.example.com) the daemon reads the "
+        "Application of each deployed folder from (sync, health, revision), with the token in "
+        "ARGOCD_AUTH_TOKEN; empty: no health reads (docs/observability.md).",
+    )
+    poll_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the daemon reads the Applications from api_url."
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Seconds one request to api_url may take."
+    )
+    ca_bundle: str = Field(
+        "",
+        description="PEM file of the CA that signed api_url's certificate (default: the "
+        "system's CA store).",
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"argocd.api_url {value[:60]!r} must be an http(s):// URL")
+        return value.rstrip("/")
 
     @field_validator("namespace", "project", "name")
     @classmethod

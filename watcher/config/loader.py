@@ -67,6 +67,7 @@ ENV_CREDENTIALS = {
     "MLFLOW_TRACKING_PASSWORD": "mlflow_password",
     "GIT_TOKEN": "git_token",
     "GIT_USERNAME": "git_username",
+    "ARGOCD_AUTH_TOKEN": "argocd_token",
 }
 
 #: Variables with the prefix that are not settings (secrets, or the config path).
@@ -190,7 +191,11 @@ def load_settings(
     found = {field: env[name] for name, field in ENV_CREDENTIALS.items() if env.get(name)}
     token = forge_token(settings.git.forge.kind, env)
     credentials = Credentials(
-        **found, **({"forge_token": token} if token else {}), urls=in_urls
+        **found,
+        **({"forge_token": token} if token else {}),
+        notification_secrets=_named_variables(settings, "secret_env", env),
+        notification_urls=_named_variables(settings, "url_env", env),
+        urls=in_urls,
     )
     return settings, credentials
 
@@ -201,6 +206,15 @@ def forge_token(kind: str, env: Mapping[str, str]) -> str:
         if env.get(name):
             return env[name]
     return ""
+def _named_variables(settings: Settings, key: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Per notification: the value of the variable its ``key`` names, when set (one that is
+    not set is a configuration error where notifications are built)."""
+    found = {}
+    for notification in settings.notifications:
+        variable = getattr(notification, key)
+        if variable and env.get(variable):
+            found[notification.name] = env[variable]
+    return found
 
 
 def _parse_env_value(variable: str, value: str, annotation: Any) -> Any:

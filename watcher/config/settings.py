@@ -20,6 +20,7 @@ from watcher.config.base import Frozen
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.function_settings import FunctionSourceSettings
 from watcher.config.git_settings import GitSettings
+from watcher.config.notification_settings import NotificationSettings, unique_notification_names
 from watcher.config.registry_settings import ModelFilter, RegistrySettings
 from watcher.config.source_settings import CredentialVariables, MlflowSourceSettings
 from watcher.config.stage_settings import (
@@ -41,6 +42,7 @@ __all__ = [
     "GitSettings",
     "MlflowSourceSettings",
     "ModelFilter",
+    "NotificationSettings",
     "RegistrySettings",
     "RenderSettings",
     "ResourceAmounts",
@@ -126,6 +128,16 @@ class Settings(Frozen):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     argocd: ArgoCDSettings = Field(default_factory=ArgoCDSettings)
+    notifications: tuple[NotificationSettings, ...] = Field(
+        (), description="Receivers of events: chat channels, webhooks (docs/notifications.md)."
+    )
+
+    @field_validator("notifications")
+    @classmethod
+    def _unique_notifications(
+        cls, value: tuple[NotificationSettings, ...]
+    ) -> tuple[NotificationSettings, ...]:
+        return unique_notification_names(value)
 
     @field_validator("stages")
     @classmethod
@@ -220,6 +232,13 @@ class Credentials(BaseModel):
     mlflow_password: str = ""
     git_token: str = ""
     git_username: str = ""
+    #: The forge's API token (GITOPS_WATCHER_FORGE_TOKEN, or the forge's usual variable).
+    forge_token: str = ""
+    #: ARGOCD_AUTH_TOKEN: the bearer token of the Argo CD API (health reads).
+    argocd_token: str = ""
+    #: Per notification name: the value of its ``secret_env`` and of its ``url_env``.
+    notification_secrets: dict[str, str] = Field(default_factory=dict)
+    notification_urls: dict[str, str] = Field(default_factory=dict)
     urls: dict[str, UrlLogin] = Field(default_factory=dict)
 
     def url_login(self, key: str) -> UrlLogin | None:
@@ -250,16 +269,22 @@ class Credentials(BaseModel):
     def secret_values(self) -> list[str]:
         """Every secret held, for log masking; a URL's user name only when it came without a
         password (``https://TOKEN@host``: a token)."""
-        values = [self.mlflow_token, self.mlflow_password, self.git_token, self.forge_token]
+        values = [
+            self.mlflow_token,
+            self.mlflow_password,
+            self.git_token,
+            self.forge_token,
+            self.argocd_token,
+        ]
+        values += [*self.notification_secrets.values(), *self.notification_urls.values()]
         for login in self.urls.values():
             values.append(login.password or login.username)
         return [value for value in values if value]
 
     def variable_names(self) -> list[str]:
         """The fields set from variables, by name, never by value."""
-        return sorted(name for name, value in self.__dict__.items() if value and name != "urls")
-    #: The forge's API token (GITOPS_WATCHER_FORGE_TOKEN, or the forge's usual variable).
-    forge_token: str = ""
+        names = [name for name, value in self.__dict__.items() if value and name != "urls"]
+        return sorted(names)
 
     def __repr__(self) -> str:
         in_urls = [f"user info of {key}" for key in sorted(self.urls)]

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 #: remote over http(s), the state database); any other URL's is dropped with a warning.
 _USED = re.compile(
     r"^((sources\.[^.]+\.)?registry\.(tracking_uri|database_uri)"
-    r"|git\.repo_url|functions\.[^.]+\.git\.repo_url|state\.database_url)$"
+    r"|git\.repo_url|functions\.[^.]+\.git\.repo_url|state\.database_url"
+    r"|notifications\.[^.]+\.url)$"
 )
 #: Why the user info of a URL is not used, by the URL's last key.
 _UNUSED_BECAUSE = {
@@ -35,6 +36,7 @@ _UNUSED_BECAUSE = {
     "repo_web_url": "links never carry credentials",
     "repo_url": "Argo CD reads the repository with the credentials it is given itself",
     "destination_server": "Argo CD reaches clusters with the credentials it is given itself",
+    "api_url": "the Argo CD API is read with ARGOCD_AUTH_TOKEN",
 }
 
 

@@ -1,4 +1,9 @@
-"""Short unified diffs of a folder change: for dry runs and pull request descriptions."""
+"""Rendered diffs of one folder's change: what a dry run prints, and what a pull request
+description and a notification carry.
+
+Pure: the files before and after come with the planned change, so nothing is
+read from git here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Mapping
 
 from watcher.core.plan import Change
 
-#: Lines of diff shown per file in a dry run; the rest is counted.
+#: Lines of diff shown per file; the rest is counted.
 DIFF_LINES_PER_FILE = 40
 
 
@@ -34,6 +39,22 @@ def folder_diff(change: Change, limit: int = DIFF_LINES_PER_FILE) -> list[str]:
             diff = [*diff[:limit], f"… {len(diff) - limit} more diff line(s) of {name}"]
         lines += diff
     return lines
+
+
+def cut_lines(lines: list[str], max_lines: int, max_chars: int) -> str:
+    """``lines`` joined, cut to at most ``max_lines`` lines and about ``max_chars``
+    characters, with the count of what was left out on a last line."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if len(kept) >= max_lines or size + len(line) + 1 > max_chars:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    left = len(lines) - len(kept)
+    if left:
+        kept.append(f"… {left} more line(s) of diff")
+    return "\n".join(kept)
 
 
 def _texts(files: Mapping[str, bytes]) -> dict[str, str]:

@@ -187,7 +187,8 @@ def _decide(
                 tags, stage.name, stage_names, stage.max_replicas, stage.min_replicas
             )
         except PermanentError as exc:
-            failures.append(ReleaseFailure(release_id, exc, folder, version.version))
+            page = version_url(ui_url, model.name, version.version)
+            failures.append(ReleaseFailure(release_id, exc, folder, version.version, page))
             continue
         deployment = ModelDeployment(
             model=model,

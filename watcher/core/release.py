@@ -114,6 +114,8 @@ class ReleaseFailure:
     folder: str | None = None
     #: The revision that was wanted, when known.
     revision: str = ""
+    #: The wanted revision's page (registry UI, spec in git), when known.
+    url: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from watcher.core.artifacts import CopyStats
+from watcher.core.events import StateChange
 from watcher.core.plan import Change
 from watcher.core.pull_requests import PullRequestEvent, PullRequestRef
 from watcher.core.release import ReleaseFailure, ReleaseId
@@ -72,6 +73,10 @@ class ReleaseOutcome:
     lead_seconds: float | None = None
     #: For ``held``, ``gated`` and ``waiting``: the revision the registry selects (not applied).
     candidate: str = ""
+    #: The revision's page (registry UI, spec in git), when known.
+    url: str = ""
+    #: For a failed release: the revision its folder runs now ("" when none).
+    running_revision: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,8 @@ class ReleaseOutcome:
             "pull_request": self.pull_request.to_dict() if self.pull_request else None,
             "lead_seconds": self.lead_seconds,
             "candidate": self.candidate or None,
+            "url": self.url,
+            "running_revision": self.running_revision,
         }
 
 
@@ -158,6 +165,9 @@ class ReconcileResult:
     pull_requests: list[PullRequestEvent] = field(default_factory=list)
     #: When a release waiting for its soak may be ready: reconcile again then.
     wake_at: float | None = None
+    #: What the ledger recorded as changed by this run (empty in a dry run, or when the
+    #: ledger could not be written): the source of events and promotion metrics.
+    changes: list[StateChange] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -204,4 +214,5 @@ class ReconcileResult:
             ],
             "sources": [source.to_dict() for source in self.sources],
             "wake_at": self.wake_at,
+            "changes": [change.to_dict() for change in self.changes],
         }

@@ -3,7 +3,7 @@
 Own ``CollectorRegistry`` rather than the global one: tests can run several
 daemons in one process, and nothing imported by accident shows up on /metrics.
 Everything is derived from the reconcile result dict, so the reconciler knows
-nothing about Prometheus. What belongs to one source (a promotion, its latency,
+nothing about Prometheus. What belongs to one source (a promotion, its lead time,
 a release's or a source's error) carries a ``source`` label, so several teams in
 one configuration can be told apart; what is not one source's (a run that could
 not complete, a plan problem) has ``source=""``.
@@ -12,16 +12,18 @@ not complete, a plan problem) has ``source=""``.
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from watcher import __version__
+from watcher.daemon.deployments import Deployment
+from watcher.daemon.promotion_metrics import PromotionMetrics
 
 PREFIX = "gitops_watcher"
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-_LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
 class DaemonMetrics:
@@ -39,7 +41,8 @@ class DaemonMetrics:
             buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
         self.promotions = Counter(
-            f"{PREFIX}_promotions", "Pushed changes by source, stage, kind and action.",
+            f"{PREFIX}_promotions", "Pushed changes (deployments) by source, stage, kind and "
+            "action: deploy, update, remove.",
             ["source", "stage", "kind", "action"], registry=r,
         )  # fmt: skip
         self.errors = Counter(
@@ -50,14 +53,6 @@ class DaemonMetrics:
         self.last_success = Gauge(
             f"{PREFIX}_last_success_timestamp_seconds",
             "Unix time the last reconcile that completed finished.", registry=r,
-        )  # fmt: skip
-        self.latency = Histogram(
-            f"{PREFIX}_promotion_latency_seconds",
-            "Seconds from the first reconcile request after which a change was pushed (a "
-            "webhook's own timestamp, else when its trigger fired: file event, change probe, "
-            "resync, startup) to the push of that change. Not the time since the change in "
-            "the registry: a change that only the resync saw counts from that resync.",
-            ["source", "stage", "kind"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.push_attempts = Counter(
             f"{PREFIX}_push_attempts", "git push attempts of completed reconciles, retries after "
@@ -95,6 +90,8 @@ class DaemonMetrics:
             "(deployed, held, gated, waiting, failed …; docs/policy.md lists the states).",
             ["source", "state"], registry=r,
         )  # fmt: skip
+        #: Lead time, rollbacks, holds, failures, Argo CD, notifications.
+        self.promotion = PromotionMetrics(r)
         self._sources: set[str] = set()
         self._release_series: set[tuple[str, str]] = set()
 
@@ -124,8 +121,9 @@ class DaemonMetrics:
             self.releases.labels(*key).set(number)
         self._release_series |= set(counts)
 
-    def observe(self, result: dict[str, Any], first_observed_at: float) -> None:
-        """Count one completed reconcile from its result dict."""
+    def observe(self, result: dict[str, Any], deployments: Sequence[Deployment] = ()) -> None:
+        """Count one completed reconcile from its result dict, and the deployments made of
+        it (``deployments.deployments_of``: lead times, rollbacks, holds)."""
         self.count_states(result)
         self.reconciles.labels("ok" if result.get("ok") else "partial").inc()
         started, finished = float(result["started_at"]), float(result["finished_at"])
@@ -141,9 +139,7 @@ class DaemonMetrics:
             if state in ("deployed", "removed") and (result.get("pushed") or merged):
                 stage, kind = str(release.get("stage")), str(release.get("kind"))
                 self.promotions.labels(source, stage, kind, str(release.get("action"))).inc()
-                self.latency.labels(source, stage, kind).observe(
-                    max(finished - first_observed_at, 0.0)
-                )
+        self.promotion.observe_deployments(deployments)
         for outcome in result.get("sources") or ():
             name, ok = str(outcome.get("name") or ""), bool(outcome.get("ok", True))
             self._sources.add(name)

@@ -22,6 +22,9 @@ class RunRequest:
 
     reasons: tuple[str, ...]
     first_observed_at: float
+    #: True when ``first_observed_at`` is a registry's own time (a webhook's timestamp),
+    #: not when a trigger of ours noticed the change.
+    from_registry: bool = False
 
 
 class Backoff:
@@ -57,6 +60,7 @@ class SingleFlightRunner:
         self._cond = threading.Condition()
         self._reasons: dict[str, None] = {}
         self._first_observed: float | None = None
+        self._first_from_registry = False
         self._not_before = 0.0
         self._stopping = False
         self._running = False
@@ -76,6 +80,7 @@ class SingleFlightRunner:
             self._reasons[reason] = None
             if self._first_observed is None or when < self._first_observed:
                 self._first_observed = when
+                self._first_from_registry = observed_at is not None
             self._cond.notify_all()
 
     @property
@@ -107,9 +112,14 @@ class SingleFlightRunner:
                     return None
                 wait = self._not_before - self._clock()
                 if self._reasons and wait <= 0:
-                    request = RunRequest(tuple(self._reasons), self._first_observed or self._wall())
+                    request = RunRequest(
+                        tuple(self._reasons),
+                        self._first_observed or self._wall(),
+                        self._first_observed is not None and self._first_from_registry,
+                    )
                     self._reasons.clear()
                     self._first_observed = None
+                    self._first_from_registry = False
                     self._running = True
                     return request
                 self._cond.wait(timeout=wait if self._reasons else None)
@@ -135,6 +145,7 @@ class SingleFlightRunner:
                         self._reasons.setdefault("retry", None)
                         if self._first_observed is None:
                             self._first_observed = request.first_observed_at
+                            self._first_from_registry = request.from_registry
                         log.warning(
                             "reconcile did not complete (%d in a row); retrying in %.1f s",
                             self._backoff.failures,

@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from watcher import wiring
+from watcher import outward, wiring
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings
 from watcher.daemon.http import DaemonHttp
 from watcher.daemon.metrics import DaemonMetrics
+from watcher.daemon.observers import Observers
 from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
@@ -64,12 +65,17 @@ class Daemon:
         self._source_names, self._triggers = wiring.source_triggers(
             settings, credentials, config, env=env
         )
+        outward.check_notifications(settings, credentials)  # before anything starts
         self._stop = threading.Event()
         self._lost_lease = False
         self._runner: SingleFlightRunner | None = None
         self._reporters: dict[str, StatusReporter] = {}
         self._scheduler: Scheduler | None = None
         self._status_pool: ThreadPoolExecutor | None = None
+        #: Notifications, the stage figures, Argo CD health (opened as the writer).
+        self._observers = Observers(
+            settings, credentials, self.metrics, self.board, dry_run=dry_run
+        )
 
     # -- control ------------------------------------------------------------------------
 
@@ -116,8 +122,9 @@ class Daemon:
             self.metrics.writer.set(1)
             if isinstance(lock, DatabaseLease):
                 self._start_renewer(lock)
+            listener = self._observers.open(stack)
             reconcile = stack.enter_context(
-                wiring.open_reconciler(self._settings, self._credentials)
+                wiring.open_reconciler(self._settings, self._credentials, listener=listener)
             )
             abandoned = self._serve(reconcile, lock)
             if abandoned:
@@ -186,6 +193,7 @@ class Daemon:
             for trigger in self._triggers:
                 self._add_trigger(trigger, scheduler, watches, closers)
             self._open_reporters(closers)
+            self._observers.start(self._reporters)
             runner.start()
             self.ask("startup")
             scheduler.start()
@@ -205,6 +213,7 @@ class Daemon:
             for watch in watches:
                 watch.stop()
             finished = runner.stop(config.shutdown_grace_seconds)
+            self._observers.stop()
             if self._status_pool is not None:
                 self._status_pool.shutdown(wait=finished, cancel_futures=True)
             for close in closers:
@@ -280,9 +289,9 @@ class Daemon:
             return False
         finally:
             self.metrics.running.set(0)
-        self.metrics.observe(result, request.first_observed_at)
         policy_news = self._policy_news(result)
         self.board.run_finished(result)
+        self._observers.observe(result, request)
         self._wake_at(result.get("wake_at"))
         _log_failures(result)
         counts: dict[str, int] = {}

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from watcher.daemon.deployments import StageStats
+
 Key = tuple[str, str, str]
 
 #: States in which the folder runs what it ran before (see watcher.core.result.ReleaseState).
@@ -40,6 +42,12 @@ class StatusBoard:
         self._entries: dict[Key, dict[str, Any]] = {}
         self._sources: list[dict[str, Any]] = []
         self._problems: list[dict[str, Any]] = []
+        #: The last week of deployments per stage: ``stages`` in the snapshot.
+        self.stats = StageStats(clock)
+        #: What Argo CD says of each deployed release, by key (with argocd.api_url).
+        self._argocd: dict[Key, dict[str, Any]] = {}
+        #: Why the last read of Argo CD failed ("" when it did not, or is not configured).
+        self.argocd_problem = ""
         self.started_at = clock()
         self.last_result: dict[str, Any] | None = None
         self.last_success_at: float | None = None
@@ -76,7 +84,9 @@ class StatusBoard:
         now = self._clock()
         with self._lock:
             self.running_since = None
-            self.last_result = {k: v for k, v in result.items() if k != "releases"}
+            self.last_result = {
+                k: v for k, v in result.items() if k not in ("releases", "changes")
+            }
             self.last_success_at = float(result.get("finished_at") or now)
             self.last_error = None
             self.failures_in_a_row = 0
@@ -85,6 +95,8 @@ class StatusBoard:
             entries: dict[Key, dict[str, Any]] = {}
             for release in result.get("releases") or ():
                 key = (str(release["source"]), str(release["name"]), str(release["stage"]))
+                if result.get("pushed"):
+                    release = {**release, "pushed_at": result.get("finished_at")}
                 entries[key] = self._merge(self._entries.get(key), release, now)
             self._entries = entries
 
@@ -110,6 +122,9 @@ class StatusBoard:
             "error_since": None,
             # Deployed and unchanged, but its copy could not be re-checked (store down).
             "warning": release.get("warning"),
+            "url": release.get("url") or (old.get("url") if carried else ""),
+            # When the push that deployed it finished (None: before this process started).
+            "pushed_at": old.get("pushed_at") if carried else None,
             "updated_at": now,
             # Why it is in this state (a pull request closed without merging …), its pull
             # request while one is open or just merged, and a merge's lead time.
@@ -119,6 +134,8 @@ class StatusBoard:
             # For held, gated and waiting: the revision the registry selects, not applied.
             "candidate": release.get("candidate"),
         }
+        if state == "deployed" and release.get("commit"):
+            entry["pushed_at"] = float(release.get("pushed_at") or now)
         if state == "unchanged" and old.get("state") == "deployed":
             entry["state"], entry["since"] = "deployed", old["since"]
         if release.get("error"):
@@ -157,6 +174,20 @@ class StatusBoard:
                 return False, f"reconcile failing: {self.last_error}"
             return False, "no reconcile completed recently"
 
+    def deployed(self) -> list[dict[str, Any]]:
+        """Copies of the entries that run something now (deployed or unchanged)."""
+        with self._lock:
+            return [
+                dict(entry)
+                for entry in self._entries.values()
+                if entry["state"] in ("deployed", "unchanged") and entry.get("folder")
+            ]
+
+    def set_argocd(self, found: dict[Key, dict[str, Any]]) -> None:
+        """What Argo CD said of each deployed release at the last read."""
+        with self._lock:
+            self._argocd = dict(found)
+
     def snapshot(self) -> dict[str, Any]:
         ready, why = self.ready()
         with self._lock:
@@ -173,5 +204,12 @@ class StatusBoard:
                 "last_reconcile": self.last_result,
                 "sources": self._sources,
                 "problems": self._problems,
-                "releases": [self._entries[k] for k in sorted(self._entries)],
+                "releases": [self._with_argocd(k) for k in sorted(self._entries)],
+                "stages": self.stats.summary(),
+                "argocd_problem": self.argocd_problem,
             }
+
+    def _with_argocd(self, key: Key) -> dict[str, Any]:
+        entry = self._entries[key]
+        found = self._argocd.get(key)
+        return {**entry, "argocd": found} if found is not None else entry

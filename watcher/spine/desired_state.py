@@ -192,12 +192,16 @@ def _render(
                 return hit
         files = target.render(release, artifact)
     except WatcherError as exc:
-        state.failures.append(ReleaseFailure(release.id, exc, release.folder, release.revision))
+        state.failures.append(
+            ReleaseFailure(release.id, exc, release.folder, release.revision, release.url)
+        )
         return None
     except Exception as exc:  # one release's bug stays that release's failure
         log.debug("rendering %s crashed", release.id.describe(), exc_info=True)
         error = InternalError(f"rendering {release.id.describe()}: {exc!r:.200}")
-        state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
+        state.failures.append(
+            ReleaseFailure(release.id, error, release.folder, release.revision, release.url)
+        )
         return None
     provenance = provenance_of(release, artifact)
     # Read-only: the cache hands this very object to later reconciles.
@@ -245,7 +249,7 @@ def _place(rendered: list[tuple[Release, DesiredFolder]], state: DesiredState) -
                 hint="give the sources different paths, or rename one of them",
             )
             state.failures.append(
-                ReleaseFailure(release.id, error, release.folder, release.revision)
+                ReleaseFailure(release.id, error, release.folder, release.revision, release.url)
             )
             continue
         state.folders[release.folder] = desired
@@ -340,7 +344,9 @@ def _copy_failures(
         error = errors.get(release.artifact.key)
         if error is None:
             continue
-        state.failures.append(ReleaseFailure(release.id, error, release.folder, release.revision))
+        state.failures.append(
+            ReleaseFailure(release.id, error, release.folder, release.revision, release.url)
+        )
         if release.artifact.key not in unchecked:
             continue
         try:

@@ -57,6 +57,8 @@ class Stopped:
     wake_at: float | None = None
     #: What the folder runs now ("" for a folder not deployed yet).
     running: str = ""
+    #: The candidate's page (registry UI, spec in git), when known.
+    url: str = ""
 
     def describe(self) -> str:
         """``model 'churn' v7 in production``."""
@@ -145,8 +147,9 @@ def _held(change: Change, hold: Hold) -> Stopped:
     label = "" if change.action == "remove" else info.label
     running = change.previous.revision if change.previous is not None else ""
     return Stopped(
-        info.id, change.folder, revision, label, "held", hold.reason, hold.commit, running=running
-    )
+        info.id, change.folder, revision, label, "held", hold.reason, hold.commit,
+        running=running, url=info.url,
+    )  # fmt: skip
 
 
 def _evaluate(
@@ -187,8 +190,9 @@ def _stopper(change: Change) -> Callable[[StoppedState, str], Stopped]:
 
     def stop(state: StoppedState, reason: str) -> Stopped:
         return Stopped(
-            info.id, change.folder, info.revision, info.label, state, reason, running=running
-        )
+            info.id, change.folder, info.revision, info.label, state, reason,
+            running=running, url=info.url,
+        )  # fmt: skip
 
     return stop
 
@@ -338,7 +342,7 @@ def _manual_holds_without_changes(
         hold = decide_hold([], record, info.revision)
         assert hold is not None
         held = Stopped(info.id, folder, info.revision, info.label, "held", hold.reason)
-        stopped.append(dataclasses.replace(held, running=info.revision))
+        stopped.append(dataclasses.replace(held, running=info.revision, url=info.url))
     return stopped
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from watcher.closing import Closing
+from watcher.core.events import StateChange
 from watcher.core.plan import Plan, make_plan
 from watcher.core.provenance import deploys_with_copy
 from watcher.core.release import ReleaseFailure
@@ -28,7 +29,7 @@ from watcher.core.result import (
     pull_request_outcome,
 )
 from watcher.core.targets import Target
-from watcher.errors import TemporaryError
+from watcher.errors import TemporaryError, WatcherError
 from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.policy import PolicyContext, PolicyResult, Stopped, apply_policy
 from watcher.spine.policy_ports import FolderHistory, evidence_of
@@ -38,8 +39,21 @@ log = logging.getLogger(__name__)
 
 
 class Ledger(Protocol):
-    def record(self, result: ReconcileResult) -> None: ...
+    def record(self, result: ReconcileResult) -> Sequence[StateChange]:
+        """Write what changed since the last rows; return those changes."""
+        ...
+
+    def record_failure(self, reconcile_id: str, error: WatcherError) -> Sequence[StateChange]:
+        """A run that could not complete, once per new failure."""
+        ...
+
     def close(self) -> None: ...
+
+
+class ChangeListener(Protocol):
+    """Told what the ledger recorded as changed (notifications); never raises, never waits."""
+
+    def changed(self, changes: Sequence[StateChange], result: ReconcileResult | None) -> None: ...
 
 
 class Reconciler(Closing):
@@ -56,8 +70,10 @@ class Reconciler(Closing):
         closers: Sequence[Closing] = (),
         history: FolderHistory | None = None,
         prefix: str = "",
+        listener: ChangeListener | None = None,
     ) -> None:
         self._closers = tuple(closers)
+        self._listener = listener
         self.sources = tuple(sources)
         self._targets = targets
         self._publisher = publisher
@@ -85,6 +101,17 @@ class Reconciler(Closing):
         self, *, dry_run: bool = False, allow_mass_delete: bool = False
     ) -> ReconcileResult:
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
+        try:
+            self._reconcile(result, allow_mass_delete)
+        except WatcherError as exc:
+            if not dry_run:
+                self._record_failure(result.reconcile_id, exc)
+            raise
+        self._record(result)
+        return result
+
+    def _reconcile(self, result: ReconcileResult, allow_mass_delete: bool) -> None:
+        dry_run = result.dry_run
         state = build_desired(self.sources, self._targets, dry_run=dry_run)
         result.sources = state.sources
         result.artifacts = state.stats
@@ -135,8 +162,6 @@ class Reconciler(Closing):
         result.failures += publication.failures
         result.releases = _outcomes(result.failures, unchecked, publication, stopped)
         result.finished_at = time.time()
-        self._record(result)
-        return result
 
     def _policy_context(self) -> PolicyContext:
         assert self._policy is not None
@@ -147,10 +172,30 @@ class Reconciler(Closing):
         if self._ledger is None or result.dry_run:
             return
         try:
-            self._ledger.record(result)
+            result.changes = list(self._ledger.record(result))
         except TemporaryError as exc:
             # The ledger is a record, not the truth: git already holds the outcome.
             log.error("could not record reconcile %s in the ledger: %s", result.reconcile_id, exc)
+            return
+        self._tell(result.changes, result)
+
+    def _record_failure(self, reconcile_id: str, error: WatcherError) -> None:
+        if self._ledger is None:
+            return
+        try:
+            changes = self._ledger.record_failure(reconcile_id, error)
+        except TemporaryError as exc:
+            log.error("could not record the failed reconcile %s: %s", reconcile_id, exc)
+            return
+        self._tell(changes, None)
+
+    def _tell(self, changes: Sequence[StateChange], result: ReconcileResult | None) -> None:
+        if self._listener is None or not changes:
+            return
+        try:
+            self._listener.changed(changes, result)
+        except Exception:  # telling must never fail a reconcile
+            log.exception("could not hand the changes of this reconcile to the notifier")
 
 
 def unchecked_but_deployed(
@@ -179,8 +224,11 @@ def unchecked_but_deployed(
             continue
         warning = f"its copy could not be re-checked: {failure.error}"
         unchanged.append(
-            ReleaseOutcome(failure.id, folder, failure.revision, "unchanged", warning=warning)
-        )
+            ReleaseOutcome(
+                failure.id, folder, failure.revision, "unchanged", warning=warning,
+                url=marker.url,
+            )
+        )  # fmt: skip
     return failures, unchanged
 
 
@@ -209,24 +257,31 @@ def _outcomes(
                 state_now,
                 action=change.action,
                 commit=applied.commit if applied else None,
+                url=info.url,
             )
         )
     outcomes += [
-        ReleaseOutcome(info.id, folder, info.revision, "unchanged")
+        ReleaseOutcome(info.id, folder, info.revision, "unchanged", url=info.url)
         for folder, info in plan.unchanged
     ]
     outcomes += [
-        ReleaseOutcome(info.id, folder, info.revision, "kept") for folder, info in plan.held
+        ReleaseOutcome(info.id, folder, info.revision, "kept", url=info.url)
+        for folder, info in plan.held
     ]
     outcomes += [
-        ReleaseOutcome(info.id, folder, info.revision, "blocked") for folder, info in plan.held_back
+        ReleaseOutcome(info.id, folder, info.revision, "blocked", url=info.url)
+        for folder, info in plan.held_back
     ]
     outcomes += [_stopped_outcome(one) for one in stopped if one.state != "failed"]
     outcomes += unchecked
+    running = dict(plan.kept)
     outcomes += [
-        ReleaseOutcome(f.id, f.folder or "", f.revision, "failed", error=f.error)
+        ReleaseOutcome(
+            f.id, f.folder or "", f.revision, "failed", error=f.error, url=f.url,
+            running_revision=running[f.folder].revision if f.folder in running else "",
+        )
         for f in failures
-    ]
+    ]  # fmt: skip
     # A policy's word on a folder wins over "unchanged" (a manual hold with nothing to do).
     spoken_by_policy = {one.folder for one in stopped}
     outcomes = [
@@ -253,6 +308,7 @@ def _stopped_outcome(stopped: Stopped) -> ReleaseOutcome:
         commit=stopped.commit or None,
         reason=stopped.reason,
         candidate=stopped.revision,
+        url=stopped.url,
     )
 
 

@@ -67,7 +67,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Names of the environment variables that only a Secret may set. */}}
 {{- define "gitops-watcher.secretEnvNames" -}}
-{{- list "MLFLOW_TRACKING_TOKEN" "MLFLOW_TRACKING_PASSWORD" "GIT_TOKEN" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN" "GITOPS_WATCHER_WEBHOOK_SECRET" "GITOPS_WATCHER_STATE_DB_URL" | toJson }}
+{{- list "MLFLOW_TRACKING_TOKEN" "MLFLOW_TRACKING_PASSWORD" "GIT_TOKEN" "AWS_SECRET_ACCESS_KEY" "AWS_SESSION_TOKEN" "GITOPS_WATCHER_WEBHOOK_SECRET" "GITOPS_WATCHER_STATE_DB_URL" "ARGOCD_AUTH_TOKEN" | toJson }}
 {{- end }}
 
 {{/* Names of the environment variables the chart sets itself. */}}
@@ -93,6 +93,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.s3.credentials.sessionTokenKey }}{{ $names = append $names "AWS_SESSION_TOKEN" }}{{ end }}
 {{- end }}
 {{- if .Values.webhook.existingSecret }}{{ $names = append $names "GITOPS_WATCHER_WEBHOOK_SECRET" }}{{ end }}
+{{- if .Values.argocd.existingSecret }}{{ $names = append $names "ARGOCD_AUTH_TOKEN" }}{{ end }}
 {{- if eq .Values.state.backend "postgresql" }}{{ $names = append $names "GITOPS_WATCHER_STATE_DB_URL" }}{{ end }}
 {{- $names | toJson }}
 {{- end }}
@@ -116,7 +117,7 @@ what to change.
 {{- $ownNames := include "gitops-watcher.ownEnvNames" . | fromJsonArray }}
 {{- range $name, $value := .Values.env }}
 {{- if has $name $secretNames }}
-{{- fail (printf "env.%s holds a credential in plain text: put it in a Secret and reference it (see mlflow.credentials, git.https, s3.credentials, webhook and state.postgresql, or extraEnv with valueFrom.secretKeyRef)." $name) }}
+{{- fail (printf "env.%s holds a credential in plain text: put it in a Secret and reference it (see mlflow.credentials, git.https, s3.credentials, webhook, argocd and state.postgresql, or extraEnv with valueFrom.secretKeyRef)." $name) }}
 {{- end }}
 {{- if has $name $ownNames }}
 {{- fail (printf "env.%s is already set by the chart from its own values: remove it from env (see docs/kubernetes.md for the value that sets it)." $name) }}

@@ -2,8 +2,11 @@
 
 ``gitops.<stage>.commit``, ``.state`` and ``.updated`` on the version a push deployed
 or removed (or a pull request proposes: ``.state`` is ``pr-open``, with
-``.pull_request``), so a reviewer sees it in the MLflow UI. Best effort: status must
-never hold back a promotion, so a failure is logged and counted, never raised.
+``.pull_request``; or the promotion policy holds, gates or keeps it waiting:
+``.state`` and ``.reason`` on the version that waits), and ``.health`` and ``.synced``
+when Argo CD's view of it changes (``argocd.api_url``), so a reviewer sees it in the
+MLflow UI. Best effort: status must never hold back a promotion, so a failure is
+logged and counted, never raised.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ class TagReporter:
         if release.get("kind") != "model":
             return None
         stage = str(release["stage"])
+        if "argocd_health" in release and release.get("revision"):
+            synced = str(bool(release.get("argocd_synced"))).lower()
+            health = {
+                f"{self._prefix}{stage}.health": str(release["argocd_health"]),
+                f"{self._prefix}{stage}.synced": synced,
+            }
+            return str(release["revision"]), health
         if state in POLICY_STATES:
             # On the version the registry selects: the reviewer sees why it does not run.
             version = str(release.get("candidate") or "")
