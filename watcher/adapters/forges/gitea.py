@@ -19,12 +19,11 @@ Authentication: ``Authorization: token <token>``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from watcher.adapters.forges.api import ForgeTarget, JsonApi, said, timestamp
+from watcher.adapters.forges.api import ForgeTarget, JsonApi, timestamp
+from watcher.adapters.forges.shaped import GitHubShapedForge
 from watcher.core.pull_requests import ForgePullRequest
-from watcher.errors import ForgeError, ForgeRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,16 @@ PAGE = 50
 MAX_PAGES = 40
 
 
-class GiteaForge:
+class GiteaForge(GitHubShapedForge):
     """Pull requests of one Gitea or Forgejo repository (``owner/name``)."""
+
+    EXISTS = 409  # "pull request already exists for these targets"
+    UPDATED = (200, 201)
+    WORD = "the forge"
+
+    @staticmethod
+    def parse(data: Any) -> ForgePullRequest:
+        return _pull_request(data)
 
     def __init__(self, api_url: str, repository: str, token: str, *, timeout: float) -> None:
         self._repo = f"/repos/{repository}"
@@ -48,9 +55,6 @@ class GiteaForge:
             ("Authorization", f"token {token}"),
             timeout=timeout,
         )
-
-    def describe(self) -> str:
-        return self._api.target.describe()
 
     def find_open(self, branch: str, base: str) -> ForgePullRequest | None:
         for page in range(1, MAX_PAGES + 1):
@@ -64,58 +68,11 @@ class GiteaForge:
                 return None
         return None
 
-    def create(
-        self, branch: str, base: str, title: str, body: str, labels: Sequence[str]
-    ) -> ForgePullRequest:
-        payload = {"head": branch, "base": base, "title": title, "body": body}
-        status, data = self._api.call(
-            "POST", f"{self._repo}/pulls", json=payload, ok=(201,), tolerate=(409,)
-        )
-        if status == 409:  # "pull request already exists for these targets"
-            found = self.find_open(branch, base)
-            if found is None:
-                raise ForgeRefusedError(
-                    f"{self.describe()} refused to open a pull request from '{branch}': "
-                    f"{said(data)}",
-                    hint="check that git.branch exists on the forge and differs from the branch",
-                )
-            return found
-        created = _pull_request(data)
-        try:
-            self._api.call(
-                "POST", f"{self._repo}/issues/{created.number}/labels",
-                json={"labels": list(labels)},
-            )  # fmt: skip
-        except ForgeError as exc:  # labels help filtering; they never block a promotion
-            log.warning("could not label pull request #%d: %s", created.number, exc)
-        return created
-
-    def update(self, number: int, title: str, body: str) -> ForgePullRequest:
-        payload = {"title": title, "body": body}
-        _, data = self._api.call(
-            "PATCH", f"{self._repo}/pulls/{number}", json=payload, ok=(200, 201)
-        )
-        return _pull_request(data)
-
-    def read(self, number: int) -> ForgePullRequest:
-        _, data = self._api.call("GET", f"{self._repo}/pulls/{number}")
-        return _pull_request(data)
-
-    def comment_and_close(self, number: int, comment: str) -> None:
-        self._api.call(
-            "POST", f"{self._repo}/issues/{number}/comments", json={"body": comment}, ok=(201,)
-        )
-        self._api.call(
-            "PATCH", f"{self._repo}/pulls/{number}", json={"state": "closed"}, ok=(200, 201)
-        )
-
     def merge(self, number: int, method: str, title: str) -> str:
         payload = {"Do": method, "MergeTitleField": title}
         self._api.call("POST", f"{self._repo}/pulls/{number}/merge", json=payload)
         return self.read(number).merge_commit
 
-    def close(self) -> None:
-        self._api.close()
 
 
 def _ref(item: Any, side: str) -> str:

@@ -19,12 +19,11 @@ and ``X-GitHub-Api-Version: 2022-11-28``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from watcher.adapters.forges.api import ForgeTarget, JsonApi, said, timestamp
+from watcher.adapters.forges.api import ForgeTarget, JsonApi, timestamp
+from watcher.adapters.forges.shaped import GitHubShapedForge
 from watcher.core.pull_requests import ForgePullRequest
-from watcher.errors import ForgeError, ForgeRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,16 @@ SCOPES_HINT = (
 )
 
 
-class GitHubForge:
+class GitHubForge(GitHubShapedForge):
     """Pull requests of one GitHub repository (``owner/name``)."""
+
+    EXISTS = 422  # "A pull request already exists for owner:branch."
+    UPDATED = (200,)
+    WORD = "GitHub"
+
+    @staticmethod
+    def parse(data: Any) -> ForgePullRequest:
+        return _pull_request(data)
 
     def __init__(self, api_url: str, repository: str, token: str, *, timeout: float) -> None:
         self._owner = repository.split("/", 1)[0]
@@ -52,9 +59,6 @@ class GitHubForge:
             },
         )
 
-    def describe(self) -> str:
-        return self._api.target.describe()
-
     def find_open(self, branch: str, base: str) -> ForgePullRequest | None:
         params = {"state": "open", "head": f"{self._owner}:{branch}", "base": base}
         _, found = self._api.call("GET", f"{self._repo}/pulls", params=params)
@@ -62,54 +66,11 @@ class GitHubForge:
             return _pull_request(item)
         return None
 
-    def create(
-        self, branch: str, base: str, title: str, body: str, labels: Sequence[str]
-    ) -> ForgePullRequest:
-        payload = {"title": title, "head": branch, "base": base, "body": body}
-        status, data = self._api.call(
-            "POST", f"{self._repo}/pulls", json=payload, ok=(201,), tolerate=(422,)
-        )
-        if status == 422:  # "A pull request already exists for owner:branch."
-            found = self.find_open(branch, base)
-            if found is None:
-                raise ForgeRefusedError(
-                    f"{self.describe()} refused to open a pull request from '{branch}': "
-                    f"{said(data)}",
-                    hint="check that git.branch exists on GitHub and differs from the branch",
-                )
-            return found
-        created = _pull_request(data)
-        try:
-            self._api.call(
-                "POST", f"{self._repo}/issues/{created.number}/labels",
-                json={"labels": list(labels)},
-            )  # fmt: skip
-        except ForgeError as exc:  # labels help filtering; they never block a promotion
-            log.warning("could not label pull request #%d: %s", created.number, exc)
-        return created
-
-    def update(self, number: int, title: str, body: str) -> ForgePullRequest:
-        payload = {"title": title, "body": body}
-        _, data = self._api.call("PATCH", f"{self._repo}/pulls/{number}", json=payload)
-        return _pull_request(data)
-
-    def read(self, number: int) -> ForgePullRequest:
-        _, data = self._api.call("GET", f"{self._repo}/pulls/{number}")
-        return _pull_request(data)
-
-    def comment_and_close(self, number: int, comment: str) -> None:
-        self._api.call(
-            "POST", f"{self._repo}/issues/{number}/comments", json={"body": comment}, ok=(201,)
-        )
-        self._api.call("PATCH", f"{self._repo}/pulls/{number}", json={"state": "closed"})
-
     def merge(self, number: int, method: str, title: str) -> str:
         payload = {"merge_method": method, "commit_title": title}
         _, data = self._api.call("PUT", f"{self._repo}/pulls/{number}/merge", json=payload)
         return str(data.get("sha") or "") if isinstance(data, dict) else ""
 
-    def close(self) -> None:
-        self._api.close()
 
 
 def _pull_request(data: Any) -> ForgePullRequest:
