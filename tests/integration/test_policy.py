@@ -370,9 +370,12 @@ def test_gates_keep_a_worse_version_out_and_a_waiver_lets_it_in(
         f"GATED model {name} v2 in production: accuracy 0.871 is worse than v1's 0.902 "
         "(tolerance 0.01)" in out
     )
-    assert json.loads(
-        folder_file(bare_remote, f"deployments/{model_slug(name)}/production/promotion.json")
-    )["revision"] == "1"
+    assert (
+        json.loads(
+            folder_file(bare_remote, f"deployments/{model_slug(name)}/production/promotion.json")
+        )["revision"]
+        == "1"
+    )
 
     client.set_registered_model_alias(name, "champion", "3")
     code, out = watcher(capsys)
@@ -385,6 +388,8 @@ def test_gates_keep_a_worse_version_out_and_a_waiver_lets_it_in(
     assert body.startswith(f"update {name} in production: v1 → v3")
     assert "Gates waived for v3 by the tag deploy.production.gates" in body
     assert "Gates-Waived: deploy.production.gates" in body
+    # What a reviewer reads: every metric either version logged, old → new.
+    assert "Metrics, v1 → v3:\n- accuracy: 0.902 → 0.95 (+0.048)\n- rmse: 0.5 → not logged" in body
 
 
 def test_the_serving_contract_refuses_or_warns_about_a_breaking_signature(
@@ -412,6 +417,7 @@ def test_the_serving_contract_refuses_or_warns_about_a_breaking_signature(
     body = git("log", "-1", "--format=%B", "main", "--", staging, cwd=bare_remote)
     assert body.startswith(f"update {name} in staging: v1 → v2")
     assert "Breaking signature change (contract: warn): input 'tenure' removed" in body
+    assert "Signature, v1 → v2:\n- input 'tenure' removed\n" in body
 
 
 # -- stage order and soak --------------------------------------------------------------------
@@ -512,9 +518,7 @@ def test_the_daemon_reports_policy_states_wakes_at_the_soak_end_and_survives_res
     daemon = start_daemon(tmp_path / "d2", config, quiet)
     try:
         daemon.wait_for("startup", lambda: daemon.status()["last_success_at"] is not None)
-        assert any(
-            r["name"] == held and r["state"] == "held" for r in daemon.status()["releases"]
-        )
+        assert any(r["name"] == held and r["state"] == "held" for r in daemon.status()["releases"])
         paths = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote)
         assert f"deployments/{model_slug(held)}/staging/" not in paths
     finally:

@@ -107,8 +107,9 @@ def test_github_first_pr_update_merge_close_and_human_close_with_staging_direct(
     name = unique_model_name("churn")
     slug = model_slug(name)
     branch = f"gitops-watcher/mlflow/{slug}/production"
-    for _ in range(4):
-        register_version(client, name)
+    versions = [register_version(client, name) for _ in range(4)]
+    client.log_metric(versions[1].run_id, "accuracy", 0.9)
+    client.log_metric(versions[2].run_id, "accuracy", 0.92)
     client.set_registered_model_alias(name, "staging", "1")
     client.set_registered_model_alias(name, "champion", "1")
     path = config(tmp_path, mlflow_server, str(bare_remote), unique_model_name.prefix, forge)
@@ -163,6 +164,9 @@ def test_github_first_pr_update_merge_close_and_human_close_with_staging_direct(
     client.set_registered_model_alias(name, "champion", "3")
     assert reconcile(path, capsys)[0] == 0
     assert forge.pulls[2].title == f"update {name} in production: v2 → v3"
+    # The reviewer sees the metric deltas against what runs, once (not again in the message).
+    delta = "### Model changes\n\nMetrics, v2 → v3:\n- accuracy: 0.9 → 0.92 (+0.02)\n"
+    assert delta in forge.pulls[2].body and forge.pulls[2].body.count("0.9 → 0.92") == 1
     forge.close_as_reviewer(2)
     for _ in range(2):
         code, out = reconcile(path, capsys)

@@ -78,6 +78,9 @@ class Change:
     previous_files: Mapping[str, bytes] = field(default_factory=dict)
     #: A commit on the GitOps branch, or a pull request (the stage's publish mode).
     publish: Publishing = DIRECT
+    #: What a reviewer should see besides the diff (metric and signature changes),
+    #: also in ``message``.
+    notes: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:

@@ -1,8 +1,9 @@
 """What a pull request says: the commit subject as its title, and what a reviewer needs.
 
 The body names the revision change, links both revisions in the registry, shows the
-run, the rendered diff (cut short with a count), and the commit message with the
-copy, its digest and the trailers. It is plain Markdown every forge renders, and
+run, the metric and signature changes against the running version, the rendered
+diff (cut short with a count), and the commit message with the copy, its digest
+and the trailers. It is plain Markdown every forge renders, and
 it stays under the smallest body limit of the three forges.
 """
 
@@ -37,6 +38,8 @@ def body(change: Change, branch: str) -> str:
     """The description a reviewer reads before merging."""
     new, old = change.provenance, change.previous
     parts = [_headline(change), *_links(new, old if change.action != "remove" else None)]
+    if change.notes:
+        parts.append("### Model changes\n\n" + "\n".join(change.notes))
     diff = folder_diff(change)
     shown = diff[:DIFF_LINES]
     more = len(diff) - len(shown)
@@ -46,7 +49,7 @@ def body(change: Change, branch: str) -> str:
         + "\n```"
         + (f"\n\n… and {more} more diff line(s)." if more else "")
     )
-    message = change.message.split("\n", 1)[1].strip() if "\n" in change.message else ""
+    message = _message_body(change)
     if message:
         parts.append(f"### Commit message\n\n```\n{message}\n```")
     parts.append(
@@ -58,6 +61,15 @@ def body(change: Change, branch: str) -> str:
     if len(text) > BODY_LIMIT:
         text = text[: BODY_LIMIT - 80] + "\n```\n\n… cut short: the description was too long.\n"
     return text
+
+
+def _message_body(change: Change) -> str:
+    """The commit message below its subject, without the notes shown above it."""
+    if "\n" not in change.message:
+        return ""
+    shown = set(change.notes)
+    lines = change.message.split("\n", 1)[1].splitlines()
+    return "\n".join(line for line in lines if line not in shown).strip()
 
 
 def _headline(change: Change) -> str:

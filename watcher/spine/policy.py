@@ -30,6 +30,7 @@ from watcher.core.provenance import Provenance
 from watcher.core.release import Release, ReleaseId
 from watcher.errors import WatcherError
 from watcher.spine.policy_ports import FolderHistory, PromotionEvidence
+from watcher.spine.policy_review import review_notes
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,10 @@ def _evaluate(
             return stop("gated", broken)
     except WatcherError as exc:
         return dataclasses.replace(stop("failed", str(exc)), error=exc)
+    notes = review_notes(change, release, evidence)
+    if notes:
+        lines += notes
+        change = dataclasses.replace(change, notes=notes)
     return _amended(change, context, lines, trailers)
 
 

@@ -6,11 +6,15 @@ to check (holds and rollbacks still apply to it, from git).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from watcher.core.policy.history import FolderCommit
 from watcher.core.policy.signature import Signature
+from watcher.errors import WatcherError
+
+_T = TypeVar("_T")
 
 
 class PromotionEvidence(Protocol):
@@ -37,6 +41,39 @@ class FolderHistory(Protocol):
 
 
 def evidence_of(source: object) -> PromotionEvidence | None:
-    """A source's evidence port, when it offers one."""
+    """A source's evidence port, when it offers one, remembering what it read.
+
+    Made anew for each reconcile: the gates, the contract and the review notes
+    ask for the same revisions, and the registry is asked once for each.
+    """
     evidence = getattr(source, "evidence", None)
-    return evidence if evidence is not None else None
+    return RememberedEvidence(evidence) if evidence is not None else None
+
+
+class RememberedEvidence:
+    """Answers each question about a revision once (failures too: a slow registry
+    is not asked again for the same answer in the same reconcile)."""
+
+    def __init__(self, evidence: PromotionEvidence) -> None:
+        self._evidence = evidence
+        self._answers: dict[tuple[str, str], object] = {}
+
+    def metrics(self, details: Mapping[str, Any]) -> Mapping[str, float]:
+        return self._remembered("metrics", details, self._evidence.metrics)
+
+    def signature(self, details: Mapping[str, Any]) -> Signature | None:
+        return self._remembered("signature", details, self._evidence.signature)
+
+    def _remembered(
+        self, question: str, details: Mapping[str, Any], ask: Callable[[Mapping[str, Any]], _T]
+    ) -> _T:
+        key = (question, json.dumps(details, sort_keys=True, default=str))
+        if key not in self._answers:
+            try:
+                self._answers[key] = ask(details)
+            except WatcherError as exc:
+                self._answers[key] = exc
+        answer = self._answers[key]
+        if isinstance(answer, WatcherError):
+            raise answer
+        return answer  # type: ignore[return-value]
