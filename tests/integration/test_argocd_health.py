@@ -29,7 +29,7 @@ from tests.servers.mlflow_fixtures import ModelNames
 from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import DaemonProcess, base_config, start_daemon
 from tests.servers.receiver import Receiver, start_receiver
-from watcher.adapters.argocd_api import application_name
+from watcher.core.app_health import application_name
 
 pytestmark = [pytest.mark.slow]
 

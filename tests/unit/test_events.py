@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_ledger import ID, applied, result
-from watcher.adapters.ledger import HealthReport, Ledger
+from watcher.adapters.ledger import Ledger
+from watcher.core.app_health import HealthReport
 from watcher.core.event_builder import build_events
 from watcher.core.events import EVENT_NAMES, EVENT_OF_STATE, Event, StateChange, event_names
 from watcher.core.notify_formats import (

@@ -14,13 +14,13 @@ bearer token, as the Argo CD CLI does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import requests
 
 from watcher.closing import Closing
+from watcher.core.app_health import AppStatus
 from watcher.errors import PermanentError, TemporaryError
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ class ArgoCDUnavailableError(TemporaryError):
 
 class ArgoCDAuthError(PermanentError):
     """Argo CD's API refused our token."""
-
-
-@dataclass(frozen=True)
-class AppStatus:
-    """What Argo CD says of one Application."""
-
-    name: str
-    sync: str
-    health: str
-    revision: str
-    #: When Argo CD last compared it with git (unix time; None when not said).
-    reconciled_at: float | None = None
 
 
 class ApplicationReader(Closing):
@@ -128,12 +116,6 @@ def _time(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def application_name(folder: str) -> str:
-    """The Application the ApplicationSet makes for a folder (below ``git.path``): the
-    folder with ``/`` replaced by ``-`` (docs/argocd.md)."""
-    return folder.strip("/").replace("/", "-")
 
 
 def selector(applicationset: str) -> str:

@@ -31,7 +31,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from watcher.adapters.ledger_changes import (
     OWN_KEYS,
-    HealthReport,
     LedgerEntry,
     LedgerKey,
     changed_entries,
@@ -47,12 +46,12 @@ from watcher.adapters.ledger_changes import (
 from watcher.adapters.state_store import open_state_engine, short_error
 from watcher.closing import Closing
 from watcher.config.settings import UrlLogin
+from watcher.core.app_health import HealthReport
 from watcher.core.events import StateChange
 from watcher.core.result import ReconcileResult
 from watcher.errors import StateStoreError, WatcherError
 
 __all__ = [
-    "HealthReport",
     "Ledger",
     "LedgerEntry",
     "LedgerKey",
@@ -172,9 +171,7 @@ class Ledger(Closing):
         was its revision failing before it deployed. Read only for new deployments."""
         facts: list[tuple[bool, float | None]] = [(False, None)] * len(entries)
         wanted = [
-            index
-            for index, entry in enumerate(entries)
-            if is_new_deployment(entry, before[index])
+            index for index, entry in enumerate(entries) if is_new_deployment(entry, before[index])
         ]
         if not wanted:
             return facts

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from watcher.core.app_health import HealthReport
 from watcher.core.events import StateChange
 from watcher.core.pull_requests import PullRequestEvent
 from watcher.core.result import ReconcileResult, ReleaseOutcome
@@ -262,20 +263,6 @@ def new_run_failure(entry: LedgerEntry, last: Mapping[LedgerKey, LedgerEntry]) -
     """False when the run failed the same way last time (a retry is not history)."""
     previous = last.get(key_of(entry))
     return previous is None or not _same_failure(previous, entry)
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """What Argo CD says of one deployed release: ``healthy``, ``degraded`` or "" (neither)."""
-
-    source: str
-    kind: str
-    name: str
-    stage: str
-    folder: str
-    revision: str
-    commit: str
-    state: str
 
 
 def changed_health(

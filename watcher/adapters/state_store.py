@@ -34,8 +34,9 @@ def open_state_engine(url: str, login: UrlLogin | None = None, **options: Any) -
     except (MissingDriverError, ArgumentError, ImportError) as exc:
         raise ConfigError(
             f"cannot open the state database {redact_url(url)}: {str(exc)[:300]}",
-            hint="" if isinstance(exc, MissingDriverError) else "check state.database_url "
-            "(GITOPS_WATCHER_STATE_DB_URL)",
+            hint=""
+            if isinstance(exc, MissingDriverError)
+            else "check state.database_url (GITOPS_WATCHER_STATE_DB_URL)",
         ) from exc
     except SQLAlchemyError as exc:
         raise StateStoreError(

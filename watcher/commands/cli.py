@@ -34,7 +34,6 @@ from watcher.errors import (
 log = logging.getLogger(__name__)
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-watcher",

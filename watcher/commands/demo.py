@@ -89,7 +89,6 @@ def _introduce(directory: Path, settings: Settings, remote: Path) -> None:
     )
 
 
-
 def _steps(
     client: Any, directory: Path, remote: Path, settings: Settings
 ) -> list[tuple[str, Callable[[], Any]]]:

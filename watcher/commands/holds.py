@@ -129,4 +129,3 @@ def _who() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-

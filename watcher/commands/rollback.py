@@ -33,9 +33,7 @@ def add_rollback_parser(commands: argparse._SubParsersAction[Any]) -> None:
     rollback.add_argument("--source", default="", help="the source, when several deploy NAME")
 
 
-def rollback_command(
-    args: argparse.Namespace, settings: Settings, credentials: Credentials
-) -> int:
+def rollback_command(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     with wiring.open_publisher(settings, credentials) as (_publisher, repo):
         repo.sync()
         prefix = settings.git.path

@@ -206,6 +206,8 @@ def forge_token(kind: str, env: Mapping[str, str]) -> str:
         if env.get(name):
             return env[name]
     return ""
+
+
 def _named_variables(settings: Settings, key: str, env: Mapping[str, str]) -> dict[str, str]:
     """Per notification: the value of the variable its ``key`` names, when set (one that is
     not set is a configuration error where notifications are built)."""

@@ -70,7 +70,7 @@ class NotificationSettings(Frozen):
         gt=0,
         le=86_400,
         description="A delivery still failing this long after its event is dropped (counted "
-        "in gitops_watcher_notifications_total{outcome=\"dropped\"}, logged once). Retries "
+        'in gitops_watcher_notifications_total{outcome="dropped"}, logged once). Retries '
         "back off from 1 s, doubling up to 60 s, on errors, 5xx and 429.",
     )
     queue_size: int = Field(

@@ -201,6 +201,8 @@ def _check_stage_order(stages: tuple[StageSettings, ...]) -> None:
                 raise ValueError(f"stages {', '.join(sorted(seen))} wait for each other (after)")
             seen.add(current)
             current = after.get(current, "")
+
+
 class UrlLogin(BaseModel):
     """The user name and password taken out of one URL of the settings (percent-decoded)."""
 

@@ -55,15 +55,11 @@ def take_url_credentials(settings: Settings) -> tuple[Settings, dict[str, UrlLog
                 if "ssh" in scheme
                 else _UNUSED_BECAUSE.get(key.rsplit(".", 1)[-1], "nothing logs in to it")
             )
-            log.warning(
-                "the user info in %s is not used (%s) and was removed from it", key, reason
-            )
+            log.warning("the user info in %s is not used (%s) and was removed from it", key, reason)
     return clean, used
 
 
-def _strip(
-    model: BaseModel, prefix: str, found: dict[str, tuple[str, UrlLogin]]
-) -> BaseModel:
+def _strip(model: BaseModel, prefix: str, found: dict[str, tuple[str, UrlLogin]]) -> BaseModel:
     """A copy of ``model`` whose string fields hold no user info; what was there goes in
     ``found`` (key -> the URL's scheme and the login)."""
     update: dict[str, Any] = {}

@@ -131,8 +131,10 @@ def _other_event(name: str, change: StateChange) -> Event:
     kind = {"read": "source", "plan": "folder", "run": "reconcile"}.get(change.scope, change.scope)
     about = change.source or change.folder
     if name == "recovered":
-        message = f"RECOVERED {kind} {describe(about)}: works again" if about else (
-            "RECOVERED reconcile: completes again"
+        message = (
+            f"RECOVERED {kind} {describe(about)}: works again"
+            if about
+            else ("RECOVERED reconcile: completes again")
         )
     elif change.scope == "read":
         message = f"FAILED source {change.source!r}: {change.error} (its folders are kept)"

@@ -194,9 +194,7 @@ def _deployment_variables(
     }
 
 
-def _serving_variables(
-    deployment: ModelDeployment, artifact: ArtifactRef | None
-) -> dict[str, Any]:
+def _serving_variables(deployment: ModelDeployment, artifact: ArtifactRef | None) -> dict[str, Any]:
     """The server loads the fetched folder; without a copy, the models:/ URI itself."""
     served = MODEL_DIR if artifact else _model_uri(deployment, artifact)
     return {

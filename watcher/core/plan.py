@@ -265,9 +265,7 @@ def _refusal(
     return None
 
 
-def _same(
-    old_files: Mapping[str, bytes], want: DesiredFolder, previous: Provenance | None
-) -> bool:
+def _same(old_files: Mapping[str, bytes], want: DesiredFolder, previous: Provenance | None) -> bool:
     """Equal files; or equal manifests and a marker that says the same in an older format."""
     ids = want.blob_ids
     if same_files(old_files, want.files, after_ids=ids):

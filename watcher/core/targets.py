@@ -91,9 +91,7 @@ class TargetSpec:
         def context(release: Release, artifact: ArtifactRef | None) -> Mapping[str, Any]:
             return self.context(release, artifact, self)
 
-        return TemplateTarget(
-            self.name, env, self.folder, context, kubernetes_version, known_valid
-        )
+        return TemplateTarget(self.name, env, self.folder, context, kubernetes_version, known_valid)
 
 
 class Target(Protocol):

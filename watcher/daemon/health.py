@@ -17,10 +17,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from watcher.adapters.argocd_api import ApplicationReader, AppStatus, application_name
-from watcher.adapters.ledger import HealthReport
+from watcher.core.app_health import AppStatus, HealthReport, application_name
 from watcher.core.event_builder import ReleaseFacts
 from watcher.core.events import StateChange
 from watcher.core.release import ReleaseId
@@ -33,6 +32,13 @@ log = logging.getLogger(__name__)
 RecordHealth = Callable[[Sequence[HealthReport]], Sequence[StateChange]]
 Notify = Callable[[Sequence[StateChange], Mapping[ReleaseId, ReleaseFacts]], None]
 WriteTags = Callable[[list[dict[str, Any]]], None]
+
+
+class ApplicationReader(Protocol):
+    """Argo CD's Applications by name (``adapters/argocd_api.py``); raises a
+    ``WatcherError`` when Argo CD cannot be asked."""
+
+    def applications(self) -> dict[str, AppStatus]: ...
 
 
 @dataclass

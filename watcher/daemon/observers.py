@@ -13,13 +13,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from watcher import outward
-from watcher.adapters.ledger import HealthReport
-from watcher.adapters.notifier import Notifier
 from watcher.config.settings import Credentials, Settings
+from watcher.core.app_health import HealthReport
+from watcher.core.event_builder import ReleaseFacts
 from watcher.core.events import StateChange
+from watcher.core.release import ReleaseId
 from watcher.core.result import ReconcileResult
 from watcher.daemon.deployments import deployments_of, seed_rows
 from watcher.daemon.health import HealthMonitor
@@ -31,6 +32,18 @@ from watcher.errors import WatcherError
 from watcher.spine.source_kinds import StatusReporter
 
 log = logging.getLogger(__name__)
+
+
+class Notifier(Protocol):
+    """Sends what changed to the receivers (``adapters/notifier.py``); never blocks."""
+
+    def changed(self, changes: Sequence[StateChange], result: ReconcileResult | None) -> None: ...
+
+    def changed_with(
+        self, changes: Sequence[StateChange], facts: Mapping[ReleaseId, ReleaseFacts]
+    ) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Observers:
@@ -108,8 +121,6 @@ class Observers:
         )
         self._metrics.observe(result, deployments)
         self._board.stats.add(deployments)
-
-
 
     def _write_tags(self, releases: list[dict[str, Any]]) -> None:
         """Argo CD's health and sync as registry tags, through each source's reporter."""

@@ -249,9 +249,7 @@ class Daemon:
 
     def _open_reporters(self, closers: list[Any]) -> None:
         """Status write-back, when on: one reporter per source that can take it."""
-        self._reporters = wiring.status_reporters(
-            self._settings, self._credentials, self._config
-        )
+        self._reporters = wiring.status_reporters(self._settings, self._credentials, self._config)
         for reporter in self._reporters.values():
             closers.append(reporter.close)
         if self._reporters:
@@ -381,7 +379,6 @@ def _log_failures(result: dict[str, Any]) -> None:
     for source in result.get("sources") or ():
         if not source.get("ok"):
             log.warning("cannot read source %r: %s", source.get("name"), source.get("error"))
-
 
 
 def _log_triggers(sources: list[str], triggers: list[Trigger], config: DaemonSettings) -> None:

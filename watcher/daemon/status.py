@@ -84,9 +84,7 @@ class StatusBoard:
         now = self._clock()
         with self._lock:
             self.running_since = None
-            self.last_result = {
-                k: v for k, v in result.items() if k not in ("releases", "changes")
-            }
+            self.last_result = {k: v for k, v in result.items() if k not in ("releases", "changes")}
             self.last_success_at = float(result.get("finished_at") or now)
             self.last_error = None
             self.failures_in_a_row = 0

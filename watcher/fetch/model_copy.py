@@ -290,4 +290,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
     print(f"watcher.fetch: {message}", file=sys.stderr)
     return EXIT_OK
-

@@ -66,8 +66,6 @@ class ObjectStore(Protocol):
     ) -> None: ...
 
 
-
-
 class VersionFiles(Protocol):
     """Opens the folder that holds a model version's files, or refuses with a clear error."""
 

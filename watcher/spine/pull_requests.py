@@ -248,9 +248,7 @@ class _Run:
 
     def _auto_merge(self, change: Change, record: PullRequestRecord) -> None:
         try:
-            commit = self.p.forge.merge(
-                record.number, self.p.options.merge_method, change.subject
-            )
+            commit = self.p.forge.merge(record.number, self.p.options.merge_method, change.subject)
         except WatcherError as exc:
             log.warning("could not merge pull request #%d: %s", record.number, exc)
             self.events[-1] = dataclasses.replace(
@@ -283,9 +281,7 @@ class _Run:
                     self._obsolete(record, "direct" if folder in direct else "returned")
             except WatcherError as exc:
                 log.info("pull request #%d of %s: %s", record.number, record.id.describe(), exc)
-                self.failures.append(
-                    ReleaseFailure(record.id, exc, record.folder, record.revision)
-                )
+                self.failures.append(ReleaseFailure(record.id, exc, record.folder, record.revision))
 
     def _merged_by_content(self, record: PullRequestRecord) -> None:
         """The GitOps branch holds what the pull request proposed: a deployment."""

@@ -284,9 +284,7 @@ def _outcomes(
     ]  # fmt: skip
     # A policy's word on a folder wins over "unchanged" (a manual hold with nothing to do).
     spoken_by_policy = {one.folder for one in stopped}
-    outcomes = [
-        o for o in outcomes if o.folder not in spoken_by_policy or o.state != "unchanged"
-    ]
+    outcomes = [o for o in outcomes if o.folder not in spoken_by_policy or o.state != "unchanged"]
     # A pull request's outcome is the word on its folder (a merge: deployed, not unchanged).
     proposals = [o for o in map(pull_request_outcome, publication.pull_requests) if o]
     spoken = {outcome.folder for outcome in proposals}

@@ -99,9 +99,7 @@ class JsonApi:
             return status, data
         raise self._error(status, what, data, response.headers)
 
-    def _error(
-        self, status: int, what: str, data: Any, headers: Mapping[str, str]
-    ) -> ForgeError:
+    def _error(self, status: int, what: str, data: Any, headers: Mapping[str, str]) -> ForgeError:
         said = self._clean(_message(data))
         where = f"{self.target.describe()} answered HTTP {status} to {what}"
         detail = f"{where}: {said}" if said else where

@@ -74,7 +74,6 @@ class GiteaForge(GitHubShapedForge):
         return self.read(number).merge_commit
 
 
-
 def _ref(item: Any, side: str) -> str:
     part = item.get(side) if isinstance(item, dict) else None
     return str(part.get("ref") or "") if isinstance(part, dict) else ""

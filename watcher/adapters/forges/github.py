@@ -72,7 +72,6 @@ class GitHubForge(GitHubShapedForge):
         return str(data.get("sha") or "") if isinstance(data, dict) else ""
 
 
-
 def _pull_request(data: Any) -> ForgePullRequest:
     item = data if isinstance(data, dict) else {}
     merged_at = timestamp(item.get("merged_at"))

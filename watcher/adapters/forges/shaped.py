@@ -51,8 +51,7 @@ class GitHubShapedForge:
                 raise ForgeRefusedError(
                     f"{self.describe()} refused to open a pull request from '{branch}': "
                     f"{said(data)}",
-                    hint=f"check that git.branch exists on {self.WORD} and differs from the "
-                    "branch",
+                    hint=f"check that git.branch exists on {self.WORD} and differs from the branch",
                 )
             return found
         created = self.parse(data)

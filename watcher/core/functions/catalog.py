@@ -35,9 +35,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 FORMATS: tuple[SpecFormat, ...] = (MLRunFormat(), DigitalHubFormat())
 
 
-def read_catalog(
-    files: Mapping[str, bytes], formats: Sequence[SpecFormat] = FORMATS
-) -> Catalog:
+def read_catalog(files: Mapping[str, bytes], formats: Sequence[SpecFormat] = FORMATS) -> Catalog:
     """Every unit the files define; problems stay with the unit they belong to."""
     paths = sorted(p for p in files if p.endswith(YAML_SUFFIXES) and not _hidden(p))
     overlays = Overlays(files, (p for p in paths if is_overlay(p)))

@@ -262,4 +262,3 @@ def merge_probe(base: Mapping[str, Any] | None, override: Mapping[str, Any]) -> 
             merged.pop(handler, None)
     merged.update(override)
     return merged
-

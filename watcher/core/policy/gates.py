@@ -94,8 +94,10 @@ def _compared(
     baseline = deployed.get(gate.metric)
     if baseline is None or math.isnan(baseline):
         return [f"{gate.metric} is not logged for {deployed_label}, which runs now"], []
-    worse = value < baseline - gate.tolerance if gate.direction == "higher" else (
-        value > baseline + gate.tolerance
+    worse = (
+        value < baseline - gate.tolerance
+        if gate.direction == "higher"
+        else (value > baseline + gate.tolerance)
     )
     if not worse:
         return [], []

@@ -20,8 +20,11 @@ def gate_tags(tags: Mapping[str, str], stages: Set[str]) -> set[str]:
     found = set()
     for tag in tags:
         parts = tag.split(".")
-        if len(parts) == 3 and parts[0] == "deploy" and parts[2] == WAIVER_KEY and (
-            parts[1] in stages
+        if (
+            len(parts) == 3
+            and parts[0] == "deploy"
+            and parts[2] == WAIVER_KEY
+            and (parts[1] in stages)
         ):
             found.add(tag)
     return found

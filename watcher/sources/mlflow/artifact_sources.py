@@ -33,6 +33,7 @@ from watcher.spine.copy_ports import ArtifactSource
 
 log = logging.getLogger(__name__)
 
+
 class ArtifactLocator(Protocol):
     """What the registry adapters answer: artifact roots of runs and logged models."""
 

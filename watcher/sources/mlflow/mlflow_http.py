@@ -35,7 +35,6 @@ _PLAIN_HTTP_MARKERS = (
 )
 
 
-
 class MlflowHttp:
     """A client of one MLflow server: sessions with retries, GETs that raise our errors."""
 

@@ -303,4 +303,3 @@ class RestRegistry(ArtifactEndpoints):
             raise self._bad_answer(
                 path, f"malformed record of {name!r} version {version}: {exc!r}"
             ) from exc
-

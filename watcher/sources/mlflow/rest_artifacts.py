@@ -106,9 +106,7 @@ class ArtifactEndpoints(MlflowHttp):
         )
 
 
-def _metric_values(
-    records: Sequence[Mapping[str, Any]], key: str, value: str
-) -> dict[str, float]:
+def _metric_values(records: Sequence[Mapping[str, Any]], key: str, value: str) -> dict[str, float]:
     """Each metric's value, the latest (by step, then time) where several are listed."""
     latest: dict[str, tuple[tuple[int, int], float]] = {}
     for record in records:

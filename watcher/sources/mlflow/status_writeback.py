@@ -48,9 +48,7 @@ class TagReporter:
             failed += len(tags) - done
         return written, failed
 
-    def _tags(
-        self, release: Mapping[str, Any], updated: str
-    ) -> tuple[str, dict[str, str]] | None:
+    def _tags(self, release: Mapping[str, Any], updated: str) -> tuple[str, dict[str, str]] | None:
         """The version to tag and its tags; None when this release's state is not told."""
         state = release.get("state")
         if release.get("kind") != "model":
