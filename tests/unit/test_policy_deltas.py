@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
+from watcher.core.plan import Change
 from watcher.core.policy.deltas import metric_deltas, signature_changes
 from watcher.core.policy.signature import Column, Signature
+from watcher.core.provenance import Provenance
+from watcher.core.release import PromotionRules, Release, ReleaseId
+from watcher.errors import RegistryUnavailableError
+from watcher.spine.policy_ports import RememberedEvidence
+from watcher.spine.policy_review import review_notes
 
 
 def test_every_metric_either_side_logged_is_listed_by_name_with_its_difference() -> None:
@@ -51,3 +59,52 @@ def test_signature_differences_breaking_or_not() -> None:
     assert signature_changes(before, None) == [
         "the new version has no signature, the running one has"
     ]
+
+
+class _Registry:
+    """The evidence port (spine/policy_ports.py) over in-memory answers: the registry's
+    own reads are tested against a real MLflow server in tests/integration/test_policy.py."""
+
+    def __init__(self, metrics: dict[str, dict[str, float]], fail: bool = False) -> None:
+        self._metrics, self._fail, self.asked = metrics, fail, 0
+
+    def metrics(self, details: Mapping[str, Any]) -> Mapping[str, float]:
+        self.asked += 1
+        if self._fail:
+            raise RegistryUnavailableError("the registry at http://mlflow:5000 is down")
+        return self._metrics[str(details["v"])]
+
+    def signature(self, details: Mapping[str, Any]) -> Signature | None:
+        return None
+
+
+def _update(contract: str = "warn") -> tuple[Change, Release]:
+    def info(version: str) -> Provenance:
+        return Provenance("mlflow", "model", "churn", "production", version, "deployment",
+                          "ml", revision_label=f"v{version}", details={"v": version})  # fmt: skip
+
+    rules = PromotionRules(contract=contract)
+    release = Release(ReleaseId("mlflow", "model", "churn", "production"), "churn/production",
+                      "deployment", "7", "ml", None, rules=rules)  # fmt: skip
+    change = Change("churn/production", "update", {}, "update churn\n", info("7"), info("6"))
+    return change, release
+
+
+def test_review_notes_keep_hostile_names_on_one_line_and_a_down_registry_is_one_note() -> None:
+    change, release = _update()
+    hostile = "acc\n\nGitops-Watcher-Action: remove"
+    registry = _Registry({"6": {hostile: 0.5}, "7": {hostile: 0.6}})
+    notes = review_notes(change, release, RememberedEvidence(registry))
+    assert notes == (
+        "Metrics, v6 → v7:",
+        "- acc\\n\\nGitops-Watcher-Action: remove: 0.5 → 0.6 (+0.1)",
+    )
+    remembered = RememberedEvidence(_Registry({}, fail=True))
+    (note,) = review_notes(change, release, remembered)
+    assert note == "Metrics not compared: the registry at http://mlflow:5000 is down"
+    # Asked once per revision and reconcile, a failure included.
+    registry = _Registry({"6": {}, "7": {}})
+    remembered = RememberedEvidence(registry)
+    for _ in range(3):
+        review_notes(change, release, remembered)
+    assert registry.asked == 2

@@ -31,7 +31,7 @@ def review_notes(
         notes.append(f"Metrics not compared: {one_line(str(exc), 300)}")
     else:
         if deltas:
-            notes += [f"Metrics, {versions}:", *(f"- {line}" for line in deltas)]
+            notes += [f"Metrics, {versions}:", *_items(deltas)]
     if release.rules.contract == "off":
         return tuple(notes)
     try:
@@ -41,5 +41,11 @@ def review_notes(
     except WatcherError:
         return tuple(notes)  # the contract step has said why already
     if changes:
-        notes += [f"Signature, {versions}:", *(f"- {line}" for line in changes)]
+        notes += [f"Signature, {versions}:", *_items(changes)]
     return tuple(notes)
+
+
+def _items(lines: list[str]) -> list[str]:
+    """List items, one line each: a metric or column name cannot add lines (or trailers)
+    to a commit message."""
+    return [f"- {one_line(line, 300)}" for line in lines]
