@@ -13,14 +13,13 @@ from sqlalchemy.engine import Connection
 
 
 def latest_values(
-    conn: Connection, table_name: str, key: str, value: str, columns: Sequence[str]
+    conn: Connection, table: sa.Table | None, key: str, value: str, columns: Sequence[str]
 ) -> dict[str, float]:
-    """``name -> value`` of the rows of ``table_name`` whose ``key`` is ``value``: the last
+    """``name -> value`` of the rows of ``table`` whose ``key`` is ``value``: the last
     by ``columns[2:]`` (step, then time) where several name one metric; {} without the table
     (an older MLflow)."""
-    if table_name not in sa.inspect(conn).get_table_names():
+    if table is None:
         return {}
-    table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
     query = sa.select(*(table.c[c] for c in columns)).where(table.c[key] == value)
     if len(columns) > 2:
         query = query.order_by(*(table.c[c] for c in columns[2:]))

@@ -42,6 +42,7 @@ from watcher.errors import (
     RegistryUnavailableError,
 )
 from watcher.sources.mlflow.db_metrics import latest_values
+from watcher.sources.mlflow.db_schema import ReflectedTables
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class DatabaseRegistry:
                 raise ConfigError(message) from exc
         self._sqlite_path: Path | None = None
         self._engine: Engine | None = None
+        self._schema = ReflectedTables()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -161,7 +163,9 @@ class DatabaseRegistry:
     ) -> dict[str, float]:
         try:
             with self._get_engine().connect() as conn:
-                return latest_values(conn, table, key, value, columns)
+                found = self._schema.present(conn)
+                reflected = self._schema.table(conn, table) if table in found else None
+                return latest_values(conn, reflected, key, value, columns)
         except DBAPIError as exc:
             raise self._translate(exc) from exc
         except SQLAlchemyError as exc:
@@ -173,12 +177,12 @@ class DatabaseRegistry:
         engine = self._get_engine()
         try:
             with engine.connect() as conn:
-                if table_name not in sa.inspect(conn).get_table_names():
+                if table_name not in self._schema.present(conn):
                     raise ArtifactSourceError(
                         f"the registry database {self._origin} has no {table_name!r} table",
                         hint="this MLflow version cannot resolve such sources",
                     )
-                table = sa.Table(table_name, sa.MetaData(), autoload_with=conn)
+                table = self._schema.table(conn, table_name)
                 found = conn.execute(
                     sa.select(table.c[column]).where(table.c[key] == value)
                 ).scalar_one_or_none()
@@ -284,7 +288,7 @@ class DatabaseRegistry:
 
     def _tables(self, conn: Connection) -> Mapping[str, sa.Table]:
         """MLflow's registry tables as the database has them (older versions lack some)."""
-        present = set(sa.inspect(conn).get_table_names())
+        present = self._schema.present(conn)
         missing = [t for t in REQUIRED_TABLES if t not in present]
         if missing:
             raise RegistryError(
@@ -292,11 +296,8 @@ class DatabaseRegistry:
                 f"(no table {', '.join(missing)})",
                 hint="point registry.database_uri at the database the MLflow server uses",
             )
-        meta = sa.MetaData()
-        meta.reflect(
-            bind=conn, only=[t for t in (*REQUIRED_TABLES, *OPTIONAL_TABLES) if t in present]
-        )
-        return meta.tables
+        wanted = (t for t in (*REQUIRED_TABLES, *OPTIONAL_TABLES) if t in present)
+        return {name: self._schema.table(conn, name) for name in wanted}
 
     def _model_tags(
         self, conn: Connection, rm_tags: sa.Table | None
