@@ -31,7 +31,7 @@ class Registry:
 
 def test_a_change_before_the_first_probe_is_seen_by_it() -> None:
     registry, asked = Registry(), []
-    job = ProbeJob(registry.trigger(), lambda reason, at: asked.append(reason))
+    job = ProbeJob(registry.trigger(), lambda reason, at, hint: asked.append(reason))
     registry.state = "b"  # promoted after the startup read, before the first probe
     job()
     assert asked == ["probe"]
@@ -42,7 +42,7 @@ def test_a_change_before_the_first_probe_is_seen_by_it() -> None:
 def test_a_registry_down_at_start_asks_once_when_it_answers() -> None:
     registry, asked = Registry(), []
     registry.down = True
-    job = ProbeJob(registry.trigger(), lambda reason, at: asked.append(reason))
+    job = ProbeJob(registry.trigger(), lambda reason, at, hint: asked.append(reason))
     job()
     assert asked == []
     registry.down = False

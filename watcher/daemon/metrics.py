@@ -108,27 +108,33 @@ class DaemonMetrics:
             for name in self._sources:
                 self.source_up.labels(name).set(0)
 
-    def count_states(self, result: dict[str, Any]) -> None:
-        """The releases gauge: this reconcile's count per (source, state); series that
-        no release is in any more go to 0."""
-        counts: dict[tuple[str, str], int] = {}
-        for release in result.get("releases") or ():
-            key = (str(release.get("source") or ""), str(release.get("state")))
-            counts[key] = counts.get(key, 0) + 1
+    def count_states(self, counts: dict[tuple[str, str], int]) -> None:
+        """The releases gauge: the count per (source, state) over every source's last
+        reconcile (``StatusBoard.counts``); series that no release is in any more go to 0."""
         for key in self._release_series - set(counts):
             self.releases.labels(*key).set(0)
         for key, number in counts.items():
             self.releases.labels(*key).set(number)
         self._release_series |= set(counts)
 
-    def observe(self, result: dict[str, Any], deployments: Sequence[Deployment] = ()) -> None:
-        """Count one completed reconcile from its result dict, and the deployments made of
-        it (``deployments.deployments_of``: lead times, rollbacks, holds)."""
-        self.count_states(result)
-        self.reconciles.labels("ok" if result.get("ok") else "partial").inc()
+    def observe(
+        self,
+        result: dict[str, Any],
+        deployments: Sequence[Deployment] = (),
+        counts: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        """Count one reconcile that returned a result, and the deployments made of it
+        (``deployments.deployments_of``: lead times, rollbacks, holds); ``counts``: the
+        releases by (source, state) over every source (None: this result's)."""
+        self.count_states(counts if counts is not None else _counts(result))
+        sources = result.get("sources") or ()
+        read_nothing = bool(sources) and not any(one.get("ok") for one in sources)
+        outcome = "error" if read_nothing else "ok" if result.get("ok") else "partial"
+        self.reconciles.labels(outcome).inc()
         started, finished = float(result["started_at"]), float(result["finished_at"])
         self.duration.observe(max(finished - started, 0.0))
-        self.last_success.set(finished)
+        if not read_nothing:
+            self.last_success.set(finished)
         self.push_attempts.inc(int(result.get("push_attempts") or 0))
         for release in result.get("releases") or ():
             state, source = release.get("state"), str(release.get("source") or "")
@@ -148,3 +154,11 @@ class DaemonMetrics:
                 self.errors.labels("temporary", "source", name).inc()
         for _problem in result.get("problems") or ():
             self.errors.labels("permanent", "plan", "").inc()
+
+
+def _counts(result: dict[str, Any]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for release in result.get("releases") or ():
+        key = (str(release.get("source") or ""), str(release.get("state")))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
