@@ -205,8 +205,6 @@ def changed_entries(
             continue
         if previous.outcome in _STANDING_STATES or previous.revision != entry.revision:
             entries.append(entry)
-    if result.read_nothing:
-        return entries  # it planned nothing: no word on the plan or the run
     for key, previous in last.items():
         # A problem of the plan that is gone: said once (a later one is news again), by a
         # run that speaks for the folder (the daemon runs each source on its own).

@@ -194,11 +194,6 @@ class ReconcileResult:
         return self.scope_sources is None and not self.coverage
 
     @property
-    def read_nothing(self) -> bool:
-        """No source of this run could be read: it planned nothing (the daemon retries it)."""
-        return bool(self.sources) and not any(source.ok for source in self.sources)
-
-    @property
     def ok(self) -> bool:
         refused = any(outcome.state in REFUSALS for outcome in self.releases)
         return (

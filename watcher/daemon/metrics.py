@@ -98,14 +98,17 @@ class DaemonMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def observe_failure(self, kind: str, duration: float, *, no_source_read: bool = False) -> None:
-        """A reconcile that raised: it could not complete (``no_source_read``: because no
-        source could be read, so every source known so far is down)."""
+    def observe_failure(
+        self, kind: str, duration: float, *, unread: tuple[str, ...] | None = None
+    ) -> None:
+        """A reconcile that raised: it could not complete (``unread``: because these
+        sources could not be read; an empty tuple: every source known so far)."""
         self.reconciles.labels("error").inc()
         self.errors.labels(kind, "run", "").inc()
         self.duration.observe(max(duration, 0.0))
-        if no_source_read:
-            for name in self._sources:
+        if unread is not None:
+            for name in unread or tuple(self._sources):
+                self._sources.add(name)
                 self.source_up.labels(name).set(0)
 
     def count_states(self, counts: dict[tuple[str, str], int]) -> None:
@@ -127,14 +130,10 @@ class DaemonMetrics:
         (``deployments.deployments_of``: lead times, rollbacks, holds); ``counts``: the
         releases by (source, state) over every source (None: this result's)."""
         self.count_states(counts if counts is not None else _counts(result))
-        sources = result.get("sources") or ()
-        read_nothing = bool(sources) and not any(one.get("ok") for one in sources)
-        outcome = "error" if read_nothing else "ok" if result.get("ok") else "partial"
-        self.reconciles.labels(outcome).inc()
+        self.reconciles.labels("ok" if result.get("ok") else "partial").inc()
         started, finished = float(result["started_at"]), float(result["finished_at"])
         self.duration.observe(max(finished - started, 0.0))
-        if not read_nothing:
-            self.last_success.set(finished)
+        self.last_success.set(finished)
         self.push_attempts.inc(int(result.get("push_attempts") or 0))
         for release in result.get("releases") or ():
             state, source = release.get("state"), str(release.get("source") or "")

@@ -294,11 +294,11 @@ class Daemon:
         except WatcherError as exc:
             kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
+            unread = (source,) if isinstance(exc, SourceUnavailableError) else ()
             self.metrics.observe_failure(
-                kind, time.time() - started,
-                no_source_read=isinstance(exc, SourceUnavailableError),
-            )  # fmt: skip
-            self.board.run_failed(str(exc))
+                kind, time.time() - started, unread=unread if unread else None
+            )
+            self.board.run_failed(str(exc), unread)
             self.metrics.running.set(self.board.running)
             return False
         except Exception as exc:
@@ -330,8 +330,7 @@ class Daemon:
                 self._status_pool.submit(self._write_status, result)
             elif policy_news:
                 self._status_pool.submit(self._write_status, {**result, "releases": policy_news})
-        # A source that could not be read is retried with backoff, as a failed run is.
-        return not _read_nothing(result)
+        return True
 
     def _policy_news(self, result: dict[str, Any]) -> list[dict[str, Any]]:
         """Releases the policy newly holds, gates or keeps waiting (for status tags): said
@@ -374,11 +373,6 @@ class Daemon:
             written, failed = reporter_of.report(releases, float(result["finished_at"]))
             self.metrics.status_tags.labels("ok").inc(written)
             self.metrics.status_tags.labels("failed").inc(failed)
-
-
-def _read_nothing(result: dict[str, Any]) -> bool:
-    sources = result.get("sources") or ()
-    return bool(sources) and not any(outcome.get("ok") for outcome in sources)
 
 
 def _what(source: str, hint: Hint | None) -> str:

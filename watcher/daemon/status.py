@@ -87,15 +87,20 @@ class StatusBoard:
         if not self.running:
             self.running_since = None
 
-    def run_failed(self, error: str) -> None:
+    def run_failed(self, error: str, unread: tuple[str, ...] = ()) -> None:
+        """A reconcile could not complete (``unread``: because these sources could not be
+        read: ``sources`` says so for each)."""
         with self._lock:
             self._run_ended()
             self.last_error, self.last_error_at = error, self._clock()
             self.failures_in_a_row += 1
+            if unread:
+                kept = [s for s in self._sources if s.get("name") not in unread]
+                down = [{"name": name, "ok": False, "error": error} for name in unread]
+                self._sources = sorted(kept + down, key=lambda source: str(source.get("name")))
 
     def run_finished(self, result: dict[str, Any]) -> None:
-        """What ``result`` speaks for replaces what the board had of it; a run that could
-        not read its source counts as a failure for readiness."""
+        """What ``result`` speaks for replaces what the board had of it."""
         now = self._clock()
         scope = Scope(result.get("scope"))
         sources = list(result.get("sources") or ())
@@ -104,14 +109,9 @@ class StatusBoard:
             self.last_result = {
                 k: v for k, v in result.items() if k not in ("releases", "changes")
             }
-            if sources and not any(source.get("ok") for source in sources):
-                self.last_error = str(sources[0].get("error"))
-                self.last_error_at = now
-                self.failures_in_a_row += 1
-            else:
-                self.last_success_at = float(result.get("finished_at") or now)
-                self.last_error = None
-                self.failures_in_a_row = 0
+            self.last_success_at = float(result.get("finished_at") or now)
+            self.last_error = None
+            self.failures_in_a_row = 0
             named = {str(source.get("name")) for source in sources}
             self._sources = [s for s in self._sources if s.get("name") not in named] + sources
             self._sources.sort(key=lambda source: str(source.get("name")))

@@ -105,11 +105,8 @@ def build_desired(
     *,
     dry_run: bool = False,
     hints: Mapping[str, Hint] | None = None,
-    require_read: bool = True,
 ) -> DesiredState:
-    """``hints``: by source name, what to read again of it (the others are read whole).
-    ``require_read``: raise ``SourceUnavailableError`` when no source could be read (a
-    daemon's run of one source reports that in its result instead)."""
+    """``hints``: by source name, what to read again of it (the others are read whole)."""
     state = DesiredState()
     if not sources:
         raise ConfigError(
@@ -118,7 +115,7 @@ def build_desired(
         )
     rendered: list[tuple[Release, DesiredFolder]] = []
     _read_and_render(sources, targets, state, rendered, dry_run=dry_run, hints=hints or {})
-    if require_read and state.sources and not any(outcome.ok for outcome in state.sources):
+    if state.sources and not any(outcome.ok for outcome in state.sources):
         first = state.sources[0].error
         raise SourceUnavailableError(
             f"no source could be read; first: {first}", hint="nothing was planned or changed"

@@ -145,10 +145,7 @@ class Reconciler(Closing):
         hints: Mapping[str, Hint],
     ) -> None:
         dry_run = result.dry_run
-        state = build_desired(
-            picked, self._targets, dry_run=dry_run, hints=hints,
-            require_read=result.scope_sources is None,
-        )  # fmt: skip
+        state = build_desired(picked, self._targets, dry_run=dry_run, hints=hints)
         result.sources = state.sources
         result.artifacts = state.stats
         result.planned_copies = state.planned_copies
@@ -156,8 +153,7 @@ class Reconciler(Closing):
             name: scope.coverage for name, scope in state.scopes.items() if scope.coverage
         }
         only = narrowed(state.scopes)
-        if result.read_nothing or only == []:
-            # Its only source could not be read, or its hint names nothing it deploys.
+        if only == []:  # its hint names nothing its sources deploy: git is not touched
             result.finished_at = time.time()
             return
         scopes = with_the_others(state.scopes, self.sources)
