@@ -178,12 +178,28 @@ class Scheduler:
             self._scheduler.shutdown(wait=True)
 
 
-class ProbeJob:
-    """One change probe per call; asks for a reconcile when the input's answer changed."""
+#: A change probe keeps the input busy this share of the time at most: one that takes
+#: longer than a tenth of its interval runs every ten times its duration instead.
+PROBE_SHARE = 0.1
 
-    def __init__(self, trigger: PollTrigger, request: Request) -> None:
+
+class ProbeJob:
+    """One change probe per call; asks for a reconcile when the input's answer changed.
+
+    A probe that takes long (a registry of thousands of models answers its search
+    in a second or more) is paced to ``PROBE_SHARE`` of the time: the calls in
+    between are skipped. Webhooks are the way to sub-second promotions there.
+    """
+
+    def __init__(
+        self, trigger: PollTrigger, request: Request, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._name, self._trigger, self._request = trigger.source, trigger, request
+        self._clock = clock
         self._failing = False
+        #: No probe before this (monotonic seconds): a slow probe is paced.
+        self._next_at = 0.0
+        self._paced = False
         self._primed = self._prime()
 
     def _prime(self) -> bool:
@@ -199,6 +215,9 @@ class ProbeJob:
         return True
 
     def __call__(self) -> None:
+        began = self._clock()
+        if began < self._next_at:
+            return
         started = time.time()
         try:
             changed = self._trigger.changed()
@@ -208,6 +227,8 @@ class ProbeJob:
                 log.warning("change probe of %s failed: %s", self._name, exc)
             self._failing = True
             return
+        finally:
+            self._pace(began, self._clock() - began)
         if self._failing:
             log.info("change probe of %s works again", self._name)
             self._failing = False
@@ -223,6 +244,24 @@ class ProbeJob:
         else:
             log.info("change probe: %s changed", self._name)
             self._request("probe", started, None)
+
+    def _pace(self, began: float, took: float) -> None:
+        """The next probe no sooner than ``took / PROBE_SHARE`` after this one began."""
+        gap = took / PROBE_SHARE
+        paced = gap > self._trigger.interval_seconds
+        if paced != self._paced:
+            if paced:
+                log.info(
+                    "change probe of %s takes %.2f s: probing every %.0f s or so, not every "
+                    "%.1f s, to keep the registry busy at most %.0f %% of the time (webhooks "
+                    "bring promotions in well under a second)", self._name, took, gap,
+                    self._trigger.interval_seconds, 100 * PROBE_SHARE,
+                )  # fmt: skip
+            else:
+                log.info("change probe of %s is quick again: every %.1f s", self._name,
+                         self._trigger.interval_seconds)  # fmt: skip
+            self._paced = paced
+        self._next_at = began + gap - 0.05 if paced else 0.0
 
 
 def _names(hint: Hint, shown: int = 3) -> str:
