@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
+from collections.abc import Collection, Iterator, Mapping, MutableSet, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 from pydantic import BaseModel
@@ -36,7 +36,7 @@ from watcher.spine.publisher import DirectPushPublisher
 from watcher.spine.pull_requests import PullRequestOptions, PullRequestPublisher
 from watcher.spine.reconciler import ChangeListener, Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
-from watcher.spine.triggers import Trigger
+from watcher.spine.triggers import Hint, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -386,8 +386,17 @@ def build_publisher(
     return PullRequestPublisher(direct, repo, forge, records, options)
 
 
-#: One reconcile: returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read.
-ReconcileFn = Callable[[bool], dict[str, Any]]
+class ReconcileFn(Protocol):
+    """One reconcile (of ``sources`` only; of a source in ``hints``, only what it names):
+    returns the result as the JSON-ready dict ``/status`` and ``/metrics`` read."""
+
+    def __call__(
+        self,
+        dry_run: bool,
+        *,
+        sources: Collection[str] | None = None,
+        hints: Mapping[str, Hint] | None = None,
+    ) -> dict[str, Any]: ...
 
 
 @contextlib.contextmanager
@@ -401,11 +410,18 @@ def open_reconciler(
         settings, credentials, notes=logging.WARNING, listener=listener
     ) as reconciler:
 
-        def run(dry_run: bool) -> dict[str, Any]:
+        def run(
+            dry_run: bool,
+            *,
+            sources: Collection[str] | None = None,
+            hints: Mapping[str, Hint] | None = None,
+        ) -> dict[str, Any]:
             allowed = not dry_run and flag.is_file()
             if allowed:
                 log.warning("an operator allowed mass deletion (%s) for this reconcile", flag)
-            result = reconciler.reconcile(dry_run=dry_run, allow_mass_delete=allowed)
+            result = reconciler.reconcile(
+                dry_run=dry_run, allow_mass_delete=allowed, sources=sources, hints=hints
+            )
             if allowed:
                 # One reconcile only: the next mass deletion needs a new allowance.
                 flag.unlink(missing_ok=True)

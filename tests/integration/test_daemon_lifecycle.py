@@ -188,7 +188,7 @@ def test_500_reconciles_in_one_process_keep_memory_and_descriptors_flat(
         for i in range(1, 501):
             if i % 100 == 0:  # now and then a real promotion, so commits and pushes happen too
                 client.set_registered_model_alias(name, "staging", "2" if i % 200 else "1")
-            assert daemon._job(reconcile, Held(), request)  # type: ignore[arg-type]
+            assert daemon._job(reconcile, Held(), "mlflow", request)  # type: ignore[arg-type]
             if i in (50, 150, 300, 500):
                 gc.collect()  # what is still referenced, not what awaits the collector
                 samples.append((i, rss_kb(), fds()))

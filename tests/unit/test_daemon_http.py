@@ -37,7 +37,7 @@ def served() -> Iterator[tuple[DaemonHttp, list[tuple[str, float]], StatusBoard]
             )
         ],
         max_body=2048,
-        on_webhook=lambda event, at: calls.append((event, at)),
+        on_webhook=lambda hook, verdict: calls.append((verdict.event, verdict.timestamp)),
     )
     server.start()
     try:
@@ -116,7 +116,7 @@ def test_sqlite_watch_fires_once_per_burst_of_commits(tmp_path: Path) -> None:
     calls: list[tuple[str, float | None]] = []
     names = frozenset({db.name, f"{db.name}-wal", f"{db.name}-journal"})
     trigger = FileTrigger("mlflow", db.parent, names)
-    watch = FileWatch(trigger, 0.2, lambda reason, at: calls.append((reason, at)))
+    watch = FileWatch(trigger, 0.2, lambda reason, at, hint: calls.append((reason, at)))
     watch.start()
     try:
         (tmp_path / "unrelated.txt").write_text("x")

@@ -189,11 +189,21 @@ def test_metrics_tell_sources_apart_and_say_which_build_runs() -> None:
     source_error = (("kind", "temporary"), ("scope", "source"), ("source", "team-b"))
     assert got[(p + "errors_total", source_error)] == 1
 
-    # No source could be read at all: the run fails, and every source is down.
-    metrics.observe_failure("temporary", 1.0, no_source_read=True)
+    # A run of mlflow alone (the daemon runs each source on its own) cannot read it: only
+    # mlflow is down. A run that read no source of several: every source is down.
+    metrics.observe(result(release("m", "staging", "unchanged"), at=300.0))
+    metrics.observe_failure("temporary", 1.0, unread=("mlflow",))
     got = samples(metrics)
     assert got[(p + "source_up", (("source", "mlflow"),))] == 0
     assert got[(p + "source_up", (("source", "team-b"),))] == 0
+    metrics.observe(down)
+    metrics.observe_failure("temporary", 1.0, unread=("team-b",))
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 1
+    assert got[(p + "source_up", (("source", "team-b"),))] == 0
+    metrics.observe_failure("temporary", 1.0, unread=())
+    got = samples(metrics)
+    assert got[(p + "source_up", (("source", "mlflow"),))] == 0
 
 
 def test_the_lead_time_help_says_where_it_runs_from_and_to() -> None:

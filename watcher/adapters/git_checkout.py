@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -126,20 +126,24 @@ class GitCheckout(Closing):
         )  # fmt: skip
         return [commit for record in out.split("\x1e") if (commit := log_record(record))]
 
-    def read_tree(self, prefix: str) -> GitTree:
+    def read_tree(self, prefix: str, only: Sequence[str] | None = None) -> GitTree:
         """Every file under ``prefix`` at HEAD, from git objects (there is no working tree).
 
         One ``ls-tree`` lists paths and blob ids; contents are read from the object
-        store only when asked for, so comparing by id reads nothing.
+        store only when asked for, so comparing by id reads nothing. ``only``: just the
+        files in these folders below ``prefix`` (a partial plan: the cost follows them).
         """
         prefix = "" if prefix.strip("/") in ("", ".") else safe_relpath(prefix)
         head = self.head()
-        if head is None:
+        if head is None or (only is not None and not only):
             return GitTree({}, self._read_blob)
-        args = ["ls-tree", "-r", "-z", "--full-tree", head]
-        out = self._git(*args, "--", prefix) if prefix else self._git(*args)
+        args = ["ls-tree", "-r", "-z", "--full-tree", head, "--"]
+        if only is not None:
+            args += [safe_relpath(f"{prefix}/{f}" if prefix else f) for f in only]
+        elif prefix:
+            args.append(prefix)
         ids: dict[str, str] = {}
-        for record in out.split("\0"):
+        for record in self._git(*args).split("\0"):
             if not record:
                 continue
             meta, path = record.split("\t", 1)

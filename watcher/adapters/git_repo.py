@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from watcher.adapters.git_branches import PullRequestBranches
 from watcher.adapters.git_checkout import MARKER
 from watcher.adapters.git_commits import FolderCommits
-from watcher.adapters.git_history import recent_logs
+from watcher.adapters.git_history import recent_logs, write_commit_graph
 from watcher.adapters.git_objects import GitTree, blob_id, tree_id
 from watcher.core.policy.history import FolderCommit
 from watcher.errors import PushRejectedError
@@ -24,6 +24,18 @@ __all__ = ["MARKER", "GitOpsRepo", "GitTree", "PushRejectedError", "blob_id", "t
 class GitOpsRepo(PullRequestBranches):
     """Sync, read, change one folder per commit, and push a GitOps branch (and, for stages
     that publish pull requests, their branches: ``git_branches``)."""
+
+    #: The branch head the commit-graph was last written for.
+    _graphed: str | None = None
+
+    def sync(self) -> str | None:
+        """As the checkout syncs; then the commit-graph learns the new commits, so a
+        folder's history is read without walking the whole repository's."""
+        head = super().sync()
+        if head is not None and head != self._graphed:
+            write_commit_graph(self._git_dir, {**os.environ, **self._local_env})
+            self._graphed = head
+        return head
 
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None:
         """Commit ``folder`` holding exactly ``files``; None (no commit) when nothing changed."""

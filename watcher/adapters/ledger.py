@@ -131,11 +131,14 @@ class Ledger(Closing):
             last = self._last_rows()
             return self._write(result.reconcile_id, changed_entries(result, last), last)
 
-    def record_failure(self, reconcile_id: str, error: WatcherError) -> list[StateChange]:
-        """A run that could not complete: a row, unless the last run failed the same way."""
+    def record_failure(
+        self, reconcile_id: str, error: WatcherError, source: str = ""
+    ) -> list[StateChange]:
+        """A run that could not complete: a row, unless the last run failed the same way
+        (``source``: the daemon's run of that source, which fails on its own)."""
         with self._lock:
             last = self._last_rows()
-            entry = run_failure(error)
+            entry = run_failure(error, source)
             if not new_run_failure(entry, last):
                 return []
             return self._write(reconcile_id, [entry], last)

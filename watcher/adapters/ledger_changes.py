@@ -90,6 +90,7 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
             LedgerEntry(
                 action="plan",
                 outcome="failed",
+                source=result.problem_sources.get(folder or "", ""),
                 folder=folder or "",
                 error=str(problem)[:_ERROR_LIMIT],
                 error_kind=error_kind(problem),
@@ -206,13 +207,29 @@ def changed_entries(
         if previous.outcome in _STANDING_STATES or previous.revision != entry.revision:
             entries.append(entry)
     for key, previous in last.items():
-        # A problem of the plan that is gone: said once (a later one is news again).
-        if key[0] == "plan" and previous.outcome == "failed" and key not in failed_now:
-            entries.append(LedgerEntry(action="plan", outcome="ok", folder=previous.folder))
+        # A problem of the plan that is gone: said once (a later one is news again), by a
+        # run that speaks for the folder (the daemon runs each source on its own).
+        if (
+            key[0] == "plan"
+            and previous.outcome == "failed"
+            and key not in failed_now
+            and _speaks_for(result, previous)
+        ):
+            source, folder = previous.source, previous.folder
+            entries.append(LedgerEntry(action="plan", outcome="ok", source=source, folder=folder))
         # The run completes again after one that could not.
-        if key[0] == "run" and previous.outcome == "failed":
-            entries.append(LedgerEntry(action="run", outcome="ok"))
+        if key[0] == "run" and previous.outcome == "failed" and _speaks_for(result, previous):
+            entries.append(LedgerEntry(action="run", outcome="ok", source=previous.source))
     return entries
+
+
+def _speaks_for(result: ReconcileResult, previous: LedgerEntry) -> bool:
+    """Whether ``result`` has a word on a plan's or a run's earlier failure: a run of its
+    source (for a hinted run, of its folder); one that names no source (written before
+    runs had sources, or by a run of several) by any run that read its sources whole."""
+    if not previous.source:
+        return not result.coverage
+    return result.speaks_for(previous.source, folder=previous.folder or None)
 
 
 def _same_failure(previous: LedgerEntry, entry: LedgerEntry) -> bool:
@@ -251,10 +268,10 @@ def _standing(result: ReconcileResult) -> list[LedgerEntry]:
     return standing
 
 
-def run_failure(error: WatcherError) -> LedgerEntry:
-    """The row of a run that could not complete."""
+def run_failure(error: WatcherError, source: str = "") -> LedgerEntry:
+    """The row of a run that could not complete (``source``: a run of one source's own)."""
     return LedgerEntry(
-        action="run", outcome="failed", error=str(error)[:_ERROR_LIMIT],
+        action="run", outcome="failed", source=source, error=str(error)[:_ERROR_LIMIT],
         error_kind=error_kind(error),
     )  # fmt: skip
 

@@ -85,11 +85,14 @@ class ModelReleaseMemo:
         self._context: tuple[object, ...] | None = None
         self._last: dict[tuple[RegisteredModel, str], _Decided] = {}
         self._now: dict[tuple[RegisteredModel, str], _Decided] = {}
+        self._partial = False
 
-    def start(self, context: tuple[object, ...]) -> None:
+    def start(self, context: tuple[object, ...], *, partial: bool = False) -> None:
+        """A read begins; a ``partial`` one (a hint) keeps what it does not read again."""
         if context != self._context:
             self._context, self._last = context, {}
         self._now = {}
+        self._partial = partial
 
     def lookup(self, key: tuple[RegisteredModel, str]) -> _Decided | None:
         return self._last.get(key)
@@ -98,6 +101,11 @@ class ModelReleaseMemo:
         self._now[key] = decided
 
     def finish(self) -> None:
+        if self._partial:
+            names = {model.name for model, _ui in self._now}
+            kept = {key: one for key, one in self._last.items() if key[0].name not in names}
+            self._last, self._now = {**kept, **self._now}, {}
+            return
         self._last, self._now = self._now, {}
 
 
@@ -112,14 +120,16 @@ def model_releases(
     source: str,
     path: str = "",
     memo: ModelReleaseMemo | None = None,
+    partial: bool = False,
 ) -> SourceRead:
-    """Every (model, stage) that should run, and every pair that could not be decided."""
+    """Every (model, stage) that should run, and every pair that could not be decided
+    (``partial``: the snapshot holds only some models, a hint's)."""
     releases: list[Release] = []
     failures: list[ReleaseFailure] = []
     stage_names = frozenset(stage.name for stage in stages)
     slugs: dict[str, str] = {}
     if memo is not None:
-        memo.start((tuple(stages), source, path))
+        memo.start((tuple(stages), source, path), partial=partial)
     for model in snapshot.models:
         if not models.matches(model.name):
             continue

@@ -7,6 +7,11 @@ the source that owns them; a folder whose source could not be read, or whose
 release failed this time, is kept as it is; a marker this version cannot read
 is reported and left alone; and a plan that would remove too large a share of
 the deployments keeps them and says so.
+
+A plan may speak for part of the tree only: the sources of this reconcile (each
+source has its own run in the daemon), the names a source selects (shards over one
+registry), and of a hinted read only the names it read again. Whatever lies
+outside is left exactly as it is and is not reported: another run speaks for it.
 """
 
 from __future__ import annotations
@@ -16,31 +21,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from watcher.core.messages import Action, deploy_message, removal_message
+from watcher.core.ownership import Found, NameSelector, Owned, SourceScope, ownership
 from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
 from watcher.core.publishing import DIRECT, Publishing
 from watcher.core.release import Release
-from watcher.core.tree import (
-    blob_ids_of,
-    git_blob_id,
-    marker_folders,
-    nearest_folder,
-    same_files,
-)
+from watcher.core.tree import git_blob_id, marker_folders, nearest_folder, same_files
 from watcher.errors import OwnershipError, UnsafeDeletionError, WatcherError
 
-
-@dataclass(frozen=True)
-class SourceScope:
-    """What the plan knows of a source: the folder it owns, its kinds, and whether it was read."""
-
-    path: str
-    kinds: frozenset[str]
-    readable: bool = True
-    #: How each stage of the source publishes (``SourceRead.publishing``), for removals.
-    publishing: Mapping[str, Publishing] = field(default_factory=dict)
-
-    def contains(self, folder: str) -> bool:
-        return not self.path or folder == self.path or folder.startswith(f"{self.path}/")
+__all__ = ["Change", "DesiredFolder", "NameSelector", "Plan", "SourceScope", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -101,30 +89,12 @@ class Plan:
     held: tuple[tuple[str, Provenance], ...] = field(default=())
     #: Owned folders kept as they are because their release failed, with their markers.
     kept: tuple[tuple[str, Provenance], ...] = field(default=())
-    #: Sources read completely this time: what they no longer want is really gone.
+    #: Sources read and planned completely this time: what they no longer want is gone.
     complete_sources: frozenset[str] = frozenset()
-
-
-def _owner(
-    folder: str, marker: Provenance, scopes: Mapping[str, SourceScope]
-) -> tuple[str | None, str]:
-    """The source that owns a marker folder, or None with the reason."""
-    if marker.source:
-        scope = scopes.get(marker.source)
-        if scope is None:
-            return None, f"its source {marker.source!r} is not configured"
-        if marker.kind not in scope.kinds:
-            return None, f"source {marker.source!r} does not deploy {marker.kind!r} releases"
-        return marker.source, ""
-    # Format 1 markers name no source: the source whose folder holds them owns them.
-    matching = [
-        (len(scope.path), name)
-        for name, scope in scopes.items()
-        if scope.contains(folder) and marker.kind in scope.kinds
-    ]
-    if not matching:
-        return None, "no configured source owns it"
-    return max(matching)[1], ""
+    #: The source each problem is reported for (by folder): the one whose runs see it.
+    problem_sources: Mapping[str, str] = field(default_factory=dict)
+    #: Folders each source owns in the part of the tree this plan read.
+    owned_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 def make_plan(
@@ -134,91 +104,55 @@ def make_plan(
     keep: Set[str] = frozenset(),
     max_delete_fraction: float = 1.0,
     allow_mass_delete: bool = False,
+    guard_base: int = 0,
 ) -> Plan:
     """Changes that turn ``current`` into ``desired``, in four phases: whose folders are
     there, what to write, what to remove, and whether the removals are too many.
 
-    ``current``: files under the deployments folder now; ``desired``: folder ->
-    what it should hold; ``keep``: folders of releases that failed and must stay.
+    ``current``: files under the deployments folder now (or the part of them a partial
+    plan speaks for); ``desired``: folder -> what it should hold; ``keep``: folders of
+    releases that failed and must stay; ``guard_base``: how many deployments the
+    mass-deletion guard counts at least (a partial plan sees only a few of them).
     """
     existing = marker_folders(current)
-    owned, problems = _ownership(existing, desired, scopes)
-    changes, unchanged = _writes(current, existing, owned, desired, problems)
-    removals, held, kept = _removals(existing, owned, desired, scopes, keep)
+    found = ownership(existing, desired, scopes)
+    changes, unchanged = _writes(current, existing, found, desired)
+    removals, held, kept = _removals(existing, found.owned, desired, scopes, keep)
     removals, blocked, held_back = _guard_removals(
-        removals, len(owned), max_delete_fraction, allow_mass_delete
+        removals, max(len(found.owned), guard_base), max_delete_fraction, allow_mass_delete
     )
+    counts: dict[str, int] = {}
+    for owner, _marker_of in found.owned.values():
+        counts[owner] = counts.get(owner, 0) + 1
     return Plan(
         tuple(changes + removals),
         tuple(unchanged),
-        tuple(problems),
+        tuple(found.problems),
         blocked,
         held_back,
         tuple(held),
         tuple(kept),
-        frozenset(name for name, scope in scopes.items() if scope.readable),
+        frozenset(name for name, scope in scopes.items() if scope.whole),
+        dict(found.reported_by),
+        counts,
     )
-
-
-Owned = dict[str, tuple[str, Provenance]]
-Problems = list[tuple[str, WatcherError]]
-
-
-def _ownership(
-    existing: Mapping[str, Mapping[str, bytes]],
-    desired: Mapping[str, DesiredFolder],
-    scopes: Mapping[str, SourceScope],
-) -> tuple[Owned, Problems]:
-    """Each marker folder's owning source; markers we cannot read or own are problems."""
-    owned: Owned = {}
-    problems: Problems = []
-    for folder, files in existing.items():
-        marker = _marker(files, desired.get(folder))
-        if marker is None:
-            continue
-        if isinstance(marker, ForeignMarker):
-            problems.append(
-                (
-                    folder,
-                    OwnershipError(
-                        f"folder {folder} has a {PROVENANCE} this version cannot read: "
-                        f"{marker.reason}",
-                        hint="upgrade gitops-watcher, or move the folder away; it is left as it is",
-                    ),
-                )
-            )
-            continue
-        owner, reason = _owner(folder, marker, scopes)
-        if owner is None:
-            problems.append(
-                (
-                    folder,
-                    OwnershipError(
-                        f"folder {folder} is left alone: {reason}",
-                        hint="configure its source again, or remove the folder by hand",
-                    ),
-                )
-            )
-            continue
-        owned[folder] = (owner, marker)
-    return owned, problems
 
 
 def _writes(
     current: Mapping[str, bytes],
     existing: Mapping[str, Mapping[str, bytes]],
-    owned: Owned,
+    found: Found,
     desired: Mapping[str, DesiredFolder],
-    problems: Problems,
 ) -> tuple[list[Change], list[tuple[str, Provenance]]]:
     """A deploy or an update for each desired folder that differs; the rest unchanged."""
+    owned = found.owned
     changes: list[Change] = []
     unchanged: list[tuple[str, Provenance]] = []
     for folder in sorted(desired):
         want = desired[folder]
-        refusal = _refusal(folder, want, current, existing, owned)
+        refusal = _refusal(folder, want, current, existing, found)
         if refusal is not None:
-            problems.append((folder, refusal))
+            found.problem(folder, want.release.id.source, refusal)
             continue
         before = owned.get(folder)
         previous = before[1] if before is not None else None
@@ -246,10 +180,23 @@ def _refusal(
     want: DesiredFolder,
     current: Mapping[str, bytes],
     existing: Mapping[str, Mapping[str, bytes]],
-    owned: Owned,
+    found: Found,
 ) -> OwnershipError | None:
     """Why ``folder`` must not be written: something not ours is in the way, or another
-    source owns it."""
+    source (or shard) owns it."""
+    owned = found.owned
+    other = found.others.get(folder)
+    if other is not None and other == want.release.id.source:
+        return OwnershipError(
+            f"folder {folder} deploys a name that source {other!r} does not select here "
+            "(another shard's, or excluded since)",
+            hint="give the shards patterns that select each name once",
+        )
+    if other is not None:
+        return OwnershipError(
+            f"folder {folder} belongs to source {other!r}, not {want.release.id.source!r}",
+            hint="give the sources different paths",
+        )
     in_the_way = _in_the_way(folder, current, existing, owned)
     if in_the_way:
         return OwnershipError(
@@ -322,22 +269,6 @@ def _guard_removals(
         "or raise safety.max_delete_fraction",
     )
     return [], blocked, held_back
-
-
-def _marker(
-    files: Mapping[str, bytes], want: DesiredFolder | None
-) -> Provenance | ForeignMarker | None:
-    """The folder's marker as read; when its blob id equals the wanted marker's, the
-    wanted folder's own reading (no blob read, no parse)."""
-    ids = blob_ids_of(files)
-    if (
-        want is not None
-        and ids is not None
-        and PROVENANCE in want.files
-        and ids(PROVENANCE) == want.blob_ids[PROVENANCE]
-    ):
-        return want.marker
-    return read_marker(files[PROVENANCE])
 
 
 def _in_the_way(

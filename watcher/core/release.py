@@ -119,6 +119,20 @@ class ReleaseFailure:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What a partial read of a source speaks for (a hinted reconcile): the release names
+    it read again, and the folders their releases live in or lived in. Nothing else of
+    the source is read, planned, removed or reported by that reconcile."""
+
+    names: frozenset[str] = frozenset()
+    #: Folders under the deployments path; a folder at or below one of them is covered.
+    folders: frozenset[str] = frozenset()
+
+    def holds(self, folder: str) -> bool:
+        return any(folder == top or folder.startswith(f"{top}/") for top in self.folders)
+
+
+@dataclass(frozen=True)
 class SourceRead:
     """Everything one source wants, and what it could not turn into a release."""
 
@@ -132,6 +146,8 @@ class SourceRead:
     #: How each of the source's stages publishes (a stage not listed: directly); a
     #: removal has no release to say it, so the plan asks here.
     publishing: Mapping[str, Publishing] = field(default_factory=dict)
+    #: A partial read (a hint): what it speaks for; None for a read of the whole input.
+    coverage: Coverage | None = None
 
 
 def release_sort_key(release: Release) -> tuple[str, str]:

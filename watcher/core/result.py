@@ -14,7 +14,7 @@ from watcher.core.artifacts import CopyStats
 from watcher.core.events import StateChange
 from watcher.core.plan import Change
 from watcher.core.pull_requests import PullRequestEvent, PullRequestRef
-from watcher.core.release import ReleaseFailure, ReleaseId
+from watcher.core.release import Coverage, ReleaseFailure, ReleaseId
 from watcher.errors import WatcherError, error_kind
 
 #: The state of one (source, kind, name, stage) after a reconcile (docs/policy.md):
@@ -168,6 +168,30 @@ class ReconcileResult:
     #: What the ledger recorded as changed by this run (empty in a dry run, or when the
     #: ledger could not be written): the source of events and promotion metrics.
     changes: list[StateChange] = field(default_factory=list)
+    #: The sources this run read and planned (None: every configured one). The daemon
+    #: reconciles each source on its own; what lies outside is another run's word.
+    scope_sources: tuple[str, ...] | None = None
+    #: Sources read in part (a hint): what this run speaks for of each.
+    coverage: dict[str, Coverage] = field(default_factory=dict)
+    #: The source each problem is reported for, by folder ("" for a held mass deletion).
+    problem_sources: dict[str, str] = field(default_factory=dict)
+
+    def speaks_for(self, source: str, name: str | None = None, folder: str | None = None) -> bool:
+        """Whether this run read, planned and reports ``source`` (its release ``name``,
+        its ``folder``); what it does not speak for stands as the last run that did left it."""
+        if self.scope_sources is not None and source not in self.scope_sources:
+            return False
+        cover = self.coverage.get(source)
+        if cover is None:
+            return True
+        if name is not None and name not in cover.names:
+            return False
+        return folder is None or cover.holds(folder)
+
+    @property
+    def whole(self) -> bool:
+        """Every source, read completely."""
+        return self.scope_sources is None and not self.coverage
 
     @property
     def ok(self) -> bool:
@@ -209,10 +233,24 @@ class ReconcileResult:
             "finished_at": self.finished_at,
             "counts": self.counts(),
             "releases": [outcome.to_dict() for outcome in self.releases],
-            "problems": [
-                {"error": str(error), "folder": folder} for folder, error in self.problems
-            ],
+            "problems": [self._problem(folder, error) for folder, error in self.problems],
             "sources": [source.to_dict() for source in self.sources],
             "wake_at": self.wake_at,
             "changes": [change.to_dict() for change in self.changes],
+            "scope": self.scope_dict(),
+        }
+
+    def _problem(self, folder: str | None, error: WatcherError) -> dict[str, Any]:
+        source = self.problem_sources.get(folder or "", "")
+        return {"error": str(error), "folder": folder, "source": source}
+
+    def scope_dict(self) -> dict[str, Any]:
+        """What this run speaks for, as ``/status`` merges it: ``sources`` (None: all) and,
+        for hinted reads, each source's ``names`` and ``folders``."""
+        return {
+            "sources": list(self.scope_sources) if self.scope_sources is not None else None,
+            "hints": {
+                name: {"names": sorted(cover.names), "folders": sorted(cover.folders)}
+                for name, cover in sorted(self.coverage.items())
+            },
         }

@@ -20,7 +20,10 @@ from typing import Any
 
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.status import StatusBoard
-from watcher.spine.triggers import WebhookTrigger
+from watcher.spine.triggers import Verdict, WebhookTrigger
+
+#: Told of each accepted delivery: the route's trigger and its verdict (with any hint).
+OnWebhook = Callable[[WebhookTrigger, Verdict], None]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class _Server6(_Server):
 
 
 class DaemonHttp:
-    """Serves the endpoints; ``on_webhook(event, sent_at)`` is called for accepted deliveries."""
+    """Serves the endpoints; ``on_webhook(trigger, verdict)`` is called for accepted deliveries."""
 
     def __init__(
         self,
@@ -45,7 +48,7 @@ class DaemonHttp:
         board: StatusBoard,
         webhooks: Sequence[WebhookTrigger],
         max_body: int,
-        on_webhook: Callable[[str, float], None],
+        on_webhook: OnWebhook,
     ) -> None:
         self._routes = {hook.path: hook for hook in webhooks}
         handler = _make_handler(metrics, board, self._routes, max_body, on_webhook)
@@ -87,7 +90,7 @@ def _make_handler(
     board: StatusBoard,
     routes: Mapping[str, WebhookTrigger],
     max_body: int,
-    on_webhook: Callable[[str, float], None],
+    on_webhook: OnWebhook,
 ) -> type[BaseHTTPRequestHandler]:
     """The handler class for one server, bound to the daemon's parts."""
     parts = {
@@ -108,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     board: StatusBoard
     routes: Mapping[str, WebhookTrigger]
     max_body: int
-    on_webhook: Callable[[str, float], None]
+    on_webhook: OnWebhook
 
     server_version = "gitops-watcher"
     sys_version = ""
@@ -178,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         verdict = hook.verify(_Headers(headers), body)
         if verdict.status == 202:
-            self.on_webhook(verdict.event, verdict.timestamp)
+            self.on_webhook(hook, verdict)
         self._webhook_answer(verdict.status, verdict.outcome, verdict.message)
 
     def _webhook_answer(self, status: int, outcome: str, message: str) -> None:

@@ -98,33 +98,38 @@ class DaemonMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def observe_failure(self, kind: str, duration: float, *, no_source_read: bool = False) -> None:
-        """A reconcile that raised: it could not complete (``no_source_read``: because no
-        source could be read, so every source known so far is down)."""
+    def observe_failure(
+        self, kind: str, duration: float, *, unread: tuple[str, ...] | None = None
+    ) -> None:
+        """A reconcile that raised: it could not complete (``unread``: because these
+        sources could not be read; an empty tuple: every source known so far)."""
         self.reconciles.labels("error").inc()
         self.errors.labels(kind, "run", "").inc()
         self.duration.observe(max(duration, 0.0))
-        if no_source_read:
-            for name in self._sources:
+        if unread is not None:
+            for name in unread or tuple(self._sources):
+                self._sources.add(name)
                 self.source_up.labels(name).set(0)
 
-    def count_states(self, result: dict[str, Any]) -> None:
-        """The releases gauge: this reconcile's count per (source, state); series that
-        no release is in any more go to 0."""
-        counts: dict[tuple[str, str], int] = {}
-        for release in result.get("releases") or ():
-            key = (str(release.get("source") or ""), str(release.get("state")))
-            counts[key] = counts.get(key, 0) + 1
+    def count_states(self, counts: dict[tuple[str, str], int]) -> None:
+        """The releases gauge: the count per (source, state) over every source's last
+        reconcile (``StatusBoard.counts``); series that no release is in any more go to 0."""
         for key in self._release_series - set(counts):
             self.releases.labels(*key).set(0)
         for key, number in counts.items():
             self.releases.labels(*key).set(number)
         self._release_series |= set(counts)
 
-    def observe(self, result: dict[str, Any], deployments: Sequence[Deployment] = ()) -> None:
-        """Count one completed reconcile from its result dict, and the deployments made of
-        it (``deployments.deployments_of``: lead times, rollbacks, holds)."""
-        self.count_states(result)
+    def observe(
+        self,
+        result: dict[str, Any],
+        deployments: Sequence[Deployment] = (),
+        counts: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        """Count one reconcile that returned a result, and the deployments made of it
+        (``deployments.deployments_of``: lead times, rollbacks, holds); ``counts``: the
+        releases by (source, state) over every source (None: this result's)."""
+        self.count_states(counts if counts is not None else _counts(result))
         self.reconciles.labels("ok" if result.get("ok") else "partial").inc()
         started, finished = float(result["started_at"]), float(result["finished_at"])
         self.duration.observe(max(finished - started, 0.0))
@@ -148,3 +153,11 @@ class DaemonMetrics:
                 self.errors.labels("temporary", "source", name).inc()
         for _problem in result.get("problems") or ():
             self.errors.labels("permanent", "plan", "").inc()
+
+
+def _counts(result: dict[str, Any]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for release in result.get("releases") or ():
+        key = (str(release.get("source") or ""), str(release.get("state")))
+        counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -119,7 +119,7 @@ class Observers:
         deployments = deployments_of(
             result, request.first_observed_at, from_registry=request.from_registry
         )
-        self._metrics.observe(result, deployments)
+        self._metrics.observe(result, deployments, self._board.counts())
         self._board.stats.add(deployments)
 
     def _write_tags(self, releases: list[dict[str, Any]]) -> None:

@@ -2,7 +2,10 @@
 
 Never two reconciles at once; any number of requests while one runs coalesce
 into exactly one more run; a run that could not complete is retried after a
-doubling, bounded delay, reset by the next success.
+doubling, bounded delay, reset by the next success. The daemon has one runner per
+source, so a source that is slow or down delays only its own runs. Hints coalesce
+too: the next run reads what every request named, or the whole source if one
+request named nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from watcher.spine.triggers import Hint, merge_hints
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,8 @@ class RunRequest:
     #: True when ``first_observed_at`` is a registry's own time (a webhook's timestamp),
     #: not when a trigger of ours noticed the change.
     from_registry: bool = False
+    #: What the triggers named (read only that again); None: the whole source.
+    hint: Hint | None = None
 
 
 class Backoff:
@@ -52,8 +59,10 @@ class SingleFlightRunner:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        name: str = "reconcile",
     ) -> None:
         self._job = job
+        self._name = name
         self._backoff = backoff
         self._clock = clock
         self._wall = wall_clock
@@ -61,6 +70,8 @@ class SingleFlightRunner:
         self._reasons: dict[str, None] = {}
         self._first_observed: float | None = None
         self._first_from_registry = False
+        #: What the pending requests named (None: the whole source).
+        self._hint: Hint | None = None
         self._not_before = 0.0
         self._stopping = False
         self._running = False
@@ -68,15 +79,19 @@ class SingleFlightRunner:
         self.runs = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="reconcile", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
-    def request(self, reason: str, observed_at: float | None = None) -> None:
-        """Ask for a reconcile; cheap and non-blocking, safe from any thread."""
+    def request(
+        self, reason: str, observed_at: float | None = None, hint: Hint | None = None
+    ) -> None:
+        """Ask for a reconcile (of what ``hint`` names; None: everything); cheap and
+        non-blocking, safe from any thread."""
         when = self._wall() if observed_at is None else observed_at
         with self._cond:
             if self._stopping:
                 return
+            self._hint = merge_hints(self._hint, hint) if self._reasons else hint
             self._reasons[reason] = None
             if self._first_observed is None or when < self._first_observed:
                 self._first_observed = when
@@ -95,13 +110,21 @@ class SingleFlightRunner:
 
     def stop(self, timeout: float) -> bool:
         """Take no more requests and wait for the running job; False if it is still running."""
+        self.refuse()
+        return self.join(timeout)
+
+    def refuse(self) -> None:
+        """Take no more requests; what is pending is dropped (the running job goes on)."""
         with self._cond:
             self._stopping = True
             self._reasons.clear()
             self._cond.notify_all()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the running job; False if it is still running."""
         if self._thread is None:
             return True
-        self._thread.join(timeout)
+        self._thread.join(max(timeout, 0.0))
         return not self._thread.is_alive()
 
     def _take(self) -> RunRequest | None:
@@ -116,6 +139,7 @@ class SingleFlightRunner:
                         tuple(self._reasons),
                         self._first_observed or self._wall(),
                         self._first_observed is not None and self._first_from_registry,
+                        self._hint,
                     )
                     self._reasons.clear()
                     self._first_observed = None
@@ -142,6 +166,8 @@ class SingleFlightRunner:
                         delay = self._backoff.failed()
                         self._not_before = self._clock() + delay
                         # Retry by itself: a failed run must not wait for the next trigger.
+                        retried = request.hint
+                        self._hint = merge_hints(self._hint, retried) if self._reasons else retried
                         self._reasons.setdefault("retry", None)
                         if self._first_observed is None:
                             self._first_observed = request.first_observed_at

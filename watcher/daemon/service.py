@@ -1,4 +1,5 @@
-"""The long-running service: one writer, triggers that ask, a runner that reconciles.
+"""The long-running service: one writer, triggers that ask, a runner per source that
+reconciles it (a source that is slow or down delays only its own runs).
 
 Start-up order matters: the writer lock first (a second process on the same
 SQLite state folder refuses before it binds anything), then HTTP (a standby
@@ -26,7 +27,9 @@ from watcher.config.settings import Credentials, Settings
 from watcher.daemon.http import DaemonHttp
 from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.observers import Observers
-from watcher.daemon.runner import Backoff, RunRequest, SingleFlightRunner
+from watcher.daemon.run_log import log_failures, log_triggers
+from watcher.daemon.runner import RunRequest
+from watcher.daemon.source_runners import SourceRunners
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
 from watcher.errors import (
@@ -37,7 +40,7 @@ from watcher.errors import (
     error_kind,
 )
 from watcher.spine.source_kinds import StatusReporter
-from watcher.spine.triggers import FileTrigger, PollTrigger, Trigger, WebhookTrigger
+from watcher.spine.triggers import FileTrigger, Hint, PollTrigger, Trigger, Verdict, WebhookTrigger
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class Daemon:
         outward.check_notifications(settings, credentials)  # before anything starts
         self._stop = threading.Event()
         self._lost_lease = False
-        self._runner: SingleFlightRunner | None = None
+        self._runners: SourceRunners | None = None
         self._reporters: dict[str, StatusReporter] = {}
         self._scheduler: Scheduler | None = None
         self._status_pool: ThreadPoolExecutor | None = None
@@ -83,14 +86,22 @@ class Daemon:
         """Safe from a signal handler: only sets a flag the main loop waits on."""
         self._stop.set()
 
-    def ask(self, reason: str, observed_at: float | None = None) -> None:
-        """What every trigger calls; ignored while this replica is not the writer."""
-        runner = self._runner
-        if runner is None:
+    def ask(
+        self,
+        reason: str,
+        observed_at: float | None = None,
+        *,
+        sources: tuple[str, ...] = (),
+        hint: Hint | None = None,
+    ) -> None:
+        """What every trigger calls (``sources``: whose runs; none: every source's; ``hint``:
+        what to read again of them); ignored while this replica is not the writer."""
+        runners = self._runners
+        if runners is None:
             return
         self.metrics.triggers.labels(reason).inc()
         log.debug("reconcile requested by %s", reason)
-        runner.request(reason, observed_at)
+        runners.ask(reason, observed_at, sources=sources, hint=hint)
 
     # -- main ---------------------------------------------------------------------------
 
@@ -112,7 +123,7 @@ class Daemon:
                 board=self.board,
                 webhooks=[t for t in self._triggers if isinstance(t, WebhookTrigger)],
                 max_body=config.webhook_max_body_bytes,
-                on_webhook=lambda event, sent_at: self._on_webhook(lock, sent_at),
+                on_webhook=lambda hook, verdict: self._on_webhook(lock, hook, verdict),
             )
             http.start()
             stack.callback(http.stop)
@@ -134,11 +145,14 @@ class Daemon:
                 lock.release()
         return EXIT_LOST_LEASE if self._lost_lease else EXIT_OK
 
-    def _on_webhook(self, lock: FileWriterLock | DatabaseLease, sent_at: float) -> None:
-        """The writer reconciles; a standby leaves a mark that the writer picks up when it
-        next renews the lease (within ``lock_renew_seconds``)."""
-        if self._runner is not None or not isinstance(lock, DatabaseLease):
-            self.ask("webhook", sent_at)
+    def _on_webhook(
+        self, lock: FileWriterLock | DatabaseLease, hook: WebhookTrigger, verdict: Verdict
+    ) -> None:
+        """The writer reconciles what the delivery names; a standby leaves a mark that the
+        writer picks up when it next renews the lease (within ``lock_renew_seconds``)."""
+        sent_at = verdict.timestamp
+        if self._runners is not None or not isinstance(lock, DatabaseLease):
+            self.ask("webhook", sent_at, sources=hook.sources, hint=verdict.hint)
         elif lock.request_reconcile(sent_at):
             log.info("standby: webhook handed to the writer through the state database")
 
@@ -180,11 +194,12 @@ class Daemon:
     def _serve(self, reconcile: wiring.ReconcileFn, lock: FileWriterLock | DatabaseLease) -> bool:
         """Run triggers and the runner until stopped; True if a reconcile had to be abandoned."""
         config = self._config
-        runner = SingleFlightRunner(
-            lambda request: self._job(reconcile, lock, request),
-            Backoff(config.backoff_min_seconds, config.backoff_max_seconds),
+        runners = SourceRunners(
+            self._source_names,
+            lambda source, request: self._job(reconcile, lock, source, request),
+            (config.backoff_min_seconds, config.backoff_max_seconds),
         )
-        self._runner = runner
+        self._runners = runners
         scheduler = self._scheduler = Scheduler()
         watches: list[FileWatch] = []
         closers: list[Any] = []
@@ -194,7 +209,7 @@ class Daemon:
                 self._add_trigger(trigger, scheduler, watches, closers)
             self._open_reporters(closers)
             self._observers.start(self._reporters)
-            runner.start()
+            runners.start()
             self.ask("startup")
             scheduler.start()
             for watch in watches:
@@ -204,7 +219,7 @@ class Daemon:
                 config.resync_interval_seconds,
                 ", dry run" if self._dry_run else "",
             )
-            _log_triggers(self._source_names, self._triggers, config)
+            log_triggers(self._source_names, self._triggers, config)
             while not self._stop.wait(0.5):
                 pass
             log.info("stopping: no new reconciles; waiting for the running one to finish")
@@ -212,7 +227,7 @@ class Daemon:
             scheduler.stop()
             for watch in watches:
                 watch.stop()
-            finished = runner.stop(config.shutdown_grace_seconds)
+            finished = runners.stop(config.shutdown_grace_seconds)
             self._observers.stop()
             if self._status_pool is not None:
                 self._status_pool.shutdown(wait=finished, cancel_futures=True)
@@ -237,14 +252,15 @@ class Daemon:
         closers: list[Any],
     ) -> None:
         """Run one trigger a source offers (webhook routes are the HTTP server's)."""
+        def ask(reason: str, observed_at: float | None, hint: Hint | None) -> None:
+            self.ask(reason, observed_at, sources=(trigger.source,), hint=hint)
+
         if isinstance(trigger, FileTrigger):
-            watches.append(FileWatch(trigger, self._config.watch_debounce_seconds, self.ask))
+            watches.append(FileWatch(trigger, self._config.watch_debounce_seconds, ask))
         elif isinstance(trigger, PollTrigger):
             closers.append(trigger.close)
             scheduler.every(
-                trigger.interval_seconds,
-                f"probe-{trigger.source}",
-                ProbeJob(trigger, self.ask),
+                trigger.interval_seconds, f"probe-{trigger.source}", ProbeJob(trigger, ask)
             )
 
     def _open_reporters(self, closers: list[Any]) -> None:
@@ -261,43 +277,47 @@ class Daemon:
         self,
         reconcile: wiring.ReconcileFn,
         lock: FileWriterLock | DatabaseLease,
+        source: str,
         request: RunRequest,
     ) -> bool:
+        """One reconcile of ``source`` (of what the request's hint names, if it names any)."""
         if not lock.valid():
             log.warning("skipping a reconcile: this replica is not sure it still holds the lease")
             return True
-        self.board.run_started()
-        self.metrics.running.set(1)
+        self.metrics.running.set(self.board.run_started())
         started = time.time()
+        hints = {source: request.hint} if request.hint is not None else None
         try:
-            result = reconcile(self._dry_run)
+            result = reconcile(self._dry_run, sources=(source,), hints=hints)
         except WatcherError as exc:
             kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
+            unread = (source,) if isinstance(exc, SourceUnavailableError) else ()
             self.metrics.observe_failure(
-                kind, time.time() - started,
-                no_source_read=isinstance(exc, SourceUnavailableError),
-            )  # fmt: skip
-            self.board.run_failed(str(exc))
+                kind, time.time() - started, unread=unread if unread else None
+            )
+            self.board.run_failed(str(exc), unread)
+            self.metrics.running.set(self.board.running)
             return False
         except Exception as exc:
             log.exception("reconcile crashed")
             self.metrics.observe_failure("unexpected", time.time() - started)
             self.board.run_failed(f"unexpected {type(exc).__name__}")
+            self.metrics.running.set(self.board.running)
             return False
-        finally:
-            self.metrics.running.set(0)
         policy_news = self._policy_news(result)
         self.board.run_finished(result)
+        self.metrics.running.set(self.board.running)
         self._observers.observe(result, request)
-        self._wake_at(result.get("wake_at"))
-        _log_failures(result)
+        self._wake_at(result.get("wake_at"), source)
+        log_failures(result)
         counts: dict[str, int] = {}
         for release in result.get("releases") or ():
             counts[str(release.get("state"))] = counts.get(str(release.get("state")), 0) + 1
         log.info(
-            "reconcile %s done in %.2f s (asked by %s): %s%s",
+            "reconcile %s of %s done in %.2f s (asked by %s): %s%s",
             str(result.get("reconcile_id", ""))[:12],
+            _what(source, request.hint),
             float(result["finished_at"]) - float(result["started_at"]),
             ", ".join(request.reasons),
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing managed",
@@ -327,12 +347,13 @@ class Daemon:
                 )  # fmt: skip
         return news
 
-    def _wake_at(self, when: Any) -> None:
-        """A release waits for its soak: reconcile again when it ends, not at the resync."""
+    def _wake_at(self, when: Any, source: str) -> None:
+        """A release waits for its soak: reconcile its source again when it ends, not at
+        the resync."""
         scheduler = self._scheduler
         if scheduler is None or not isinstance(when, int | float):
             return
-        scheduler.once(float(when), "soak", lambda: self.ask("soak"))
+        scheduler.once(float(when), f"soak-{source}", lambda: self.ask("soak", sources=(source,)))
 
     def _write_status(self, result: dict[str, Any]) -> None:
         """Each source's reporter gets its releases that this push changed; failures only
@@ -352,52 +373,6 @@ class Daemon:
             self.metrics.status_tags.labels("failed").inc(failed)
 
 
-def _log_failures(result: dict[str, Any]) -> None:
-    """No one reads a daemon's stdout: what failed goes to the log, once per reconcile."""
-    for release in result.get("releases") or ():
-        if release.get("state") == "failed":
-            log.warning(
-                "cannot deploy %s %r in %s (%s): %s",
-                release.get("kind"),
-                str(release.get("name"))[:80],
-                release.get("stage"),
-                release.get("error_kind"),
-                release.get("error"),
-            )
-    warned = [release for release in result.get("releases") or () if release.get("warning")]
-    if warned:
-        log.warning(
-            "%d deployment(s) kept as deployed; the first, %s %r in %s: %s",
-            len(warned),
-            warned[0].get("kind"),
-            str(warned[0].get("name"))[:80],
-            warned[0].get("stage"),
-            warned[0].get("warning"),
-        )
-    for problem in result.get("problems") or ():
-        log.warning("%s", problem.get("error"))
-    for source in result.get("sources") or ():
-        if not source.get("ok"):
-            log.warning("cannot read source %r: %s", source.get("name"), source.get("error"))
-
-
-def _log_triggers(sources: list[str], triggers: list[Trigger], config: DaemonSettings) -> None:
-    """Name each active trigger at start-up, and each source only the resync will see."""
-    for trigger in triggers:
-        if isinstance(trigger, PollTrigger):
-            log.info("trigger: %s every %.1f s", trigger.describe, trigger.interval_seconds)
-        elif isinstance(trigger, WebhookTrigger):
-            log.info("trigger: %s", trigger.describe)
-        else:
-            log.info("trigger: %s", trigger.describe)
-    seen = {t.source for t in triggers if not isinstance(t, WebhookTrigger) or t.enabled}
-    for name in sources:
-        if name not in seen and not any(
-            isinstance(t, WebhookTrigger) and t.enabled for t in triggers
-        ):
-            log.warning(
-                "source %r: nothing but the resync (every %.0f s) sees its changes; see "
-                "docs/daemon.md for the triggers each kind of source offers",
-                name,
-                config.resync_interval_seconds,
-            )
+def _what(source: str, hint: Hint | None) -> str:
+    """``source 'mlflow'`` or ``source 'mlflow' (2 named)`` for the log."""
+    return f"source {source!r}" + (f" ({len(hint)} named)" if hint is not None else "")

@@ -1,8 +1,10 @@
 """What the daemon knows now: per (source, name, stage) state, and readiness.
 
-Built from the reconcile result dicts; it keeps only what the latest result
-lists (plus what it carries over: the commit of an unchanged release, since
-when a state or an error holds), so it stays as large as the registry.
+Built from the reconcile result dicts: each result replaces what it speaks for
+(its sources; of a hinted run, the names it read again) and leaves the rest as
+the runs that spoke for it left it, plus what it carries over (the commit of an
+unchanged release, since when a state or an error holds), so it stays as large
+as the registry.
 
 Readiness means "serves and can take over": a standby that can reach the lease
 database is ready (a rolling update waits for the new pod's readiness, and the
@@ -61,6 +63,8 @@ class StatusBoard:
         self.writer_since: float | None = None
         #: Reconciles that could not complete since the last one that did (or since start).
         self.failures_in_a_row = 0
+        #: Reconciles running now (one per source at most).
+        self.running = 0
 
     def became_writer(self, holder: str) -> None:
         """The first-reconcile grace runs from here: a standby may have waited for hours."""
@@ -70,27 +74,50 @@ class StatusBoard:
 
     # -- updates from the runner --------------------------------------------------------
 
-    def run_started(self) -> None:
+    def run_started(self) -> int:
+        """A reconcile begins; how many run now."""
         with self._lock:
-            self.running_since = self._clock()
+            self.running += 1
+            if self.running_since is None:
+                self.running_since = self._clock()
+            return self.running
 
-    def run_failed(self, error: str) -> None:
-        with self._lock:
+    def _run_ended(self) -> None:
+        self.running = max(0, self.running - 1)
+        if not self.running:
             self.running_since = None
+
+    def run_failed(self, error: str, unread: tuple[str, ...] = ()) -> None:
+        """A reconcile could not complete (``unread``: because these sources could not be
+        read: ``sources`` says so for each)."""
+        with self._lock:
+            self._run_ended()
             self.last_error, self.last_error_at = error, self._clock()
             self.failures_in_a_row += 1
+            if unread:
+                kept = [s for s in self._sources if s.get("name") not in unread]
+                down = [{"name": name, "ok": False, "error": error} for name in unread]
+                self._sources = sorted(kept + down, key=lambda source: str(source.get("name")))
 
     def run_finished(self, result: dict[str, Any]) -> None:
+        """What ``result`` speaks for replaces what the board had of it."""
         now = self._clock()
+        scope = Scope(result.get("scope"))
+        sources = list(result.get("sources") or ())
         with self._lock:
-            self.running_since = None
-            self.last_result = {k: v for k, v in result.items() if k not in ("releases", "changes")}
+            self._run_ended()
+            self.last_result = {
+                k: v for k, v in result.items() if k not in ("releases", "changes")
+            }
             self.last_success_at = float(result.get("finished_at") or now)
             self.last_error = None
             self.failures_in_a_row = 0
-            self._sources = list(result.get("sources") or ())
-            self._problems = list(result.get("problems") or ())
-            entries: dict[Key, dict[str, Any]] = {}
+            named = {str(source.get("name")) for source in sources}
+            self._sources = [s for s in self._sources if s.get("name") not in named] + sources
+            self._sources.sort(key=lambda source: str(source.get("name")))
+            self._problems = [p for p in self._problems if not scope.speaks_for_problem(p)]
+            self._problems += list(result.get("problems") or ())
+            entries = {k: e for k, e in self._entries.items() if not scope.speaks_for(*k)}
             for release in result.get("releases") or ():
                 key = (str(release["source"]), str(release["name"]), str(release["stage"]))
                 if result.get("pushed"):
@@ -139,6 +166,15 @@ class StatusBoard:
         if release.get("error"):
             entry["error_since"] = old.get("error_since") or now
         return entry
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Releases by (source, state), over every source's last word."""
+        with self._lock:
+            found: dict[tuple[str, str], int] = {}
+            for (source, _name, _stage), entry in self._entries.items():
+                key = (source, str(entry.get("state")))
+                found[key] = found.get(key, 0) + 1
+            return found
 
     def states(self) -> dict[Key, str]:
         """Each release's state as the last reconcile left it."""
@@ -211,3 +247,36 @@ class StatusBoard:
         entry = self._entries[key]
         found = self._argocd.get(key)
         return {**entry, "argocd": found} if found is not None else entry
+
+
+class Scope:
+    """What one result speaks for (its ``scope``): every source; some sources; of a hinted
+    run's source, only the names it read again and the problems in their folders."""
+
+    def __init__(self, data: Any) -> None:
+        data = data if isinstance(data, dict) else {}
+        listed = data.get("sources")
+        self.sources = None if listed is None else {str(name) for name in listed}
+        self.hints: dict[str, tuple[set[str], list[str]]] = {
+            str(source): ({str(n) for n in one.get("names") or ()},
+                          [str(f) for f in one.get("folders") or ()])
+            for source, one in (data.get("hints") or {}).items()
+        }  # fmt: skip
+
+    def speaks_for(self, source: str, name: str, _stage: str = "") -> bool:
+        if self.sources is not None and source not in self.sources:
+            return False
+        hinted = self.hints.get(source)
+        return hinted is None or name in hinted[0]
+
+    def speaks_for_problem(self, problem: dict[str, Any]) -> bool:
+        """A problem the run would report again if it still stood: one of its sources'
+        (for a hinted run, in the folders it read again)."""
+        source = str(problem.get("source") or "")
+        if self.sources is not None and source not in self.sources:
+            return False
+        hinted = self.hints.get(source)
+        if hinted is None:
+            return True
+        folder = str(problem.get("folder") or "")
+        return any(folder == top or folder.startswith(f"{top}/") for top in hinted[1])

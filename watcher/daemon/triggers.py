@@ -3,7 +3,11 @@
 - ``Scheduler``: APScheduler jobs, the full resync on an interval and each
   source's ``PollTrigger`` (a change probe).
 - ``FileWatch``: watchdog on a ``FileTrigger``'s folder, debounced, so a burst
-  of writes makes one request.
+  of writes makes one request (naming the changed files, when the source takes
+  them as a hint).
+
+Each request names its source's runner only (``Request``): a source reconciles on
+its own, and a hint says what of it to read again.
 
 Webhook routes (``WebhookTrigger``) are served by ``watcher.daemon.http``.
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,31 +28,38 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from watcher.errors import WatcherError
-from watcher.spine.triggers import FileTrigger, PollTrigger
+from watcher.spine.triggers import FileTrigger, Hint, PollTrigger, hint_of
 
 log = logging.getLogger(__name__)
 
-Request = Callable[[str, float | None], None]
+#: ``request(reason, first_observed_at, hint)``: ask the source's runner (hint None: all).
+Request = Callable[[str, float | None, Hint | None], None]
 #: Events that mean a file's content changed (not opens or read-only closes).
 _CHANGE_EVENTS = frozenset({"modified", "created", "moved", "deleted", "closed"})
 
 
 class Debouncer:
-    """Calls ``fire(first_seen)`` once ``delay`` seconds passed without another ``poke``."""
+    """Calls ``fire(first_seen, paths)`` once ``delay`` seconds passed without another
+    ``poke``; ``paths``: every path poked since (None when one poke named none)."""
 
-    def __init__(self, delay: float, fire: Callable[[float], None]) -> None:
+    def __init__(self, delay: float, fire: Callable[[float, set[str] | None], None]) -> None:
         self._delay, self._fire = delay, fire
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._first: float | None = None
+        self._paths: set[str] | None = set()
         self._closed = False
 
-    def poke(self) -> None:
+    def poke(self, paths: Iterable[str] | None = None) -> None:
         with self._lock:
             if self._closed:
                 return
             if self._first is None:
                 self._first = time.time()
+            if paths is None or self._paths is None:
+                self._paths = None
+            else:
+                self._paths.update(paths)
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = threading.Timer(self._delay, self._due)
@@ -58,8 +69,9 @@ class Debouncer:
     def _due(self) -> None:
         with self._lock:
             first, self._first, self._timer = self._first, None, None
+            paths, self._paths = self._paths, set()
         if first is not None:
-            self._fire(first)
+            self._fire(first, paths)
 
     def close(self) -> None:
         with self._lock:
@@ -70,32 +82,53 @@ class Debouncer:
 
 
 class _FileEvents(FileSystemEventHandler):
-    """Pokes on a content change of a watched name, or of any file when ``names`` is None."""
+    """Pokes on a content change of a watched name, or of any file when ``names`` is None,
+    with the changed paths relative to ``root`` (a folder moved or deleted: None)."""
 
-    def __init__(self, names: frozenset[str] | None, poke: Callable[[], None]) -> None:
-        self._names, self._poke = names, poke
+    def __init__(
+        self,
+        names: frozenset[str] | None,
+        root: Path,
+        poke: Callable[[Iterable[str] | None], None],
+    ) -> None:
+        self._names, self._root, self._poke = names, root, poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in _CHANGE_EVENTS:
+        if event.event_type not in _CHANGE_EVENTS:
             return
-        if self._names is None:
-            self._poke()
+        paths = [str(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+        if event.is_directory:
+            if self._names is None and event.event_type in ("moved", "deleted"):
+                self._poke(None)  # which files went with it is not said: read everything
             return
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        if any(Path(str(p)).name in self._names for p in paths if p):
-            self._poke()
+        if self._names is None or any(Path(p).name in self._names for p in paths):
+            self._poke(self._relative(paths))
+
+    def _relative(self, paths: list[str]) -> list[str]:
+        found = []
+        for path in paths:
+            try:
+                found.append(Path(path).relative_to(self._root).as_posix())
+            except ValueError:
+                continue
+        return found
 
 
 class FileWatch:
-    """Watches one ``FileTrigger``; ``request('watch', first_event_time)`` after quiet."""
+    """Watches one ``FileTrigger``; ``request('watch', first_event_time, hint)`` after quiet
+    (the hint: the changed files, when the trigger offers them as one)."""
 
     def __init__(self, trigger: FileTrigger, debounce_seconds: float, request: Request) -> None:
         self.trigger = trigger
-        self._debouncer = Debouncer(debounce_seconds, lambda first: request("watch", first))
+
+        def fire(first: float, paths: set[str] | None) -> None:
+            request("watch", first, hint_of(paths) if trigger.hints else None)
+
+        self._debouncer = Debouncer(debounce_seconds, fire)
         self._observer = Observer()
         self._observer.daemon = True
         self._observer.schedule(
-            _FileEvents(trigger.names, self._debouncer.poke),
+            _FileEvents(trigger.names, trigger.folder, self._debouncer.poke),
             str(trigger.folder),
             recursive=trigger.names is None,
         )
@@ -145,12 +178,28 @@ class Scheduler:
             self._scheduler.shutdown(wait=True)
 
 
-class ProbeJob:
-    """One change probe per call; asks for a reconcile when the input's answer changed."""
+#: A change probe keeps the input busy this share of the time at most: one that takes
+#: longer than a tenth of its interval runs every ten times its duration instead.
+PROBE_SHARE = 0.1
 
-    def __init__(self, trigger: PollTrigger, request: Request) -> None:
+
+class ProbeJob:
+    """One change probe per call; asks for a reconcile when the input's answer changed.
+
+    A probe that takes long (a registry of thousands of models answers its search
+    in a second or more) is paced to ``PROBE_SHARE`` of the time: the calls in
+    between are skipped. Webhooks are the way to sub-second promotions there.
+    """
+
+    def __init__(
+        self, trigger: PollTrigger, request: Request, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._name, self._trigger, self._request = trigger.source, trigger, request
+        self._clock = clock
         self._failing = False
+        #: No probe before this (monotonic seconds): a slow probe is paced.
+        self._next_at = 0.0
+        self._paced = False
         self._primed = self._prime()
 
     def _prime(self) -> bool:
@@ -166,6 +215,9 @@ class ProbeJob:
         return True
 
     def __call__(self) -> None:
+        began = self._clock()
+        if began < self._next_at:
+            return
         started = time.time()
         try:
             changed = self._trigger.changed()
@@ -175,6 +227,8 @@ class ProbeJob:
                 log.warning("change probe of %s failed: %s", self._name, exc)
             self._failing = True
             return
+        finally:
+            self._pace(began, self._clock() - began)
         if self._failing:
             log.info("change probe of %s works again", self._name)
             self._failing = False
@@ -182,6 +236,36 @@ class ProbeJob:
         if not self._primed:
             self._primed = True
             changed = True  # no baseline from before the startup read: ask once
-        if changed:
+        if not changed:
+            return
+        if isinstance(changed, frozenset):
+            log.info("change probe: %s changed (%s)", self._name, _names(changed))
+            self._request("probe", started, changed)
+        else:
             log.info("change probe: %s changed", self._name)
-            self._request("probe", started)
+            self._request("probe", started, None)
+
+    def _pace(self, began: float, took: float) -> None:
+        """The next probe no sooner than ``took / PROBE_SHARE`` after this one began."""
+        gap = took / PROBE_SHARE
+        paced = gap > self._trigger.interval_seconds
+        if paced != self._paced:
+            if paced:
+                log.info(
+                    "change probe of %s takes %.2f s: probing every %.0f s or so, not every "
+                    "%.1f s, to keep the registry busy at most %.0f %% of the time (webhooks "
+                    "bring promotions in well under a second)", self._name, took, gap,
+                    self._trigger.interval_seconds, 100 * PROBE_SHARE,
+                )  # fmt: skip
+            else:
+                log.info("change probe of %s is quick again: every %.1f s", self._name,
+                         self._trigger.interval_seconds)  # fmt: skip
+            self._paced = paced
+        self._next_at = began + gap - 0.05 if paced else 0.0
+
+
+def _names(hint: Hint, shown: int = 3) -> str:
+    """``'a', 'b' and 3 more`` for a log line."""
+    names = sorted(hint)
+    text = ", ".join(repr(name[:80]) for name in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")

@@ -4,27 +4,27 @@ Shared by ``reconcile`` and ``render``. A source that cannot be read holds back
 only its own folders; a release that cannot be copied or rendered fails alone
 and keeps its folder; an unexpected exception in one release is a failure of
 that release, never of the reconcile.
+
+The daemon reconciles each source on its own thread: reading and copying run
+side by side, rendering (the targets and their caches are shared) one source at a
+time. A hint (``spine.triggers``) makes a source that can read part of its input
+read only what the hint names.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import weakref
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Protocol
 
 from watcher.core.artifacts import ArtifactRef, CopyStats
 from watcher.core.names import describe
 from watcher.core.plan import DesiredFolder, SourceScope
-from watcher.core.provenance import PROVENANCE, provenance_of
-from watcher.core.release import ArtifactNeed, Release, ReleaseFailure, SourceRead
+from watcher.core.release import ArtifactNeed, Coverage, Release, ReleaseFailure, SourceRead
 from watcher.core.result import SourceOutcome
-from watcher.core.targets import CACHE_ENTRIES, Target
+from watcher.core.targets import Target
 from watcher.errors import (
     ArtifactAuthError,
     ArtifactUncheckedError,
@@ -35,18 +35,13 @@ from watcher.errors import (
     TemporaryError,
     WatcherError,
 )
+from watcher.spine.render_step import render, rendering
+from watcher.spine.triggers import Hint
 
 log = logging.getLogger(__name__)
 
 #: Copies checked (or made) at once; each also HEADs its files in parallel.
 COPY_CONCURRENCY = 8
-
-#: Per target: finished folders (files with promotion.json, the provenance, and what the
-#: plan derives from them: blob ids, the marker read back) by the target's cache key, so
-#: an unchanged release costs one key, not a render, a marker and a hash of every file.
-_FOLDERS: weakref.WeakKeyDictionary[object, OrderedDict[str, DesiredFolder]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class ArtifactStep(Protocol):
@@ -77,6 +72,13 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+class HintedSource(Source, Protocol):
+    """A source that can read again only what a hint names (``SourceRead.coverage`` says
+    what that read speaks for); a source without ``read_hinted`` reads everything."""
+
+    def read_hinted(self, hint: Hint) -> SourceRead: ...
+
+
 @dataclass
 class DesiredState:
     folders: dict[str, DesiredFolder] = field(default_factory=dict)
@@ -98,8 +100,13 @@ class DesiredState:
 
 
 def build_desired(
-    sources: Sequence[Source], targets: Mapping[str, Target], *, dry_run: bool = False
+    sources: Sequence[Source],
+    targets: Mapping[str, Target],
+    *,
+    dry_run: bool = False,
+    hints: Mapping[str, Hint] | None = None,
 ) -> DesiredState:
+    """``hints``: by source name, what to read again of it (the others are read whole)."""
     state = DesiredState()
     if not sources:
         raise ConfigError(
@@ -107,12 +114,7 @@ def build_desired(
             hint="set MLFLOW_TRACKING_URI, or list sources or functions in the config",
         )
     rendered: list[tuple[Release, DesiredFolder]] = []
-    with contextlib.ExitStack() as batch:
-        for target in targets.values():
-            begin = getattr(target, "batch", None)
-            if callable(begin):  # list each template folder once per reconcile
-                batch.enter_context(begin())
-        _read_and_render(sources, targets, state, rendered, dry_run=dry_run)
+    _read_and_render(sources, targets, state, rendered, dry_run=dry_run, hints=hints or {})
     if state.sources and not any(outcome.ok for outcome in state.sources):
         first = state.sources[0].error
         raise SourceUnavailableError(
@@ -129,97 +131,61 @@ def _read_and_render(
     rendered: list[tuple[Release, DesiredFolder]],
     *,
     dry_run: bool,
+    hints: Mapping[str, Hint],
 ) -> None:
     for source in sources:
+        hint = hints.get(source.name)
         try:
-            read = source.read()
+            read = _read(source, hint)
         except WatcherError as exc:
-            _source_failed(state, source, exc)
+            _source_failed(state, source, exc, hinted=hint is not None)
             continue
         except Exception as exc:  # a bug in one source must not stop the others
             log.debug("source %r crashed", source.name, exc_info=True)
-            _source_failed(
-                state, source, InternalError(f"reading source {source.name!r}: {exc!r:.200}")
-            )
+            error = InternalError(f"reading source {source.name!r}: {exc!r:.200}")
+            _source_failed(state, source, error, hinted=hint is not None)
             continue
         state.sources.append(SourceOutcome(source.name, True))
         # An incomplete read deploys what it has, and removes nothing.
         state.scopes[source.name] = SourceScope(
-            source.path, source.kinds, read.complete, read.publishing
-        )
+            source.path, source.kinds, read.complete, read.publishing,
+            selects=getattr(source, "selects", None), coverage=read.coverage,
+        )  # fmt: skip
         state.failures.extend(read.failures)
         releases = list(read.releases)
         refs = _copy(source.artifacts, releases, state, dry_run=dry_run)
-        for release in releases:
-            if release.artifact is not None and source.artifacts is not None:
-                if release.artifact.key not in refs:
-                    continue  # its failure was recorded when the copy failed
-                artifact = refs[release.artifact.key]
-            else:
-                artifact = None
-            folder = _render(release, artifact, targets, state)
-            if folder is not None:
-                rendered.append((release, folder))
+        with rendering(targets):
+            for release in releases:
+                if release.artifact is not None and source.artifacts is not None:
+                    if release.artifact.key not in refs:
+                        continue  # its failure was recorded when the copy failed
+                    artifact = refs[release.artifact.key]
+                else:
+                    artifact = None
+                folder = render(release, artifact, targets, state.failures)
+                if folder is not None:
+                    rendered.append((release, folder))
 
 
-def _source_failed(state: DesiredState, source: Source, error: WatcherError) -> None:
+def _read(source: Source, hint: Hint | None) -> SourceRead:
+    """The whole input, or (for a hint, when the source can) only what the hint names."""
+    read_hinted = getattr(source, "read_hinted", None)
+    if hint is None or not callable(read_hinted):
+        return source.read()
+    read: SourceRead = read_hinted(hint)
+    return read
+
+
+def _source_failed(
+    state: DesiredState, source: Source, error: WatcherError, *, hinted: bool = False
+) -> None:
     log.info("cannot read source %r: %s (its folders are kept as they are)", source.name, error)
     state.sources.append(SourceOutcome(source.name, False, error))
-    state.scopes[source.name] = SourceScope(source.path, source.kinds, False)
-
-
-def _render(
-    release: Release,
-    artifact: ArtifactRef | None,
-    targets: Mapping[str, Target],
-    state: DesiredState,
-) -> DesiredFolder | None:
-    target = targets.get(release.target)
-    try:
-        if target is None:
-            raise ConfigError(
-                f"unknown target {release.target!r}",
-                hint=f"choose one of: {', '.join(sorted(targets))}",
-            )
-        keyer = getattr(target, "cache_key", None)
-        key = keyer(release, artifact) if callable(keyer) else None
-        cache = _folder_cache(target) if key is not None else None
-        if cache is not None and key is not None:
-            hit = cache.get(key)
-            if hit is not None:
-                cache.move_to_end(key)
-                # Equal keys: an equal release (maybe an earlier object) and equal files.
-                return hit
-        files = target.render(release, artifact)
-    except WatcherError as exc:
-        state.failures.append(
-            ReleaseFailure(release.id, exc, release.folder, release.revision, release.url)
-        )
-        return None
-    except Exception as exc:  # one release's bug stays that release's failure
-        log.debug("rendering %s crashed", release.id.describe(), exc_info=True)
-        error = InternalError(f"rendering {release.id.describe()}: {exc!r:.200}")
-        state.failures.append(
-            ReleaseFailure(release.id, error, release.folder, release.revision, release.url)
-        )
-        return None
-    provenance = provenance_of(release, artifact)
-    # Read-only: the cache hands this very object to later reconciles.
-    complete = MappingProxyType({**files, PROVENANCE: provenance.to_json()})
-    desired = DesiredFolder(release, complete, provenance)
-    if cache is not None and key is not None:
-        # The provenance is a function of (release, artifact), which the key covers.
-        cache[key] = desired
-        while len(cache) > CACHE_ENTRIES:
-            cache.popitem(last=False)
-    return desired
-
-
-def _folder_cache(target: object) -> OrderedDict[str, DesiredFolder] | None:
-    try:
-        return _FOLDERS.setdefault(target, OrderedDict())
-    except TypeError:  # a target that cannot be weakly referenced is not cached here
-        return None
+    # A hinted read that failed speaks for nothing (the next full read speaks for it all).
+    state.scopes[source.name] = SourceScope(
+        source.path, source.kinds, False, selects=getattr(source, "selects", None),
+        coverage=Coverage() if hinted else None,
+    )  # fmt: skip
 
 
 def _place(rendered: list[tuple[Release, DesiredFolder]], state: DesiredState) -> None:

@@ -31,7 +31,11 @@ Planner = Callable[[Mapping[str, bytes]], Plan]
 
 class GitOpsRepository(Protocol):
     def sync(self) -> str | None: ...
-    def read_tree(self, prefix: str) -> Mapping[str, bytes]: ...
+    def read_tree(self, prefix: str) -> Mapping[str, bytes]:
+        """Every file under ``prefix``; a repository may also take ``only=`` folders below
+        it (a partial plan reads just those: ``DirectPushPublisher.publish``)."""
+        ...
+
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None: ...
     def push(self) -> None: ...
     def close(self) -> None: ...
@@ -64,7 +68,13 @@ class Publication:
 
 
 class Publisher(Protocol):
-    def publish(self, planner: Planner, *, dry_run: bool = False) -> Publication: ...
+    def publish(
+        self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
+    ) -> Publication:
+        """Plan (again after a race), commit, push. ``only``: the folders under the
+        deployments path the planner speaks for (None: all); the rest is not read."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,11 +96,13 @@ class DirectPushPublisher:
         self._backoff = backoff_seconds
         self._sleep = sleep
 
-    def publish(self, planner: Planner, *, dry_run: bool = False) -> Publication:
+    def publish(
+        self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
+    ) -> Publication:
         delay = self._backoff
         for attempt in range(1, self._attempts + 1):
             self._repo.sync()
-            plan = _settled(planner(_relative(self._repo.read_tree(self._path), self._path)))
+            plan = _settled(planner(_relative(self._read(only), self._path)))
             # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
             publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
@@ -115,6 +127,12 @@ class DirectPushPublisher:
             publication.pushed = True
             return publication
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _read(self, only: Sequence[str] | None) -> Mapping[str, bytes]:
+        if only is None:
+            return self._repo.read_tree(self._path)
+        tree: Mapping[str, bytes] = self._repo.read_tree(self._path, only=only)  # type: ignore[call-arg]
+        return tree
 
     def _commit(self, plan: Plan) -> list[Applied]:
         """All changes in one batch: still one commit per folder, in plan order."""

@@ -103,7 +103,9 @@ class PullRequestPublisher:
         self.options = options
         self.clock = clock
 
-    def publish(self, planner: Planner, *, dry_run: bool = False) -> Publication:
+    def publish(
+        self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
+    ) -> Publication:
         planned: list[Plan] = []
 
         def direct_only(tree: Mapping[str, bytes]) -> Plan:
@@ -112,7 +114,7 @@ class PullRequestPublisher:
             changes = tuple(c for c in plan.changes if not c.publish.pull_request)
             return dataclasses.replace(plan, changes=changes)
 
-        publication = self._direct.publish(direct_only, dry_run=dry_run)
+        publication = self._direct.publish(direct_only, dry_run=dry_run, only=only)
         full = planned[-1]
         publication.proposed = tuple(
             dataclasses.replace(change, previous_files=dict(change.previous_files))

@@ -6,15 +6,21 @@ Order of effects: artifacts copied and verified, then commits (one per changed
 folder) and the push (the publisher's job), then the ledger. Manifests are
 rendered only from verified copies, so no commit can reference a partial
 artifact. A source that cannot be read holds back only its own folders.
+
+A run may read some sources only (the daemon runs each source on its own thread,
+so one that is slow or down never delays another) and of a source only what a
+hint named (``run_scope``). Reading, copying and rendering happen outside the
+git checkout's lock; sync, plan, commit and push take turns on it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from watcher.closing import Closing
@@ -34,6 +40,8 @@ from watcher.spine.desired_state import DesiredState, Source, build_desired
 from watcher.spine.policy import PolicyContext, PolicyResult, Stopped, apply_policy
 from watcher.spine.policy_ports import FolderHistory, evidence_of
 from watcher.spine.publisher import Publication, Publisher
+from watcher.spine.run_scope import narrowed, pick, with_the_others
+from watcher.spine.triggers import Hint
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +51,11 @@ class Ledger(Protocol):
         """Write what changed since the last rows; return those changes."""
         ...
 
-    def record_failure(self, reconcile_id: str, error: WatcherError) -> Sequence[StateChange]:
-        """A run that could not complete, once per new failure."""
+    def record_failure(
+        self, reconcile_id: str, error: WatcherError, source: str = ""
+    ) -> Sequence[StateChange]:
+        """A run that could not complete, once per new failure (``source``: the run of
+        one source's own)."""
         ...
 
     def close(self) -> None: ...
@@ -83,6 +94,11 @@ class Reconciler(Closing):
         #: the plan alone), and the deployments folder it lives under.
         self._policy = history
         self._prefix = prefix
+        #: The GitOps checkout is one: sync, plan, commit and push take turns on it.
+        self._git_turn = threading.Lock()
+        #: Deployments each source owned at its last whole plan: what the mass-deletion
+        #: guard of a hinted run (which sees a few folders) counts from.
+        self._owned: dict[str, int] = {}
 
     def close(self) -> None:
         for source in self.sources:
@@ -98,24 +114,50 @@ class Reconciler(Closing):
                 closer.close()
 
     def reconcile(
-        self, *, dry_run: bool = False, allow_mass_delete: bool = False
+        self,
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        sources: Collection[str] | None = None,
+        hints: Mapping[str, Hint] | None = None,
     ) -> ReconcileResult:
+        """One run: of every source, or of ``sources`` only (by name); ``hints``: by source
+        name, what a trigger named (that source reads only that again)."""
         result = ReconcileResult(reconcile_id=uuid.uuid4().hex, dry_run=dry_run)
+        picked = pick(self.sources, sources)
+        if sources is not None:
+            result.scope_sources = tuple(source.name for source in picked)
         try:
-            self._reconcile(result, allow_mass_delete)
+            self._reconcile(result, allow_mass_delete, picked, hints or {})
         except WatcherError as exc:
             if not dry_run:
-                self._record_failure(result.reconcile_id, exc)
+                own = result.scope_sources
+                self._record_failure(result.reconcile_id, exc, own[0] if own else "")
             raise
         self._record(result)
         return result
 
-    def _reconcile(self, result: ReconcileResult, allow_mass_delete: bool) -> None:
+    def _reconcile(
+        self,
+        result: ReconcileResult,
+        allow_mass_delete: bool,
+        picked: Sequence[Source],
+        hints: Mapping[str, Hint],
+    ) -> None:
         dry_run = result.dry_run
-        state = build_desired(self.sources, self._targets, dry_run=dry_run)
+        state = build_desired(picked, self._targets, dry_run=dry_run, hints=hints)
         result.sources = state.sources
         result.artifacts = state.stats
         result.planned_copies = state.planned_copies
+        result.coverage = {
+            name: scope.coverage for name, scope in state.scopes.items() if scope.coverage
+        }
+        only = narrowed(state.scopes)
+        if only == []:  # its hint names nothing its sources deploy: git is not touched
+            result.finished_at = time.time()
+            return
+        scopes = with_the_others(state.scopes, self.sources)
+        guard_base = sum(self._owned.get(name, 0) for name in result.coverage)
 
         #: The policy's word on the last plan the publisher asked for (it may plan again).
         decided: list[PolicyResult] = []
@@ -124,18 +166,26 @@ class Reconciler(Closing):
             plan = make_plan(
                 current,
                 state.folders,
-                state.scopes,
+                scopes,
                 keep=state.keep,
                 max_delete_fraction=self._max_delete_fraction,
                 allow_mass_delete=allow_mass_delete,
+                guard_base=guard_base,
             )
             if self._policy is None:
                 return plan
             decided[:] = [apply_policy(plan, current, state.folders, self._policy_context())]
             return decided[0].plan
 
-        publication = self._publisher.publish(planner, dry_run=dry_run)
+        with self._git_turn:
+            if only is None:
+                publication = self._publisher.publish(planner, dry_run=dry_run)
+            else:
+                publication = self._publisher.publish(planner, dry_run=dry_run, only=only)
         plan = publication.plan
+        self._owned.update(
+            (name, plan.owned_counts.get(name, 0)) for name in plan.complete_sources
+        )
         stopped = decided[0].stopped if decided else []
         result.wake_at = decided[0].wake_at if decided else None
         result.failures, unchecked = unchecked_but_deployed(state, plan)
@@ -150,8 +200,11 @@ class Reconciler(Closing):
             )
         result.planned = plan.changes
         result.problems = [(folder, error) for folder, error in plan.problems]
+        result.problem_sources = dict(plan.problem_sources)
         if plan.blocked is not None:
             result.problems.append((None, plan.blocked))
+            own = result.scope_sources
+            result.problem_sources[""] = own[0] if own and len(own) == 1 else ""
         for _folder, problem in result.problems:
             log.info("%s", problem)
         result.applied = publication.applied
@@ -179,11 +232,11 @@ class Reconciler(Closing):
             return
         self._tell(result.changes, result)
 
-    def _record_failure(self, reconcile_id: str, error: WatcherError) -> None:
+    def _record_failure(self, reconcile_id: str, error: WatcherError, source: str) -> None:
         if self._ledger is None:
             return
         try:
-            changes = self._ledger.record_failure(reconcile_id, error)
+            changes = self._ledger.record_failure(reconcile_id, error, source)
         except TemporaryError as exc:
             log.error("could not record the failed reconcile %s: %s", reconcile_id, exc)
             return

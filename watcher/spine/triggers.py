@@ -4,13 +4,39 @@ A source plug-in describes its triggers; the daemon runs them (watchdog for
 files, APScheduler for polls, its HTTP server for webhook routes) and every one
 of them only *asks* for a reconcile. Nothing here carries the truth: the next
 full resync heals whatever a trigger missed.
+
+A trigger that knows what changed says so with a *hint*: keys that only the
+source's own kind interprets (model names for a registry, file paths for a
+folder of specs). The source then reads just those again; a hint never says what
+the change was, so a forged or stale one costs at most a harmless re-read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+#: What a trigger knows changed in one source: keys the source's kind interprets.
+Hint = frozenset[str]
+#: A poll's answer: nothing changed (False, or an empty hint), something it cannot name
+#: (True: read the whole source), or these keys.
+Changed = bool | Hint
+
+
+def merge_hints(first: Hint | None, second: Hint | None) -> Hint | None:
+    """Two requests as one: None (the whole source) wins over any hint."""
+    if first is None or second is None:
+        return None
+    return first | second
+
+
+def hint_of(keys: Iterable[str] | None) -> Hint | None:
+    """A hint from what a trigger saw (None, or nothing named: the whole source)."""
+    if keys is None:
+        return None
+    found = frozenset(key for key in keys if key)
+    return found or None
 
 
 @dataclass(frozen=True)
@@ -23,19 +49,23 @@ class FileTrigger:
     names: frozenset[str] | None = None
     #: For the start-up log: ``the registry database /…/mlflow.db``.
     describe: str = ""
+    #: The changed files' paths (relative to ``folder``) are a hint for the source; False
+    #: when a file event says nothing about what changed (a database file).
+    hints: bool = False
 
 
 @dataclass(frozen=True)
 class PollTrigger:
     """Ask when ``changed()`` says the input changed; called every ``interval_seconds``.
 
-    ``changed`` raises a ``WatcherError`` when it cannot tell (logged once per outage);
-    ``prime`` takes the baseline before the start-up reconcile reads the input.
+    ``changed`` answers False, True or a hint (``Changed``), and raises a
+    ``WatcherError`` when it cannot tell (logged once per outage); ``prime`` takes the
+    baseline before the start-up reconcile reads the input.
     """
 
     source: str
     interval_seconds: float
-    changed: Callable[[], bool]
+    changed: Callable[[], Changed]
     prime: Callable[[], None]
     close: Callable[[], None]
     describe: str = ""
@@ -50,6 +80,8 @@ class Verdict:
     message: str
     event: str = ""
     timestamp: float = 0.0
+    #: What the delivery names (a model), as a hint; None: read the whole source.
+    hint: Hint | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,8 @@ class WebhookTrigger:
     #: False: the route answers, but refuses every delivery (e.g. no secret is set).
     enabled: bool = True
     describe: str = ""
+    #: The sources an accepted delivery asks (one route may serve several registries).
+    sources: tuple[str, ...] = ()
 
 
 Trigger = FileTrigger | PollTrigger | WebhookTrigger

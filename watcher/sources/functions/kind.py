@@ -1,8 +1,8 @@
 """The function-spec kind: ``functions[]`` entries, each a folder or a git repository of specs.
 
-A folder is watched (any file below it changing asks for a reconcile); a git
-repository is read on every reconcile, so only the resync (or a trigger of
-another source) sees a push to it.
+A folder is watched (any file below it changing asks for a reconcile of the
+functions those files are part of); a git repository is read on every reconcile
+of this source, so only the resync sees a push to it.
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ class FunctionsKind:
             if settings.git is None and settings.folder:
                 folder = Path(settings.folder).absolute()
                 found.append(
-                    FileTrigger(entry.name, folder, None, describe=f"watch of the folder {folder}")
-                )
+                    FileTrigger(
+                        entry.name, folder, None, describe=f"watch of the folder {folder}",
+                        hints=True,
+                    )
+                )  # fmt: skip
         return found
 
     def reporters(

@@ -28,8 +28,9 @@ from watcher.core.functions.releases import (
     build_releases,
 )
 from watcher.core.functions.spec_links import link_template
+from watcher.core.functions.units import Unit
 from watcher.core.publishing import DIRECT, Publishing
-from watcher.core.release import Release, SourceRead
+from watcher.core.release import Coverage, Release, ReleaseFailure, SourceRead
 from watcher.errors import ConfigError, GitError, TemporaryError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class FunctionSource(Closing):
         self._stages = tuple(
             FunctionStage(s.name, s.namespace, s.production) for s in settings.stages
         )
+        #: At the last read: each file's functions, with the folder each deploys under.
+        self._inputs: dict[str, set[tuple[str, str]]] | None = None
         images = settings.images
         spec_git = settings.git
         self._options = FunctionOptions(
@@ -108,6 +111,7 @@ class FunctionSource(Closing):
         releases, failures = build_releases(
             self.name, self.path, catalog, self._stages, self._options
         )
+        self._inputs = _inputs_of(catalog.units, releases, failures)
         log.info(
             "function source %r: %d releases, %d failures from %d files",
             self.name,
@@ -133,6 +137,30 @@ class FunctionSource(Closing):
             self.origin,
             complete=not guessed,
             publishing=publishing,
+        )
+
+    def read_hinted(self, hint: frozenset[str]) -> SourceRead:
+        """Changed files (paths below the folder, from its watch), as a hint: the specs
+        they are part of now, or were at the last read, are what this read speaks for.
+        The whole catalog is read (a task may pair with a function in another file);
+        only those functions are planned. Without an earlier read: the whole source."""
+        before = self._inputs
+        read = self.read()
+        if before is None:
+            return read
+        names: set[str] = set()
+        folders: set[str] = set()
+        for inputs in (before, self._inputs or {}):
+            for path in hint:
+                for name, folder in inputs.get(path, ()):
+                    names.add(name)
+                    folders.add(folder)
+        cover = Coverage(frozenset(names), frozenset(folders))
+        return dataclasses.replace(
+            read,
+            releases=tuple(r for r in read.releases if r.id.name in names),
+            failures=tuple(f for f in read.failures if f.id.name in names),
+            coverage=cover,
         )
 
     def _read_git(self) -> dict[str, bytes]:
@@ -186,6 +214,28 @@ def read_folder(root: Path) -> dict[str, bytes]:
     except OSError as exc:
         raise FunctionSourceUnavailableError(f"cannot read {root}: {exc}") from exc
     return files
+
+
+def _inputs_of(
+    units: Sequence[Unit],
+    releases: Sequence[Release],
+    failures: Sequence[ReleaseFailure],
+) -> dict[str, set[tuple[str, str]]]:
+    """Each input file's (function name, its folder under the deployments path)."""
+    folders: dict[str, str] = {}
+    for release in releases:
+        folders[release.id.name] = release.folder.rsplit("/", 1)[0]
+    for failure in failures:
+        if failure.folder:
+            folders.setdefault(failure.id.name, failure.folder.rsplit("/", 1)[0])
+    inputs: dict[str, set[tuple[str, str]]] = {}
+    for unit in units:
+        name = unit.name or unit.file
+        if name not in folders:
+            continue
+        for path in {unit.file, *unit.inputs}:
+            inputs.setdefault(path, set()).add((name, folders[name]))
+    return inputs
 
 
 def _published(

@@ -81,11 +81,12 @@ class MlflowKind:
         from watcher.sources.mlflow.triggers import registry_triggers, webhook_trigger
 
         found: list[Trigger] = []
-        for endpoint in self.endpoints(context):
-            if endpoint.configured:
-                found += registry_triggers(endpoint, context.daemon_settings)
-        if any(e.configured for e in self.endpoints(context)):
-            found.append(webhook_trigger(WEBHOOK_PATH, context))
+        configured = [e for e in self.endpoints(context) if e.configured]
+        for endpoint in configured:
+            found += registry_triggers(endpoint, context.daemon_settings)
+        if configured:
+            names = tuple(e.name for e in configured)
+            found.append(webhook_trigger(WEBHOOK_PATH, context, names))
         return found
 
     def reporters(

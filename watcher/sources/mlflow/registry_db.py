@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +104,21 @@ class DatabaseRegistry:
         self._sqlite_path: Path | None = None
         self._engine: Engine | None = None
         self._schema = ReflectedTables()
+        #: The names of the read under way (a hint; one source's reads take turns).
+        self._only: Sequence[str] | None = None
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
-    def snapshot(self) -> RegistrySnapshot:
-        """Everything in one read-only transaction, so the snapshot is consistent."""
+    def snapshot_of(self, names: Iterable[str]) -> RegistrySnapshot:
+        """Only the models named (a hint); one that is not there is left out (gone)."""
+        return self.snapshot(sorted(set(names)))
+
+    def snapshot(self, names: Sequence[str] | None = None) -> RegistrySnapshot:
+        """Everything (or the models ``names``) in one read-only transaction, so the
+        snapshot is consistent."""
         engine = self._get_engine()
         try:
             with engine.connect() as conn:
@@ -119,7 +126,7 @@ class DatabaseRegistry:
                     # pysqlite would not BEGIN before a SELECT; without it each query
                     # could see a different commit.
                     conn.exec_driver_sql("BEGIN")
-                models = self._read(conn)
+                models = self._read(conn, names)
                 conn.rollback()
         except RegistryError:
             raise
@@ -245,11 +252,13 @@ class DatabaseRegistry:
 
         return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
-    def _read(self, conn: Connection) -> list[RegisteredModel]:
-        """Models, their tags and aliases, and the versions a stage can select: the latest
-        per registry stage and every aliased one (never the whole version table)."""
+    def _read(self, conn: Connection, only: Sequence[str] | None) -> list[RegisteredModel]:
+        """Models (``only`` these), their tags and aliases, and the versions a stage can
+        select: the latest per registry stage and every aliased one (never the whole
+        version table)."""
         tables = self._tables(conn)
         rm, mv = tables["registered_models"], tables["model_versions"]
+        self._only = only
         model_tags = self._model_tags(conn, tables.get("registered_model_tags"))
         names = [
             name
@@ -343,7 +352,10 @@ class DatabaseRegistry:
         return version_tags
 
     def _scoped(self, query: Any, table: sa.Table) -> Any:
-        """The query in our workspace, for names our include patterns can match."""
+        """The query in our workspace, for names our include patterns can match (of a
+        hinted read: the names it asks for)."""
+        if self._only is not None:
+            return self._in_workspace(query.where(table.c.name.in_(self._only)), table)
         prefixes = include_prefixes(self._settings.models.include)
         if prefixes:
             query = query.where(

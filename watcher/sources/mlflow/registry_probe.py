@@ -1,10 +1,11 @@
 """A cheap change probe for REST registries without webhooks.
 
-One paged ``registered-models/search`` returns every model's aliases and latest
-versions per stage. Its fingerprint, compared with the previous one, says
-whether the registry may have changed since; only then is a reconcile worth it.
-Our own status tags are left out of the fingerprint, so writing them back does
-not look like a change.
+One paged ``registered-models/search`` returns every model's aliases, tags and
+latest versions per stage. A fingerprint of each model's record, compared with
+the one before, names the models that may have changed since: the reconcile that
+follows reads just those again (a hint). A model that appeared or vanished is
+named too. Our own status tags are left out of the fingerprints, so writing them
+back does not look like a change.
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ from typing import Any
 
 from watcher.config.settings import Credentials, RegistrySettings
 from watcher.sources.mlflow.mlflow_http import SEARCH_PATH, MlflowHttp
+from watcher.spine.triggers import Changed
 
 #: Pages read per probe at most; a registry larger than this is left to the resync.
 MAX_PAGES = 100
+#: More changed models than this at once: read the whole registry instead.
+MAX_NAMED = 500
 
 
 class RegistryProbe(MlflowHttp):
-    """``changed()`` is True when the search answer differs from the last one seen."""
+    """``changed()`` names the models whose record differs from the last probe's."""
 
     def __init__(
         self, settings: RegistrySettings, credentials: Credentials, *, ignore_tag_prefix: str
     ) -> None:
         super().__init__(settings, credentials)
         self._ignore = ignore_tag_prefix
-        self._last: str | None = None
+        self._last: dict[str, bytes] | None = None
 
-    def fingerprint(self) -> str:
-        """A digest of every model's name, aliases, tags and latest versions (paged)."""
-        digest = hashlib.sha256()
+    def fingerprints(self) -> dict[str, bytes]:
+        """Each model's digest: its name, aliases, tags and latest versions (paged)."""
+        found: dict[str, bytes] = {}
         token = ""
         for _page in range(MAX_PAGES):
             params = {"max_results": str(self._settings.page_size)}
@@ -43,22 +47,39 @@ class RegistryProbe(MlflowHttp):
             if page is None:
                 raise self._bad_answer(SEARCH_PATH, "HTTP 404")
             for raw in self._list(page, "registered_models"):
-                digest.update(json.dumps(self._strip(raw), sort_keys=True).encode())
-                digest.update(b"\n")
+                text = json.dumps(self._strip(raw), sort_keys=True, separators=(",", ":"))
+                found[str(raw.get("name"))] = hashlib.blake2b(
+                    text.encode(), digest_size=16
+                ).digest()
             token = str(page.get("next_page_token") or "")
             if not token:
                 break
+        return found
+
+    def fingerprint(self) -> str:
+        """One digest of the whole answer (for tests and logs)."""
+        digest = hashlib.sha256()
+        for name, one in sorted(self.fingerprints().items()):
+            digest.update(name.encode() + b"\0" + one)
         return digest.hexdigest()
 
-    def changed(self) -> bool:
-        """Probe once; the first probe only remembers (the startup reconcile covers it)."""
-        current = self.fingerprint()
+    def changed(self) -> Changed:
+        """Probe once: the names of the models that differ from the last probe (added and
+        removed ones too), or True when there are too many to name; the first probe only
+        remembers (the startup reconcile covers it)."""
+        current = self.fingerprints()
         previous, self._last = self._last, current
-        return previous is not None and previous != current
+        if previous is None:
+            return False
+        names = {name for name, one in current.items() if previous.get(name) != one}
+        names |= previous.keys() - current.keys()
+        if len(names) > MAX_NAMED:
+            return True
+        return frozenset(names)
 
     def prime(self) -> None:
         """Take the baseline now (before the startup reconcile reads the registry)."""
-        self._last = self.fingerprint()
+        self._last = self.fingerprints()
 
     def _strip(self, value: Any) -> Any:
         """Drop our own status tags wherever tags appear in the answer."""

@@ -2,13 +2,14 @@
 
 Models are read in pages of ``registered-models/search`` and versions with one
 ``model-versions/search`` beside them; a registry that changes between two pages
-is read again (offset paging moves), a bounded number of times.
+is read again (offset paging moves), a bounded number of times. A hint reads only
+the models it names (``snapshot_of``): the cost follows the hint, not the registry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 
 VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 VERSION_PATH = "/api/2.0/mlflow/model-versions/get"
+MODEL_PATH = "/api/2.0/mlflow/registered-models/get"
+#: Names per ``name IN (…)`` search of a hinted read.
+NAMES_PER_SEARCH = 50
+#: Names that can be quoted in a search filter as they are.
+_QUOTABLE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. /:@+"
+)
+#: MLflow 3 stores prompts as registered models with this tag; its search hides them.
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 #: MLflow's ceiling for one page of ``model-versions/search``.
 VERSION_PAGE_SIZE = 200_000
 #: A stable order for version pages: updates (stage moves) do not reorder them.
@@ -39,6 +49,15 @@ CONSISTENT_READ_ATTEMPTS = 3
 
 def _tag_pairs(items: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(t["key"]), str(t.get("value") or "")) for t in items or ())
+
+
+def _is_prompt(raw: Mapping[str, Any]) -> bool:
+    """A prompt (MLflow 3) is stored as a registered model; the full search hides it."""
+    tags = raw.get("tags")
+    return isinstance(tags, list) and any(
+        isinstance(t, Mapping) and t.get("key") == PROMPT_TAG and str(t.get("value")).lower()
+        == "true" for t in tags
+    )  # fmt: skip
 
 
 #: Characters a name prefix may hold to be sent as a ``name ILIKE 'prefix%'`` filter.
@@ -86,6 +105,8 @@ class RestRegistry(ArtifactEndpoints):
         self._filter = name_filter(settings.models.include)
         #: The version search runs beside the model pages, on a session of its own.
         self._side_session = self._new_session(credentials)
+        #: Hinted reads search ``name IN (…)`` while the server accepts it.
+        self._in_filter = True
 
     def close(self) -> None:
         super().close()
@@ -128,6 +149,76 @@ class RestRegistry(ArtifactEndpoints):
             f"gave up after {CONSISTENT_READ_ATTEMPTS} reads",
             hint="the next reconcile reads it again",
         )
+
+    def snapshot_of(self, names: Iterable[str]) -> RegistrySnapshot:
+        """Only the models named (a hint), each as ``snapshot`` would read it; a model
+        that is not there is left out (gone, as far as this read knows).
+
+        Up to 50 names at once take two requests beside each other (``name IN (…)`` on
+        both searches); a name that cannot be quoted, or a server that refuses the
+        filter, takes one request per model and one per version it selects.
+        """
+        wanted = sorted({name for name in names if self._models.matches(name)})
+        try:
+            models = self._some(wanted)
+        except _Shifted as exc:  # a version vanished between two requests
+            raise RegistryUnavailableError(
+                f"model registry at {self._origin} changed while it was being read ({exc})",
+                hint="the next reconcile reads it again",
+            ) from exc
+        ui_url = self._settings.resolved_ui_url
+        return RegistrySnapshot(models=tuple(models), ui_url=ui_url, origin=self._origin)
+
+    def _some(self, wanted: Sequence[str]) -> list[RegisteredModel]:
+        quotable = [name for name in wanted if set(name) <= _QUOTABLE and self._in_filter]
+        models: list[RegisteredModel] = []
+        for start in range(0, len(quotable), NAMES_PER_SEARCH):
+            found = self._searched(quotable[start : start + NAMES_PER_SEARCH])
+            if found is None:
+                quotable = quotable[:start]  # the server refused: the rest one by one
+                break
+            models += found
+        for name in wanted:
+            if name not in quotable:
+                model = self._one_model(name)
+                models += [model] if model is not None else []
+        return models
+
+    def _searched(self, names: Sequence[str]) -> list[RegisteredModel] | None:
+        """Two searches side by side; None when the server refuses ``name IN``."""
+        quoted = ", ".join(f"'{name}'" for name in names)
+        where = f"name IN ({quoted})"
+        params = {"filter": where, "max_results": str(len(names))}
+        version_params = {"filter": where, "max_results": str(self._version_page_size)}
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-some") as pool:
+                versions = pool.submit(self._get, VERSIONS_PATH, version_params,
+                                       session=self._side_session)  # fmt: skip
+                page = self._get(SEARCH_PATH, params)
+                answer = versions.result()
+        except RegistryError as exc:
+            if isinstance(exc, RegistryAuthError | RegistryUnavailableError) or (
+                "HTTP 400" not in str(exc)
+            ):
+                raise
+            log.info("the registry refused 'name IN (…)'; reading hinted models one by one")
+            self._in_filter = False
+            return None
+        records = {
+            (str(raw.get("name") or ""), str(raw.get("version") or "")): raw
+            for raw in self._list(answer, "model_versions", VERSIONS_PATH)
+        }
+        raws = [raw for raw in self._list(page, "registered_models") if not _is_prompt(raw)]
+        wanted = {self._field(raw, "name"): self._wanted(raw) for raw in raws}
+        return [self._read_model(raw, wanted, records) for raw in raws]
+
+    def _one_model(self, name: str) -> RegisteredModel | None:
+        """``registered-models/get`` and a lookup per version it selects; None: not there."""
+        answer = self._get(MODEL_PATH, {"name": name}, missing_ok=True)
+        raw = (answer or {}).get("registered_model")
+        if answer is None or not isinstance(raw, Mapping) or _is_prompt(raw):
+            return None
+        return self._read_model(raw, {name: self._wanted(raw)}, {})
 
     def _read_consistent(self) -> list[RegisteredModel]:
         name_filter = self._filter  # one filter for every request of this read

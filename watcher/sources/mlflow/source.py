@@ -7,6 +7,7 @@ job. A read that fails raises, so the spine keeps every folder of this source.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from watcher.closing import Closing
@@ -18,9 +19,10 @@ from watcher.core.model_releases import (
     ModelReleaseMemo,
     model_releases,
 )
-from watcher.core.release import ArtifactNeed, SourceRead
+from watcher.core.names import join_folder, model_slug
+from watcher.core.release import ArtifactNeed, Coverage, SourceRead
 from watcher.core.stages import NameFilter, StagePolicy
-from watcher.errors import InternalError
+from watcher.errors import InternalError, InvalidNameError
 from watcher.spine.artifact_copy import ArtifactSync
 from watcher.spine.policy_ports import PromotionEvidence
 
@@ -101,6 +103,11 @@ class MlflowSource(Closing):
     def artifacts(self) -> ModelArtifacts | None:
         return self._artifacts
 
+    @property
+    def selects(self) -> NameFilter:
+        """The names it owns (``registry.models``): another shard's folders are left alone."""
+        return self._models
+
     def read(self) -> SourceRead:
         return model_releases(
             self.registry.snapshot(),
@@ -110,6 +117,34 @@ class MlflowSource(Closing):
             path=self._path,
             memo=self._memo,
         )
+
+    def read_hinted(self, hint: frozenset[str]) -> SourceRead:
+        """The models a trigger named (a webhook, the change probe), read again: the names
+        are only a hint, what they deploy comes from the registry. Their folders, under
+        ``<path>/<model>``, are what this read speaks for; a model that is gone takes its
+        folders with it, as a full read would."""
+        names = frozenset(name for name in hint if self._models.matches(name))
+        some = getattr(self.registry, "snapshot_of", None)
+        if names and callable(some):
+            snapshot: RegistrySnapshot = some(names)
+        else:  # a snapshot file reads whole (offline); nothing named: nothing read
+            whole = self.registry.snapshot() if names else RegistrySnapshot()
+            models = tuple(model for model in whole.models if model.name in names)
+            snapshot = RegistrySnapshot(models, whole.ui_url, whole.origin)
+        read = model_releases(
+            snapshot, self._stages, self._models, source=self._name, path=self._path,
+            memo=self._memo, partial=True,
+        )  # fmt: skip
+        return dataclasses.replace(read, coverage=Coverage(names, self._folders(names)))
+
+    def _folders(self, names: frozenset[str]) -> frozenset[str]:
+        folders = set()
+        for name in names:
+            try:
+                folders.add(join_folder(self._path, model_slug(name)))
+            except InvalidNameError:
+                continue  # such a model deploys nothing: it has no folder to speak for
+        return frozenset(folders)
 
     def close(self) -> None:
         self.registry.close()

@@ -3,8 +3,13 @@
 - a registry read from a SQLite file: the file (and its ``-wal``/``-journal``) is
   watched; a commit there shows as a file event within milliseconds;
 - a registry read over REST: the change probe, one paged search every
-  ``daemon.probe_interval_seconds`` (on by default), asks only when the answer differs;
-- MLflow's webhooks (3.3+): signed deliveries to ``POST /webhooks/mlflow``.
+  ``daemon.probe_interval_seconds`` (on by default), asks only when the answer differs,
+  naming the models whose records differ (a hint);
+- MLflow's webhooks (3.3+): signed deliveries to ``POST /webhooks/mlflow``, naming
+  the model of the event (a hint).
+
+A database file event says nothing about which row changed: it asks for the whole
+registry.
 
 A registry in another database (PostgreSQL, MySQL) has no file to watch: only its
 webhooks, or a REST probe beside it, see a change before the resync.
@@ -72,8 +77,9 @@ def registry_triggers(endpoint: MlflowEndpoint, daemon: DaemonSettings) -> list[
     return found
 
 
-def webhook_trigger(path: str, context: BuildContext) -> WebhookTrigger:
-    """One route for every MLflow source: a delivery only asks, and the reconcile reads all."""
+def webhook_trigger(path: str, context: BuildContext, sources: tuple[str, ...]) -> WebhookTrigger:
+    """One route for every MLflow source: a delivery asks each of them to read the model
+    it names again (a source whose patterns do not select it reads nothing)."""
     daemon = context.daemon_settings
     verifier = WebhookVerifier(
         context.env.get(SECRET_ENV) or None,
@@ -87,4 +93,5 @@ def webhook_trigger(path: str, context: BuildContext) -> WebhookTrigger:
         verifier.verify,
         enabled=verifier.enabled,
         describe=f"MLflow webhooks at POST {path} ({state})",
+        sources=sources,
     )

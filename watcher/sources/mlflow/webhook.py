@@ -2,7 +2,9 @@
 
 A delivery is only a hint that the registry changed; the reconcile that
 follows reads the registry itself. So this module decides one thing: may this
-request make a reconcile happen sooner? It never trusts the body's content.
+request make a reconcile happen sooner, and of which model? The body's model name
+is taken as a hint only (the model is read again; a wrong name costs a re-read,
+no name means the whole registry); nothing else of the body is trusted.
 """
 
 from __future__ import annotations
@@ -111,7 +113,24 @@ class WebhookVerifier:
         # failed to take (same id) is still accepted.
         if not self.replays.first_time(delivery_id):
             return Verdict(409, "replayed", "delivery id already seen")
-        return Verdict(202, "accepted", "reconcile requested", event=event[:100], timestamp=sent_at)
+        return Verdict(
+            202, "accepted", "reconcile requested", event=event[:100], timestamp=sent_at,
+            hint=model_named(payload),
+        )  # fmt: skip
+
+
+#: The longest model name taken as a hint (MLflow's own limit is far below).
+_MAX_NAME = 1000
+
+
+def model_named(payload: dict[str, object]) -> frozenset[str] | None:
+    """The model a registry event names (``data.name``), as a hint; None when it names
+    none (read the whole registry)."""
+    data = payload.get("data")
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
+        return None
+    return frozenset({name})
 
 
 def _valid_signature(given: str, expected: str) -> bool:
