@@ -18,11 +18,9 @@ from pydantic import BaseModel
 
 from watcher import sources as source_registry
 from watcher import targets as target_registry
-from watcher.adapters.forges import open_forge
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.adapters.ledger import Ledger
 from watcher.adapters.notifier import build_notifier, check_notification_variables
-from watcher.adapters.pull_request_store import PullRequestStore
 from watcher.adapters.templates import template_loader
 from watcher.adapters.validation_cache import ValidationCache
 from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock, make_writer_lock
@@ -31,9 +29,8 @@ from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings, StageSettings, UrlLogin
 from watcher.core.targets import Target, TargetSpec, make_environment
 from watcher.errors import ConfigError
+from watcher.publishing import build_publisher
 from watcher.spine.desired_state import DesiredState, Source, build_desired
-from watcher.spine.publisher import DirectPushPublisher
-from watcher.spine.pull_requests import PullRequestOptions, PullRequestPublisher
 from watcher.spine.reconciler import ChangeListener, Reconciler
 from watcher.spine.source_kinds import BuildContext, SourceEntry, SourceKind, StatusReporter
 from watcher.spine.triggers import Hint, Trigger
@@ -323,67 +320,6 @@ def build_reconciler(
         prefix=settings.git.path,
         listener=listener,
     )
-
-
-@contextlib.contextmanager
-def open_publisher(
-    settings: Settings, credentials: Credentials
-) -> Iterator[tuple[DirectPushPublisher, GitOpsRepo]]:
-    """The publisher alone (no sources), and the repository whose history it reads: for
-    commands that commit one record (``hold``, ``unhold``) or read a folder's history."""
-    if not settings.git.repo_url:
-        raise ConfigError(
-            "no GitOps repository is configured", hint="set GIT_REPO_URL or git.repo_url"
-        )
-    git = settings.git
-    settings.state_path.mkdir(parents=True, exist_ok=True)
-    repo = GitOpsRepo(git, settings.checkout_path, credentials.scoped(""))
-    publisher = DirectPushPublisher(
-        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
-    )
-    try:
-        yield publisher, repo
-    finally:
-        publisher.close()
-
-
-def pull_request_stages(settings: Settings) -> list[str]:
-    """``source/stage`` of every stage that publishes pull requests."""
-    found = [f"mlflow/{s.name}" for s in settings.stages if s.publish == "pull-request"]
-    for source in settings.sources:
-        stages = source.stages or settings.stages
-        found += [f"{source.name}/{s.name}" for s in stages if s.publish == "pull-request"]
-    for functions in settings.functions:
-        found += [
-            f"{functions.name}/{s.name}" for s in functions.stages if s.publish == "pull-request"
-        ]
-    return found
-
-
-def build_publisher(
-    settings: Settings, credentials: Credentials, repo: GitOpsRepo
-) -> DirectPushPublisher | PullRequestPublisher:
-    """Direct pushes; and when some stage publishes pull requests, the forge's client and
-    the pull request records too (a forge that cannot be named is a configuration error)."""
-    git = settings.git
-    direct = DirectPushPublisher(
-        repo, git.path, attempts=git.push_attempts, backoff_seconds=git.push_backoff_seconds
-    )
-    stages = pull_request_stages(settings)
-    if not stages:
-        return direct
-    try:
-        forge = open_forge(git.forge, git.repo_url, credentials.forge_token)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} (stages {', '.join(stages)} publish: pull-request)") from exc
-    log.info("stages %s publish pull requests on %s", ", ".join(stages), forge.describe())
-    options = PullRequestOptions(
-        git.branch, git.path, git.forge.branch_prefix, git.forge.merge_method
-    )
-    records = PullRequestStore(
-        settings.state_database_url, credentials.url_login("state.database_url")
-    )
-    return PullRequestPublisher(direct, repo, forge, records, options)
 
 
 class ReconcileFn(Protocol):

@@ -580,7 +580,7 @@ def test_db_reader_sends_a_name_prefix_that_never_drops_a_match(
     """The DB reader narrows every query with ``name LIKE 'prefix%'`` (escaped), in
     SQLite (case-insensitive LIKE) and PostgreSQL (exact): whatever the patterns,
     it reads the same models as without a filter, the globs applied locally."""
-    from watcher.sources.mlflow.registry_db import include_prefixes
+    from watcher.sources.mlflow.name_prefixes import include_prefixes
 
     assert include_prefixes(("team-a-*", "team-b?", "x[yz]*")) == ("team-a-", "team-b", "x")
     assert include_prefixes(("team-a-*", "*-shared")) == ()  # one pattern with no prefix

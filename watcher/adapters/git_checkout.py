@@ -27,6 +27,7 @@ from pathlib import Path
 from git import Repo
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from watcher.adapters.git_legacy import make_bare
 from watcher.adapters.git_objects import GitTree, log_record, safe_relpath
 from watcher.adapters.git_transport import (
     check_transport_files,
@@ -266,16 +267,7 @@ class GitCheckout(Closing):
         if not (self._git_dir / MARKER).is_file():
             raise self._not_ours()
         if not repo.bare:
-            log.info(
-                "checkout %s has a working tree (made by an older version): keeping its "
-                "objects and refs, deleting its files",
-                self._dir,
-            )
-            # The index first: killed in between, the next sync sees non-bare and goes on.
-            for name in ("index", "index.lock"):
-                (self._git_dir / name).unlink(missing_ok=True)
-            with repo.config_writer("repository") as config:
-                config.set_value("core", "bare", "true")
+            make_bare(repo, self._dir, self._git_dir)
             self.close()
             if not self._open_quietly():
                 raise GitError(f"checkout {self._dir} cannot be opened after conversion")

@@ -16,7 +16,7 @@ from datetime import datetime
 from watcher.core.app_health import HealthReport
 from watcher.core.events import StateChange
 from watcher.core.pull_requests import PullRequestEvent
-from watcher.core.result import ReconcileResult, ReleaseOutcome
+from watcher.core.result import Applied, ReconcileResult, ReleaseOutcome
 from watcher.errors import WatcherError, error_kind
 
 #: Actions of rows that are not a release's: each is its own kind of key.
@@ -51,25 +51,7 @@ _ERROR_LIMIT = 2000
 
 def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
     """What a reconcile contributes to the ledger: applied changes, then every failure."""
-    entries = []
-    for applied in result.applied:
-        info = applied.change.provenance
-        artifact = {} if applied.change.action == "remove" else info.artifact
-        entries.append(
-            LedgerEntry(
-                action=applied.change.action,
-                outcome="applied" if result.pushed else "unpushed",
-                source=info.source,
-                kind=info.kind,
-                name=info.name,
-                stage=info.stage,
-                folder=applied.change.folder,
-                revision=info.revision,
-                commit=applied.commit,
-                artifact_uri=str(artifact.get("uri", "")),
-                artifact_digest=str(artifact.get("digest", "")),
-            )
-        )
+    entries = [_applied_entry(applied, result.pushed) for applied in result.applied]
     for failure in result.failures:
         entries.append(
             LedgerEntry(
@@ -110,6 +92,24 @@ def entries_of(result: ReconcileResult) -> list[LedgerEntry]:
                 )
             )
     return entries
+
+
+def _applied_entry(applied: Applied, pushed: bool) -> LedgerEntry:
+    info = applied.change.provenance
+    artifact = {} if applied.change.action == "remove" else info.artifact
+    return LedgerEntry(
+        action=applied.change.action,
+        outcome="applied" if pushed else "unpushed",
+        source=info.source,
+        kind=info.kind,
+        name=info.name,
+        stage=info.stage,
+        folder=applied.change.folder,
+        revision=info.revision,
+        commit=applied.commit,
+        artifact_uri=str(artifact.get("uri", "")),
+        artifact_digest=str(artifact.get("digest", "")),
+    )
 
 
 #: Ledger words for what was done with a pull request: (action, outcome).

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from watcher import wiring
+from watcher import publishing
 from watcher.config.settings import Credentials, Settings
 from watcher.core.plan import Change, Plan
 from watcher.core.policy.folders import find_release
@@ -66,7 +66,7 @@ def hold_command(args: argparse.Namespace, settings: Settings, credentials: Cred
 
 def unhold_command(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
     said: list[str] = []
-    with wiring.open_publisher(settings, credentials) as (publisher, repo):
+    with publishing.open_publisher(settings, credentials) as (publisher, repo):
 
         def planner(current: Mapping[str, bytes]) -> Plan:
             said.clear()
@@ -113,7 +113,7 @@ def _record_plan(
 
 
 def _publish(settings: Settings, credentials: Credentials, planner: Any, said: list[str]) -> int:
-    with wiring.open_publisher(settings, credentials) as (publisher, _repo):
+    with publishing.open_publisher(settings, credentials) as (publisher, _repo):
         publisher.publish(planner)
     for line in said:
         print(line)

@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Any
 
-from watcher import wiring
+from watcher import publishing
 from watcher.config.settings import Credentials, Settings
 from watcher.core.names import join_folder
 from watcher.core.policy.folders import find_release
@@ -34,7 +34,7 @@ def add_rollback_parser(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def rollback_command(args: argparse.Namespace, settings: Settings, credentials: Credentials) -> int:
-    with wiring.open_publisher(settings, credentials) as (_publisher, repo):
+    with publishing.open_publisher(settings, credentials) as (_publisher, repo):
         repo.sync()
         prefix = settings.git.path
         tree = repo.read_tree(prefix)

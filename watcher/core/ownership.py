@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from watcher.core.desired_folder import DesiredFolder
 from watcher.core.provenance import PROVENANCE, ForeignMarker, Provenance, read_marker
 from watcher.core.publishing import Publishing
 from watcher.core.release import Coverage
 from watcher.core.tree import blob_ids_of
 from watcher.errors import OwnershipError, WatcherError
-
-if TYPE_CHECKING:
-    from watcher.core.plan import DesiredFolder
 
 
 class NameSelector(Protocol):

@@ -58,6 +58,19 @@ class DaemonMetrics:
             f"{PREFIX}_push_attempts", "git push attempts of completed reconciles, retries after "
             "a rejected push included; a reconcile with nothing to push makes none.", registry=r,
         )  # fmt: skip
+        self._add_service_metrics(r)
+        self.releases = Gauge(
+            f"{PREFIX}_releases", "Releases by source and state after the last reconcile "
+            "(deployed, held, gated, waiting, failed …; docs/policy.md lists the states).",
+            ["source", "state"], registry=r,
+        )  # fmt: skip
+        #: Lead time, rollbacks, holds, failures, Argo CD, notifications.
+        self.promotion = PromotionMetrics(r)
+        self._sources: set[str] = set()
+        self._release_series: set[tuple[str, str]] = set()
+
+    def _add_service_metrics(self, r: CollectorRegistry) -> None:
+        """The service's own: triggers, webhooks, write-back, the writer, sources, build."""
         self.triggers = Counter(
             f"{PREFIX}_triggers", "Reconcile requests by trigger.", ["trigger"], registry=r
         )
@@ -85,15 +98,6 @@ class DaemonMetrics:
             ["version", "python"], registry=r,
         )  # fmt: skip
         self.build_info.labels(__version__, platform.python_version()).set(1)
-        self.releases = Gauge(
-            f"{PREFIX}_releases", "Releases by source and state after the last reconcile "
-            "(deployed, held, gated, waiting, failed …; docs/policy.md lists the states).",
-            ["source", "state"], registry=r,
-        )  # fmt: skip
-        #: Lead time, rollbacks, holds, failures, Argo CD, notifications.
-        self.promotion = PromotionMetrics(r)
-        self._sources: set[str] = set()
-        self._release_series: set[tuple[str, str]] = set()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

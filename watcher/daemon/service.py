@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from watcher import outward, wiring
-from watcher.adapters.writer_lock import DatabaseLease, FileWriterLock
 from watcher.config.daemon_settings import DaemonSettings
 from watcher.config.settings import Credentials, Settings
 from watcher.daemon.http import DaemonHttp
@@ -32,6 +31,7 @@ from watcher.daemon.runner import RunRequest
 from watcher.daemon.source_runners import SourceRunners
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
+from watcher.daemon.writer_ports import SharedLease, WriterLock
 from watcher.errors import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
@@ -107,15 +107,15 @@ class Daemon:
 
     def run(self) -> int:
         config = self._config
-        lock = wiring.writer_lock(
+        lock: WriterLock = wiring.writer_lock(
             self._settings,
             config,
             role="run",
             login=self._credentials.url_login("state.database_url"),
         )
         with contextlib.ExitStack() as stack:
-            if isinstance(lock, FileWriterLock):
-                lock.acquire_or_refuse()
+            if not isinstance(lock, SharedLease):
+                lock.acquire_or_refuse()  # a second process on the state folder: refused
             stack.callback(lock.release)
             http = DaemonHttp(
                 config.listen_address,
@@ -127,11 +127,11 @@ class Daemon:
             )
             http.start()
             stack.callback(http.stop)
-            if isinstance(lock, DatabaseLease) and not self._wait_for_lease(lock):
+            if isinstance(lock, SharedLease) and not self._wait_for_lease(lock):
                 return EXIT_OK
             self.board.became_writer(lock.holder)
             self.metrics.writer.set(1)
-            if isinstance(lock, DatabaseLease):
+            if isinstance(lock, SharedLease):
                 self._start_renewer(lock)
             listener = self._observers.open(stack)
             reconcile = stack.enter_context(
@@ -146,17 +146,17 @@ class Daemon:
         return EXIT_LOST_LEASE if self._lost_lease else EXIT_OK
 
     def _on_webhook(
-        self, lock: FileWriterLock | DatabaseLease, hook: WebhookTrigger, verdict: Verdict
+        self, lock: WriterLock, hook: WebhookTrigger, verdict: Verdict
     ) -> None:
         """The writer reconciles what the delivery names; a standby leaves a mark that the
         writer picks up when it next renews the lease (within ``lock_renew_seconds``)."""
         sent_at = verdict.timestamp
-        if self._runners is not None or not isinstance(lock, DatabaseLease):
+        if self._runners is not None or not isinstance(lock, SharedLease):
             self.ask("webhook", sent_at, sources=hook.sources, hint=verdict.hint)
         elif lock.request_reconcile(sent_at):
             log.info("standby: webhook handed to the writer through the state database")
 
-    def _wait_for_lease(self, lease: DatabaseLease) -> bool:
+    def _wait_for_lease(self, lease: SharedLease) -> bool:
         """Standby until the lease is ours; False when asked to stop first."""
         announced = ""
         while not self._stop.is_set():
@@ -172,7 +172,7 @@ class Daemon:
             self._stop.wait(self._config.lock_renew_seconds)
         return False
 
-    def _start_renewer(self, lease: DatabaseLease) -> None:
+    def _start_renewer(self, lease: SharedLease) -> None:
         def renew() -> None:
             while not self._stop.wait(self._config.lock_renew_seconds):
                 handed_over = lease.take_reconcile_request() if lease.valid() else None
@@ -191,7 +191,7 @@ class Daemon:
 
         threading.Thread(target=renew, name="lease-renewer", daemon=True).start()
 
-    def _serve(self, reconcile: wiring.ReconcileFn, lock: FileWriterLock | DatabaseLease) -> bool:
+    def _serve(self, reconcile: wiring.ReconcileFn, lock: WriterLock) -> bool:
         """Run triggers and the runner until stopped; True if a reconcile had to be abandoned."""
         config = self._config
         runners = SourceRunners(
@@ -276,7 +276,7 @@ class Daemon:
     def _job(
         self,
         reconcile: wiring.ReconcileFn,
-        lock: FileWriterLock | DatabaseLease,
+        lock: WriterLock,
         source: str,
         request: RunRequest,
     ) -> bool:

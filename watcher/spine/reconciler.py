@@ -182,12 +182,22 @@ class Reconciler(Closing):
                 publication = self._publisher.publish(planner, dry_run=dry_run)
             else:
                 publication = self._publisher.publish(planner, dry_run=dry_run, only=only)
+        self._take_outcome(result, state, publication, decided[0] if decided else None)
+
+    def _take_outcome(
+        self,
+        result: ReconcileResult,
+        state: DesiredState,
+        publication: Publication,
+        decided: PolicyResult | None,
+    ) -> None:
+        """What the publisher did (and the policy stopped) into ``result``."""
         plan = publication.plan
         self._owned.update(
             (name, plan.owned_counts.get(name, 0)) for name in plan.complete_sources
         )
-        stopped = decided[0].stopped if decided else []
-        result.wake_at = decided[0].wake_at if decided else None
+        stopped = decided.stopped if decided else []
+        result.wake_at = decided.wake_at if decided else None
         result.failures, unchecked = unchecked_but_deployed(state, plan)
         result.failures += _stopped_failures(stopped)
         for failure in result.failures:

@@ -43,6 +43,7 @@ from watcher.errors import (
 )
 from watcher.sources.mlflow.db_metrics import latest_values
 from watcher.sources.mlflow.db_schema import ReflectedTables
+from watcher.sources.mlflow.name_prefixes import include_prefixes
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,6 @@ _AUTH_MARKERS = (
     "access denied for user",
     "authentication failed",
 )
-
-
-def include_prefixes(include: Sequence[str]) -> tuple[str, ...]:
-    """The literal start of every include pattern; () when one of them has none.
-
-    Sent as ``name LIKE 'prefix%'`` so a team's daemon on a shared registry reads
-    its own rows, not every team's. LIKE is case-insensitive in SQLite and MySQL
-    and exact in PostgreSQL, a superset of the case-sensitive globs either way;
-    the globs still decide.
-    """
-    prefixes = []
-    for pattern in include:
-        cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
-        if cut == 0:
-            return ()
-        prefixes.append(pattern[:cut])
-    return tuple(sorted(set(prefixes)))
 
 
 class DatabaseRegistry:
