@@ -322,7 +322,12 @@ def test_s3_down_and_wrong_keys_in_the_daemon_delete_nothing_and_recover(
     # The operator fixes the Secret; the restarted daemon copies and commits it, once.
     daemon = start_daemon(tmp_path / "d3", config, FAST, good_keys)
     try:
-        daemon.wait_for("the third promotion", lambda: len(remote_subjects(bare_remote)) == 3, 60)
+        try:
+            daemon.wait_for(
+                "the third promotion", lambda: len(remote_subjects(bare_remote)) == 3, 60
+            )
+        except AssertionError as exc:  # seen once under heavy load: say what the remote holds
+            raise AssertionError(f"{exc}\nremote: {remote_subjects(bare_remote)}") from None
         time.sleep(2)  # a couple more resyncs change nothing
     finally:
         stopped = daemon.stop()
