@@ -127,7 +127,7 @@ def check(
 ) -> dict[str, Any]:
     """Read the burst's commits back: exactly once, nothing else, latencies per group."""
     touched: Counter[tuple[str, str]] = Counter()
-    latency: dict[str, float] = {}
+    first_landed: dict[str, float] = {}
     multi = 0
     for sha, at in landed.items():
         folders = folders_of_commit(remote, sha, MODEL_NAME)
@@ -135,7 +135,7 @@ def check(
         for model, stage in folders:
             touched[(model, stage)] += 1
             if stage == "staging" and model in written:
-                latency[model] = min(latency.get(model, at), at) - written[model]
+                first_landed[model] = min(first_landed.get(model, at), at)
     wanted = {(model, "staging") for model in models}
     right_version = 0
     for model in models:
@@ -148,7 +148,7 @@ def check(
         "unexpected": sorted(f"{m}/{s}" for (m, s) in touched if (m, s) not in wanted),
         "commits_with_several_folders": multi,
         "right_version": right_version,
-        "latency": latency,
+        "latency": {model: at - written[model] for model, at in first_landed.items()},
     }
 
 
@@ -202,6 +202,7 @@ def run_phase(
             ))  # fmt: skip
         time.sleep(2.5)  # MLflow caches its webhook list (1 s here)
         written, landed, _ = burst(server, remote, models, args.gap, args.timeout)
+        logs = [daemon.log() for daemon in daemons]
     finally:
         for hook in hooks:
             client.delete_webhook(hook.webhook_id)
@@ -209,6 +210,11 @@ def run_phase(
             daemon.stop(timeout=60)
     figures = phase_figures(check(remote, models, written, landed), models)
     figures["startup_s"] = startup
+    # From each daemon's log (start-up included): pushes rejected because another
+    # writer pushed first (each is re-planned), and runs that gave up after the
+    # publisher's attempts (each retried after the source's backoff).
+    figures["pushes_rejected"] = [log.count("push rejected (attempt") for log in logs]
+    figures["runs_failed"] = [log.count("reconcile could not complete") for log in logs]
     print(f"{phase}: p50 {figures.get('all', {}).get('p50_s', float('nan')):.3f} s, "
           f"exactly once: {figures['exactly_once']}", file=sys.stderr)  # fmt: skip
     return figures
@@ -285,6 +291,8 @@ def main() -> None:
             print(f"{name:<28} {s['n']:>3} {s['p50_s']:>7.3f}s {s['p95_s']:>7.3f}s{extra}")
     for phase in ("single", "shards"):
         row = f[phase]
+        print(f"{phase}: pushes rejected per daemon {row['pushes_rejected']}, runs that "
+              f"could not complete {row['runs_failed']}")  # fmt: skip
         if not row["exactly_once"]:
             print(f"{phase}: lost {row['lost'][:5]}, duplicated {row['duplicated'][:5]}, "
                   f"unexpected {row['unexpected'][:5]}, right version {row['right_version']}")
