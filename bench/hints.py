@@ -14,10 +14,14 @@ bare remote's ``refs/heads/main`` moving (polled every 5 ms).
   the default) names the models whose records changed; promotions come at evenly
   spread points of its cycle (expected: half a cycle, one probe, one reconcile). A
   probe that takes over a tenth of the interval is paced to ten times its duration
-  (``daemon/triggers.py``): the cycle is then that;
+  (``daemon/triggers.py``): the cycle is then that (the target stays issue 22's,
+  half the configured interval + 0.5 s; ``probe_cycle_s`` shows the pacing);
 - ``probe cost``: ``--probes`` probes of the whole registry in this process: their
   wall time, this process's CPU (the daemon's share) and the MLflow server's (its
   whole process group, from ``/proc``), and what that is of one core at the interval.
+
+One change at 10,000 versions against one at 100 (hinted, REST and DB) is measured
+by ``bench/reconcile.py`` (``one_hinted_change_*``), beside the full reconciles.
 
     python bench/hints.py [--quick] [--versions 10000] [--promotions 20] [--probe-interval 5]
 
@@ -31,6 +35,7 @@ import json
 import math
 import os
 import random
+import re
 import secrets
 import shutil
 import sys
@@ -102,7 +107,15 @@ def promote(client: Any, remote: Path, waits: list[float], settle: float) -> lis
     return samples
 
 
-def run_mode(mode: str, server: MlflowServer, work: Path, args: argparse.Namespace) -> list[float]:
+def paced_in(log: str) -> list[str]:
+    """The daemon's own word on pacing (``-v``): each time its probe began to be paced,
+    the gap it took (``ProbeJob._pace`` in daemon/triggers.py)."""
+    return re.findall(r"change probe of \S+ takes [\d.]+ s: probing every (\d+) s", log)
+
+
+def run_mode(
+    mode: str, server: MlflowServer, work: Path, args: argparse.Namespace
+) -> tuple[list[float], list[str]]:
     remote = bare(work / f"{mode}.git")
     secret = secrets.token_hex(16)
     env = {"GITOPS_WATCHER_WEBHOOK_SECRET": secret} if mode == "webhook" else {}
@@ -129,7 +142,8 @@ def run_mode(mode: str, server: MlflowServer, work: Path, args: argparse.Namespa
             )  # fmt: skip
             time.sleep(2.5)  # MLflow caches its webhook list (1 s here)
         cycle = args.cycle if mode == "probe" else 0.0
-        return promote(client, remote, spread(args.promotions, cycle), args.settle)
+        samples = promote(client, remote, spread(args.promotions, cycle), args.settle)
+        return samples, paced_in(daemon.log())
     finally:
         if hook is not None:
             client.delete_webhook(hook.webhook_id)
@@ -177,9 +191,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         paced = cost["wall_s"] / PROBE_SHARE
         ticks = max(1, math.ceil((paced - 0.05) / args.probe_interval))
         args.cycle = figures["probe_cycle_s"] = ticks * args.probe_interval
+        figures["probe_paced"] = ticks > 1
         for mode in args.modes:
-            samples = run_mode(mode, server, work, args)
-            figures[mode] = {**summary(samples), "samples_s": [round(x, 3) for x in samples]}
+            samples, paced = run_mode(mode, server, work, args)
+            figures[mode] = {**summary(samples), "samples_s": [round(x, 3) for x in samples],
+                             "paced_gaps_s": [float(gap) for gap in paced]}  # fmt: skip
             print(f"{mode}: p50 {figures[mode]['p50_s']:.3f} s", file=sys.stderr)
     finally:
         stop_mlflow_server(server)
@@ -192,8 +208,11 @@ def targets(f: dict[str, Any]) -> dict[str, bool]:
     if "webhook" in f:
         met["webhook_p50_under_0_5s"] = f["webhook"]["p50_s"] < 0.5
     if "probe" in f:
-        cycle = f["probe_cycle_s"]
-        met["probe_p50_under_half_interval_plus_0_5s"] = f["probe"]["p50_s"] < cycle / 2 + 0.5
+        # Issue 22's target is on the configured interval. A paced probe (one that takes
+        # over a tenth of it) comes every ``probe_cycle_s`` instead, and then misses it:
+        # the figures keep both, the target stays the issue's.
+        interval = f["probe_cost"]["interval_s"]
+        met["probe_p50_under_half_interval_plus_0_5s"] = f["probe"]["p50_s"] < interval / 2 + 0.5
     return met
 
 
@@ -221,6 +240,8 @@ def main() -> None:
     for mode in args.modes:
         row = f[mode]
         print(f"{labels[mode]:<40} {row['n']:>3} {row['p50_s']:>7.3f}s {row['p95_s']:>7.3f}s")
+        if row["paced_gaps_s"]:
+            print(f"  the daemon paced its probe at times (gaps {row['paced_gaps_s']} s)")
     print(f"one probe of {cost['models']} models: {cost['wall_s']:.3f} s wall; CPU "
           f"{cost['daemon_cpu_s']:.3f} s in the daemon ({cost['daemon_percent_of_core']:.1f} % "
           f"of a core at {cost['interval_s']:g} s), {cost['server_cpu_s']:.3f} s in the MLflow "
