@@ -13,7 +13,7 @@ bare remote's ``refs/heads/main`` moving (polled every 5 ms).
 - ``probe``: no webhooks; the change probe every ``--probe-interval`` seconds (5,
   the default) names the models whose records changed; promotions come at evenly
   spread points of its cycle (expected: half a cycle, one probe, one reconcile). A
-  probe that takes over a tenth of the interval is paced to ten times its duration
+  probe that takes over half the interval is paced to twice its duration
   (``daemon/triggers.py``): the cycle is then that (the target stays issue 22's,
   half the configured interval + 0.5 s; ``probe_cycle_s`` shows the pacing);
 - ``probe cost``: ``--probes`` probes of the whole registry in this process: their
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         client.set_registered_model_alias(MODEL, "champion", "1")
         client.set_registered_model_alias(MODEL, "staging", "1")
         figures["probe_cost"] = cost = probe_cost(server, args.probes, args.probe_interval)
-        # A probe that takes over a tenth of its interval is paced (daemon/triggers.py).
+        # A probe that takes over half its interval is paced (daemon/triggers.py).
         paced = cost["wall_s"] / PROBE_SHARE
         ticks = max(1, math.ceil((paced - 0.05) / args.probe_interval))
         args.cycle = figures["probe_cycle_s"] = ticks * args.probe_interval
@@ -209,7 +209,7 @@ def targets(f: dict[str, Any]) -> dict[str, bool]:
         met["webhook_p50_under_0_5s"] = f["webhook"]["p50_s"] < 0.5
     if "probe" in f:
         # Issue 22's target is on the configured interval. A paced probe (one that takes
-        # over a tenth of it) comes every ``probe_cycle_s`` instead, and then misses it:
+        # over half of it) comes every ``probe_cycle_s`` instead, and then misses it:
         # the figures keep both, the target stays the issue's.
         interval = f["probe_cost"]["interval_s"]
         met["probe_p50_under_half_interval_plus_0_5s"] = f["probe"]["p50_s"] < interval / 2 + 0.5

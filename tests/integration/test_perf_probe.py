@@ -65,21 +65,24 @@ class SlowRegistry(Registry):
         return super().changed()
 
 
-def test_a_slow_probe_is_paced_to_a_tenth_of_the_time_and_quick_again_when_it_is() -> None:
+def test_a_slow_probe_is_paced_to_half_the_time_a_failing_one_is_not() -> None:
     clock = [0.0]
-    registry = SlowRegistry(clock, took=1.0)  # a 2 s interval, a probe that takes 1 s
+    registry = SlowRegistry(clock, took=0.9)  # a 2 s interval; under half of it: not paced
     job = ProbeJob(registry.trigger(), lambda reason, at, hint: None, clock=lambda: clock[0])
-    calls = registry.calls
-    for _ in range(10):  # the scheduler calls every 2 s
-        job()
-        clock[0] += 2.0
-    # Ten calls over ~21 s; a 1 s probe paced to one per 10 s runs twice, not ten times.
-    assert registry.calls - calls == 2
-    registry.took = 0.01
-    clock[0] += 20.0
-    job()
-    calls = registry.calls
-    for _ in range(5):
-        job()
-        clock[0] += 2.0
-    assert registry.calls - calls == 5
+
+    def probes(calls: int) -> int:
+        before = registry.calls
+        for _ in range(calls):  # the scheduler calls every 2 s
+            job()
+            clock[0] += 2.0
+        return registry.calls - before
+
+    assert probes(10) == 10
+    registry.took = 3.0  # over half the interval: the next no sooner than 6 s after
+    assert probes(10) == 5  # a 3 s probe, then the call 2 s later is skipped: 3 s in 7
+    registry.down = True  # a registry that hangs until its timeout, then fails
+    clock[0] += 10.0
+    assert probes(5) == 5  # a failure paces nothing: the first answer after it comes soon
+    registry.down, registry.took = False, 0.01
+    clock[0] += 10.0
+    assert probes(5) == 5  # quick again: every call
