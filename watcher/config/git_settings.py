@@ -28,7 +28,13 @@ class GitSettings(Frozen):
         "", description="known_hosts for ssh remotes (env GIT_KNOWN_HOSTS_FILE); strict checking."
     )
     push_attempts: int = Field(5, ge=1, le=50, description="Pushes tried before giving up.")
-    push_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles.")
+    push_backoff_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Longest first wait before a retry after a rejected push; doubles each "
+        "time. Each wait is a random share of it, so writers rejected together do not retry "
+        "together.",
+    )
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
     forge: ForgeSettings = Field(default_factory=ForgeSettings)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ class DirectPushPublisher:
                     attempt,
                     self._attempts,
                 )
-                self._sleep(delay)
+                # Full jitter: writers rejected together (shards on one branch) would
+                # otherwise retry in step and collide again.
+                self._sleep(random.uniform(0, delay))  # noqa: S311 (timing, not secrets)
                 delay *= 2
                 continue
             publication.pushed = True
