@@ -42,6 +42,9 @@ pytestmark = [pytest.mark.slow]
 SECRET = "webhook-secret-for-the-hints-test-0022"
 HOOK_ENV = {"GITOPS_WATCHER_WEBHOOK_SECRET": SECRET}
 QUIET = {"resync_interval_seconds": 600, "probe_interval_seconds": 0}
+#: How long a request to the hung registry waits for an answer (a request that times out
+#: is tried again: a read of it gives up after a few times this).
+HUNG_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +253,73 @@ def test_a_hint_that_arrives_during_a_full_reconcile_is_not_lost(
         assert daemon.status()["last_error"] is None
     finally:
         proxy.rules.delay_seconds = 0.0
+        try:
+            assert daemon.stop() == 0
+        finally:
+            proxy.stop()
+
+
+def test_a_hung_registry_holds_up_no_other_source(
+    webhook_mlflow: MlflowServer, bare_remote: Path, tmp_path: Path, unique_model_name: Any
+) -> None:
+    """Two sources in one daemon, the change probe on (the default); one registry is behind
+    a proxy that accepts and never answers. The other source's promotions land while the
+    hung one's first request is still waiting (it is tried again after ``HUNG_TIMEOUT``, so
+    twice that is a bound that cannot be met by waiting for it), and /status tells the
+    two apart."""
+    prefix = unique_model_name.prefix
+    healthy, stuck = unique_model_name("healthy"), unique_model_name("stuck")
+    two_versions(webhook_mlflow, healthy, stuck)
+    host, port = webhook_mlflow.url.removeprefix("http://").split(":")
+    asked: list[float] = []
+
+    def held(_data: bytes) -> bool:  # every request to the hung registry, when it came
+        asked.append(time.monotonic())
+        return True
+
+    proxy = start_proxy((host, int(port)), Rules(delay_seconds=3600, delay_match=held))
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "git": {"repo_url": str(bare_remote), "push_backoff_seconds": 0},
+        "artifacts": {"sources": {"local_roots": [str(webhook_mlflow.artifact_root)]}},
+        "sources": [
+            {"name": "healthy", "registry": {
+                "tracking_uri": webhook_mlflow.url, "models": {"include": [f"{healthy}*"]}}},
+            {"name": "hung", "registry": {
+                "tracking_uri": f"http://{proxy.address}", "timeout_seconds": HUNG_TIMEOUT,
+                "models": {"include": [f"{prefix}-stuck*"]}}},
+        ],
+    }  # fmt: skip
+    keys = {"resync_interval_seconds": 600, "probe_interval_seconds": 1,
+            "shutdown_grace_seconds": 2}  # fmt: skip
+    daemon = start_daemon(tmp_path / "d", config, keys, HOOK_ENV)
+    try:
+        daemon.wait_for("the healthy source's startup", lambda: at(bare_remote, healthy, 1))
+        landed = time.monotonic()
+        assert asked, "the hung registry was never asked"
+        assert landed < asked[0] + 2 * HUNG_TIMEOUT, "the healthy source waited for the hung one"
+
+        webhook_mlflow.client().set_registered_model_alias(healthy, "staging", "2")
+        asked.clear()
+        deliver(daemon, healthy)
+        daemon.wait_for("the healthy promotion", lambda: at(bare_remote, healthy, 2))
+        assert not asked or time.monotonic() < asked[0] + 2 * HUNG_TIMEOUT
+
+        def sources() -> dict[str, Any]:
+            return {s["name"]: s for s in daemon.status()["sources"]}
+
+        daemon.wait_for(
+            "/status to show the hung source failing",
+            lambda: sources().get("hung", {}).get("ok") is False, timeout=12 * HUNG_TIMEOUT,
+        )  # fmt: skip
+        found = sources()
+        assert found["healthy"]["ok"] is True and not found["healthy"]["error"]
+        assert found["hung"]["error"]
+        assert (stuck, "staging") not in deployed(bare_remote)
+        assert remote_subjects(bare_remote) == [
+            f"deploy {healthy} v1 to staging", moved(healthy),
+        ]  # fmt: skip
+    finally:
         try:
             assert daemon.stop() == 0
         finally:
