@@ -200,10 +200,12 @@ def test_the_change_probe_leaves_a_deleted_model_to_a_full_reconcile(
         daemon.wait_for("startup", lambda: at(bare_remote, kept, 1) and at(bare_remote, gone, 1))
         subjects = remote_subjects(bare_remote)
         webhook_mlflow.client().delete_registered_model(gone)
-        daemon.wait_for("the removal", lambda: (gone, "staging") not in deployed(bare_remote))
+        daemon.wait_for(
+            "the removal", lambda: (gone, "staging") not in deployed(bare_remote), timeout=60
+        )
         assert remote_subjects(bare_remote)[len(subjects):] == [f"remove {gone} v1 from staging"]
         assert at(bare_remote, kept, 1)
-        assert runs_done(daemon, False, "asked by probe") >= 1
+        assert runs_done(daemon, False, "probe") >= 1, daemon.log()
     finally:
         assert daemon.stop() == 0
 
@@ -241,7 +243,7 @@ def test_a_hint_that_arrives_during_a_full_reconcile_is_not_lost(
         )
         # Its list of models is in: this change is news to it, the hint must carry it.
         client.set_registered_model_alias(late, "staging", "2")
-        hinted = runs_done(daemon, True)
+        hinted = runs_done(daemon, True, "; pushed")
         deliver(daemon, late)
         daemon.wait_for("the hinted promotion", lambda: at(bare_remote, late, 2), timeout=60)
         proxy.rules.delay_seconds = 0.0
@@ -249,7 +251,7 @@ def test_a_hint_that_arrives_during_a_full_reconcile_is_not_lost(
         assert sorted(remote_subjects(bare_remote)[len(subjects):]) == sorted(
             [moved(other), moved(late)]
         )
-        assert runs_done(daemon, True) > hinted
+        assert runs_done(daemon, True, "; pushed") > hinted, "the full reconcile landed it"
         assert daemon.status()["last_error"] is None
     finally:
         proxy.rules.delay_seconds = 0.0

@@ -71,12 +71,11 @@ def folders(remote: Path) -> dict[str, dict[str, str]]:
     for path, blob in blobs.items():
         if not path.endswith("/promotion.json"):
             continue
-        marker = json.loads(
-            subprocess.run(
-                ["git", "-C", str(remote), "cat-file", "-p", blob],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-        )
+        shown = subprocess.run(
+            ["git", "-C", str(remote), "cat-file", "-p", blob],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        marker = json.loads(shown.stdout)
         top = path.rsplit("/", 1)[0] + "/"
         found[str(marker["name"])] = {p: b for p, b in blobs.items() if p.startswith(top)}
     return found
