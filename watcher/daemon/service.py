@@ -203,14 +203,15 @@ class Daemon:
         scheduler = self._scheduler = Scheduler()
         watches: list[FileWatch] = []
         closers: list[Any] = []
+        probes: dict[str, list[ProbeJob]] = {}
         try:
             scheduler.every(config.resync_interval_seconds, "resync", lambda: self.ask("resync"))
             for trigger in self._triggers:
-                self._add_trigger(trigger, scheduler, watches, closers)
+                self._add_trigger(trigger, scheduler, watches, closers, probes)
             self._open_reporters(closers)
             self._observers.start(self._reporters)
             runners.start()
-            self.ask("startup")
+            self._start_up(probes)
             scheduler.start()
             for watch in watches:
                 watch.start()
@@ -250,8 +251,10 @@ class Daemon:
         scheduler: Scheduler,
         watches: list[FileWatch],
         closers: list[Any],
+        probes: dict[str, list[ProbeJob]],
     ) -> None:
-        """Run one trigger a source offers (webhook routes are the HTTP server's)."""
+        """Run one trigger a source offers (webhook routes are the HTTP server's); a change
+        probe takes its baseline in ``_start_up``."""
         def ask(reason: str, observed_at: float | None, hint: Hint | None) -> None:
             self.ask(reason, observed_at, sources=(trigger.source,), hint=hint)
 
@@ -259,9 +262,25 @@ class Daemon:
             watches.append(FileWatch(trigger, self._config.watch_debounce_seconds, ask))
         elif isinstance(trigger, PollTrigger):
             closers.append(trigger.close)
-            scheduler.every(
-                trigger.interval_seconds, f"probe-{trigger.source}", ProbeJob(trigger, ask)
-            )
+            job = ProbeJob(trigger, ask, prime=False)
+            probes.setdefault(trigger.source, []).append(job)
+            scheduler.every(trigger.interval_seconds, f"probe-{trigger.source}", job)
+
+    def _start_up(self, probes: Mapping[str, list[ProbeJob]]) -> None:
+        """Each source's startup reconcile, once its change probes took their baseline: on a
+        thread per source, so a registry that hangs delays only its own source's start."""
+        for name in self._source_names:
+            jobs = probes.get(name, [])
+            if not jobs:
+                self.ask("startup", sources=(name,))
+                continue
+
+            def begin(name: str = name, jobs: list[ProbeJob] = jobs) -> None:
+                for job in jobs:
+                    job.prime()
+                self.ask("startup", sources=(name,))
+
+            threading.Thread(target=begin, name=f"start-{name}", daemon=True).start()
 
     def _open_reporters(self, closers: list[Any]) -> None:
         """Status write-back, when on: one reporter per source that can take it."""

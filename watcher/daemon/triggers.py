@@ -196,7 +196,12 @@ class ProbeJob:
     """
 
     def __init__(
-        self, trigger: PollTrigger, request: Request, clock: Callable[[], float] = time.monotonic
+        self,
+        trigger: PollTrigger,
+        request: Request,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        prime: bool = True,
     ) -> None:
         self._name, self._trigger, self._request = trigger.source, trigger, request
         self._clock = clock
@@ -204,23 +209,31 @@ class ProbeJob:
         #: No probe before this (monotonic seconds): a slow probe is paced.
         self._next_at = 0.0
         self._paced = False
-        self._primed = self._prime()
+        self._primed = False
+        #: Set once the baseline was taken (or could not be): no probe before that.
+        self._ready = threading.Event()
+        if prime:
+            self.prime()
 
-    def _prime(self) -> bool:
+    def prime(self) -> None:
         """Take the baseline now, before the startup reconcile reads the input.
 
         Otherwise a change made between that read and the first probe would be
         remembered as the baseline and wait for the resync (minutes, not seconds).
+        A registry that hangs holds up whoever calls this: the daemon calls it on
+        the source's own thread, before that source's startup reconcile.
         """
         try:
             self._trigger.prime()
+            self._primed = True
         except WatcherError:
-            return False
-        return True
+            self._primed = False
+        finally:
+            self._ready.set()
 
     def __call__(self) -> None:
         began = self._clock()
-        if began < self._next_at:
+        if began < self._next_at or not self._ready.is_set():
             return
         started = time.time()
         try:

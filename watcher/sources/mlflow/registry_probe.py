@@ -3,8 +3,9 @@
 One paged ``registered-models/search`` returns every model's aliases, tags and
 latest versions per stage. A fingerprint of each model's record, compared with
 the one before, names the models that may have changed since: the reconcile that
-follows reads just those again (a hint). A model that appeared or vanished is
-named too. Our own status tags are left out of the fingerprints, so writing them
+follows reads just those again (a hint). A model that appeared is named too; one
+that vanished asks for a full reconcile (a hinted one leaves a missing model's
+folders to it). Our own status tags are left out of the fingerprints, so writing them
 back does not look like a change.
 """
 
@@ -64,16 +65,16 @@ class RegistryProbe(MlflowHttp):
         return digest.hexdigest()
 
     def changed(self) -> Changed:
-        """Probe once: the names of the models that differ from the last probe (added and
-        removed ones too), or True when there are too many to name; the first probe only
-        remembers (the startup reconcile covers it)."""
+        """Probe once: the names of the models that differ from the last probe (added ones
+        too), or True when there are too many to name or one vanished (only a full
+        reconcile removes a deleted model's folders); the first probe only remembers (the
+        startup reconcile covers it)."""
         current = self.fingerprints()
         previous, self._last = self._last, current
         if previous is None:
             return False
         names = {name for name, one in current.items() if previous.get(name) != one}
-        names |= previous.keys() - current.keys()
-        if len(names) > MAX_NAMED:
+        if len(names) > MAX_NAMED or previous.keys() - current.keys():
             return True
         return frozenset(names)
 

@@ -120,9 +120,10 @@ class MlflowSource(Closing):
 
     def read_hinted(self, hint: frozenset[str]) -> SourceRead:
         """The models a trigger named (a webhook, the change probe), read again: the names
-        are only a hint, what they deploy comes from the registry. Their folders, under
-        ``<path>/<model>``, are what this read speaks for; a model that is gone takes its
-        folders with it, as a full read would."""
+        are only a hint, what they deploy comes from the registry. The folders of the
+        models found, under ``<path>/<model>``, are what this read speaks for; a named
+        model the read did not find (deleted, or a stale or forged name) is left to the
+        full reconcile: a hint never removes a folder on the word of an empty answer."""
         names = frozenset(name for name in hint if self._models.matches(name))
         some = getattr(self.registry, "snapshot_of", None)
         if names and callable(some):
@@ -135,7 +136,8 @@ class MlflowSource(Closing):
             snapshot, self._stages, self._models, source=self._name, path=self._path,
             memo=self._memo, partial=True,
         )  # fmt: skip
-        return dataclasses.replace(read, coverage=Coverage(names, self._folders(names)))
+        found = frozenset(m.name for m in snapshot.models if self._models.matches(m.name))
+        return dataclasses.replace(read, coverage=Coverage(found, self._folders(found)))
 
     def _folders(self, names: frozenset[str]) -> frozenset[str]:
         folders = set()
