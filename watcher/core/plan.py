@@ -100,9 +100,7 @@ def make_plan(
     removals, blocked, held_back = _guard_removals(
         removals, max(len(found.owned), guard_base), max_delete_fraction, allow_mass_delete
     )
-    counts: dict[str, int] = {}
-    for owner, _marker_of in found.owned.values():
-        counts[owner] = counts.get(owner, 0) + 1
+    counts = _owned_after(found.owned, changes + removals)
     return Plan(
         tuple(changes + removals),
         tuple(unchanged),
@@ -115,6 +113,20 @@ def make_plan(
         dict(found.reported_by),
         counts,
     )
+
+
+def _owned_after(owned: Owned, changes: list[Change]) -> dict[str, int]:
+    """How many folders each source owns once ``changes`` are made: the mass-deletion
+    guard's base for the next partial plan (counted before them, the first hinted run
+    after a first import saw only its own folders and refused any removal)."""
+    counts: dict[str, int] = {}
+    for owner, _marker_of in owned.values():
+        counts[owner] = counts.get(owner, 0) + 1
+    for change in changes:
+        step = {"deploy": 1, "remove": -1}.get(change.action, 0)
+        owner = change.provenance.source
+        counts[owner] = counts.get(owner, 0) + step
+    return counts
 
 
 def _writes(
