@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from watcher import outward, wiring
@@ -30,11 +29,13 @@ from watcher.daemon.run_log import log_failures, log_triggers
 from watcher.daemon.runner import RunRequest
 from watcher.daemon.source_runners import SourceRunners
 from watcher.daemon.status import StatusBoard
+from watcher.daemon.status_writer import StatusWriter, policy_news
 from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
 from watcher.daemon.writer_ports import SharedLease, WriterLock
 from watcher.errors import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    PushRejectedError,
     SourceUnavailableError,
     WatcherError,
     error_kind,
@@ -43,6 +44,10 @@ from watcher.spine.source_kinds import StatusReporter
 from watcher.spine.triggers import FileTrigger, Hint, PollTrigger, Trigger, Verdict, WebhookTrigger
 
 log = logging.getLogger(__name__)
+
+#: Runs in a row a source that lost every push goes again at once; after that it backs off
+#: as after any failure (a remote that rejects everything is not hammered).
+RACES_IN_A_ROW = 3
 
 #: The writer lease was lost: the run could not go on as the writer.
 EXIT_LOST_LEASE = EXIT_UNAVAILABLE
@@ -71,10 +76,12 @@ class Daemon:
         outward.check_notifications(settings, credentials)  # before anything starts
         self._stop = threading.Event()
         self._lost_lease = False
+        #: By source: runs in a row that lost every push to another writer.
+        self._races: dict[str, int] = {}
         self._runners: SourceRunners | None = None
         self._reporters: dict[str, StatusReporter] = {}
         self._scheduler: Scheduler | None = None
-        self._status_pool: ThreadPoolExecutor | None = None
+        self._status: StatusWriter | None = None
         #: Notifications, the stage figures, Argo CD health (opened as the writer).
         self._observers = Observers(
             settings, credentials, self.metrics, self.board, dry_run=dry_run
@@ -230,8 +237,8 @@ class Daemon:
                 watch.stop()
             finished = runners.stop(config.shutdown_grace_seconds)
             self._observers.stop()
-            if self._status_pool is not None:
-                self._status_pool.shutdown(wait=finished, cancel_futures=True)
+            if self._status is not None:
+                self._status.shutdown(wait=finished)
             for close in closers:
                 with contextlib.suppress(Exception):
                     close()
@@ -287,8 +294,7 @@ class Daemon:
         self._reporters = wiring.status_reporters(self._settings, self._credentials, self._config)
         for reporter in self._reporters.values():
             closers.append(reporter.close)
-        if self._reporters:
-            self._status_pool = ThreadPoolExecutor(1, thread_name_prefix="status")
+        self._status = StatusWriter(self._reporters, self.metrics)
 
     # -- one reconcile ------------------------------------------------------------------
 
@@ -309,6 +315,8 @@ class Daemon:
         try:
             result = reconcile(self._dry_run, sources=(source,), hints=hints)
         except WatcherError as exc:
+            if isinstance(exc, PushRejectedError) and self._go_again(source, request):
+                return True
             kind = error_kind(exc)
             log.error("reconcile could not complete (%s error): %s", kind, exc)
             unread = (source,) if isinstance(exc, SourceUnavailableError) else ()
@@ -324,7 +332,8 @@ class Daemon:
             self.board.run_failed(f"unexpected {type(exc).__name__}")
             self.metrics.running.set(self.board.running)
             return False
-        policy_news = self._policy_news(result)
+        self._races.pop(source, None)
+        news = policy_news(self.board.states(), result)
         self.board.run_finished(result)
         self.metrics.running.set(self.board.running)
         self._observers.observe(result, request)
@@ -342,29 +351,27 @@ class Daemon:
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing managed",
             "; pushed" if result.get("pushed") else "",
         )
-        if self._reporters and self._status_pool is not None:
-            if result.get("pushed"):
-                self._status_pool.submit(self._write_status, result)
-            elif policy_news:
-                self._status_pool.submit(self._write_status, {**result, "releases": policy_news})
+        if self._status is not None:
+            self._status.after(result, news)
         return True
 
-    def _policy_news(self, result: dict[str, Any]) -> list[dict[str, Any]]:
-        """Releases the policy newly holds, gates or keeps waiting (for status tags): said
-        once when the state begins, not on every reconcile while it lasts."""
-        before = self.board.states()
-        news = []
-        for release in result.get("releases") or ():
-            state = release.get("state")
-            key = (str(release["source"]), str(release["name"]), str(release["stage"]))
-            if state in ("held", "gated", "waiting") and before.get(key) != state:
-                news.append(release)
-                log.info(
-                    "%s %s %r in %s: %s",
-                    str(state).upper(), release.get("kind"), str(release.get("name"))[:80],
-                    release.get("stage"), release.get("reason"),
-                )  # fmt: skip
-        return news
+    def _go_again(self, source: str, request: RunRequest) -> bool:
+        """Another writer (a shard, a replica's last push, a person) pushed first on every
+        attempt: contention, not an outage. The source reconciles again at once, up to
+        ``RACES_IN_A_ROW`` times, instead of backing off as after a failure."""
+        lost = self._races.get(source, 0) + 1
+        if lost > RACES_IN_A_ROW:
+            self._races.pop(source, None)
+            return False
+        self._races[source] = lost
+        log.info(
+            "source %r: another writer pushed first on every attempt (%d run(s) in a row); "
+            "reconciling again at once", source, lost,
+        )  # fmt: skip
+        self.board.run_abandoned()
+        self.metrics.running.set(self.board.running)
+        self.ask("push-race", request.first_observed_at, sources=(source,), hint=request.hint)
+        return True
 
     def _wake_at(self, when: Any, source: str) -> None:
         """A release waits for its soak: reconcile its source again when it ends, not at
@@ -373,23 +380,6 @@ class Daemon:
         if scheduler is None or not isinstance(when, int | float):
             return
         scheduler.once(float(when), f"soak-{source}", lambda: self.ask("soak", sources=(source,)))
-
-    def _write_status(self, result: dict[str, Any]) -> None:
-        """Each source's reporter gets its releases that this push changed; failures only
-        logged (a reporter never raises)."""
-        by_source: dict[str, list[dict[str, Any]]] = {}
-        for release in result.get("releases") or ():
-            reporter = str(release.get("source"))
-            if reporter not in self._reporters and len(self._reporters) == 1:
-                reporter = next(iter(self._reporters))  # a format-1 folder names no source
-            by_source.setdefault(reporter, []).append(release)
-        for name, releases in by_source.items():
-            reporter_of = self._reporters.get(name)
-            if reporter_of is None:
-                continue
-            written, failed = reporter_of.report(releases, float(result["finished_at"]))
-            self.metrics.status_tags.labels("ok").inc(written)
-            self.metrics.status_tags.labels("failed").inc(failed)
 
 
 def _what(source: str, hint: Hint | None) -> str:

@@ -87,6 +87,12 @@ class StatusBoard:
         if not self.running:
             self.running_since = None
 
+    def run_abandoned(self) -> None:
+        """A run that goes again at once (it lost a push race): neither a failure nor a
+        result."""
+        with self._lock:
+            self._run_ended()
+
     def run_failed(self, error: str, unread: tuple[str, ...] = ()) -> None:
         """A reconcile could not complete (``unread``: because these sources could not be
         read: ``sources`` says so for each)."""
