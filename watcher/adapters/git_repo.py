@@ -29,13 +29,26 @@ class GitOpsRepo(PullRequestBranches):
     _graphed: str | None = None
 
     def sync(self) -> str | None:
-        """As the checkout syncs; then the commit-graph learns the new commits, so a
+        """As the checkout syncs; the first time, the commit-graph learns the history, so a
         folder's history is read without walking the whole repository's."""
         head = super().sync()
-        if head is not None and head != self._graphed:
-            write_commit_graph(self._git_dir, {**os.environ, **self._local_env})
-            self._graphed = head
+        if head is not None and self._graphed is None:
+            self._write_graph(head)
         return head
+
+    def push(self) -> None:
+        """As the checkout pushes; then the commit-graph learns the new commits. Not at
+        every sync: between a fetch and its push every millisecond widens the window in
+        which another writer (a shard) pushes first; the few commits the graph lacks are
+        walked the plain way."""
+        super().push()
+        head = self.head()
+        if head is not None and head != self._graphed:
+            self._write_graph(head)
+
+    def _write_graph(self, head: str) -> None:
+        write_commit_graph(self._git_dir, {**os.environ, **self._local_env})
+        self._graphed = head
 
     def apply_folder(self, folder: str, files: Mapping[str, bytes], message: str) -> str | None:
         """Commit ``folder`` holding exactly ``files``; None (no commit) when nothing changed."""

@@ -31,9 +31,9 @@ class GitSettings(Frozen):
     push_backoff_seconds: float = Field(
         1.0,
         ge=0,
-        description="Longest first wait before a retry after a rejected push; doubles each "
-        "time. Each wait is a random share of it, so writers rejected together do not retry "
-        "together.",
+        description="After a rejected push the first retry comes at once; later ones wait "
+        "a random share of this, doubling each time, so writers rejected together do not "
+        "retry together.",
     )
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
     forge: ForgeSettings = Field(default_factory=ForgeSettings)

@@ -122,10 +122,12 @@ class DirectPushPublisher:
                     attempt,
                     self._attempts,
                 )
-                # Full jitter: writers rejected together (shards on one branch) would
-                # otherwise retry in step and collide again.
-                self._sleep(random.uniform(0, delay))  # noqa: S311 (timing, not secrets)
-                delay *= 2
+                # The first retry at once (the branch moved: the new head is there to
+                # fetch); later ones after a random share of a doubling delay (full
+                # jitter), or writers rejected together retry in step and collide again.
+                if attempt > 1:
+                    self._sleep(random.uniform(0, delay))  # noqa: S311 (timing, not secrets)
+                    delay *= 2
                 continue
             publication.pushed = True
             return publication
