@@ -479,6 +479,25 @@ def test_the_team_example_gives_the_model_pods_the_bucket_endpoint_and_keys(
             assert f"create secret generic {secret}" in docs and stage.namespace in docs
 
 
+def test_the_shard_example_renders_a_daemon_that_selects_only_its_models(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """docs/kubernetes.md's shard values: the chart takes them, and the daemon's settings
+    select the shard's patterns on the one shared repository and folder."""
+    from watcher.config.loader import load_settings
+
+    (example,) = [block for block in _docs_yaml_blocks() if block.startswith("# shard-a.yaml")]
+    values = tmp_path / "shard-a.yaml"
+    values.write_text(example)
+    objects = helm.render(CHART, release="gitops-watcher", namespace="ml-shard-a", values=[values])
+    (tmp_path / "config.yaml").write_text(one(objects, "ConfigMap")["data"]["config.yaml"])
+    plain = {name: e["value"] for name, e in env_of(objects).items() if "value" in e}
+    settings, _ = load_settings(str(tmp_path / "config.yaml"), env=plain)
+    assert settings.registry.models.include == ("fraud-*", "churn-*")
+    assert settings.git.repo_url == "ssh://git@git.example.com/platform/gitops.git"
+    assert (settings.git.branch, settings.git.path) == ("main", "deployments")
+
+
 # ---- several teams --------------------------------------------------------------
 
 
