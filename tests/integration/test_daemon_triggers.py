@@ -10,20 +10,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.mlflow_server import MlflowServer, register_version, stop_mlflow_server
+from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import (
     WEBHOOK_EVENTS,
     base_config,
     deployed,
     remote_subjects,
     start_daemon,
-    start_webhook_mlflow_server,
 )
 from watcher.sources.mlflow.webhook import sign
 
@@ -123,18 +121,6 @@ def test_the_interval_resync_picks_up_a_stage_transition(
         assert took < 15
     finally:
         assert daemon.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    try:
-        server = start_webhook_mlflow_server(tmp_path_factory.mktemp("mlflow-webhooks"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        stop_mlflow_server(server)
 
 
 def test_a_webhook_from_the_real_server_triggers_and_forgeries_are_refused(

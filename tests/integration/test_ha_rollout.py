@@ -22,20 +22,18 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.mlflow_server import MlflowServer, register_version, stop_mlflow_server
+from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import (
     WEBHOOK_EVENTS,
     DaemonProcess,
     base_config,
     deployed,
     start_daemon,
-    start_webhook_mlflow_server,
 )
 from tests.servers.postgres import PASSWORD, PostgresServer
 
@@ -46,18 +44,6 @@ RENEW = 0.5
 TAKEOVER = 3.0
 #: What a test machine adds to the stated bounds: process start, a reconcile, a push.
 SLACK = 10.0
-
-
-@pytest.fixture(scope="module")
-def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    try:
-        server = start_webhook_mlflow_server(tmp_path_factory.mktemp("mlflow-rollout"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        stop_mlflow_server(server)
 
 
 class Cluster:

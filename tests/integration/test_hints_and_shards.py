@@ -17,13 +17,12 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.mlflow_server import MlflowServer, register_version, stop_mlflow_server
+from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import (
     WEBHOOK_EVENTS,
     DaemonProcess,
@@ -32,7 +31,6 @@ from tests.servers.mlflow_webhook import (
     remote_subjects,
     remote_tree,
     start_daemon,
-    start_webhook_mlflow_server,
 )
 from tests.servers.tcp_proxy import Rules, start_proxy
 from watcher.sources.mlflow.webhook import sign
@@ -45,18 +43,6 @@ QUIET = {"resync_interval_seconds": 600, "probe_interval_seconds": 0}
 #: How long a request to the hung registry waits for an answer (a request that times out
 #: is tried again: a read of it gives up after a few times this).
 HUNG_TIMEOUT = 3.0
-
-
-@pytest.fixture(scope="module")
-def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    try:
-        server = start_webhook_mlflow_server(tmp_path_factory.mktemp("mlflow-hints"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        stop_mlflow_server(server)
 
 
 def deliver(daemon: DaemonProcess, name: str | None) -> None:

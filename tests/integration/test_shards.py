@@ -13,13 +13,12 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.mlflow_server import MlflowServer, register_version, stop_mlflow_server
+from tests.servers.mlflow_server import MlflowServer, register_version
 from tests.servers.mlflow_webhook import (
     WEBHOOK_EVENTS,
     DaemonProcess,
@@ -27,24 +26,11 @@ from tests.servers.mlflow_webhook import (
     deployed,
     remote_subjects,
     start_daemon,
-    start_webhook_mlflow_server,
 )
 
 pytestmark = [pytest.mark.slow]
 
 SECRET = "webhook-secret-for-the-shards-test-0022"
-
-
-@pytest.fixture(scope="module")
-def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    try:
-        server = start_webhook_mlflow_server(tmp_path_factory.mktemp("mlflow-shards"))
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        stop_mlflow_server(server)
 
 
 def at(remote: Path, name: str, version: int) -> bool:

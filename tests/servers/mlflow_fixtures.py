@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
+from tests.servers.mlflow_webhook import start_webhook_mlflow_server
 
 _counter = itertools.count(1)
 
@@ -19,6 +20,20 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     """``mlflow server`` on a SQLite backend; ``.url``, ``.db_path``, ``.db_uri``, ``.client()``."""
     try:
         server = start_mlflow_server(tmp_path_factory.mktemp("mlflow"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        stop_mlflow_server(server)
+
+
+@pytest.fixture(scope="module")
+def webhook_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """``mlflow server`` with webhooks on, one per test module: the webhooks one module
+    registers never fire into another's daemons."""
+    try:
+        server = start_webhook_mlflow_server(tmp_path_factory.mktemp("mlflow-webhooks"))
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
