@@ -42,10 +42,16 @@ def bare_repo(path: Path) -> Path:
 
 
 def remote_files(remote: Path) -> dict[str, bytes]:
-    files = {}
-    for path in remote_tree(remote):
+    """Every file on the remote's main, read from one commit (a daemon may push meanwhile)."""
+    files: dict[str, bytes] = {}
+    if not remote_subjects(remote):
+        return files
+    head = subprocess.run(
+        ["git", "-C", str(remote), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for path in remote_tree(remote, head):
         files[path] = subprocess.run(
-            ["git", "-C", str(remote), "show", f"main:{path}"], capture_output=True, check=True
+            ["git", "-C", str(remote), "show", f"{head}:{path}"], capture_output=True, check=True
         ).stdout
     return files
 

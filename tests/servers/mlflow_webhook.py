@@ -225,24 +225,33 @@ def remote_subjects(remote: Path) -> list[str]:
     ).stdout.splitlines()  # fmt: skip
 
 
-def remote_tree(remote: Path) -> list[str]:
+def remote_tree(remote: Path, ref: str = "main") -> list[str]:
     if not remote_subjects(remote):
         return []
     return subprocess.run(
-        ["git", "-C", str(remote), "ls-tree", "-r", "--name-only", "main"],
+        ["git", "-C", str(remote), "ls-tree", "-r", "--name-only", ref],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
 
 
 def deployed(remote: Path) -> dict[tuple[str, str], str]:
-    """(name, stage) -> revision, from the promotion.json markers on the remote's main."""
+    """(name, stage) -> revision, from the promotion.json markers on the remote's main.
+
+    Read from one commit: a daemon may push while this reads (a file listed at the old
+    head may be gone at the new one)."""
     found: dict[tuple[str, str], str] = {}
-    for path in remote_tree(remote):
+    if not remote_subjects(remote):
+        return found
+    head = subprocess.run(
+        ["git", "-C", str(remote), "rev-parse", "main"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    for path in remote_tree(remote, head):
         if not path.endswith("/promotion.json"):
             continue
         data = json.loads(
             subprocess.run(
-                ["git", "-C", str(remote), "show", f"main:{path}"],
+                ["git", "-C", str(remote), "show", f"{head}:{path}"],
                 capture_output=True,
                 text=True,
                 check=True,
