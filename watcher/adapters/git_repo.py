@@ -14,9 +14,9 @@ from watcher.adapters.git_branches import PullRequestBranches
 from watcher.adapters.git_checkout import MARKER
 from watcher.adapters.git_commits import FolderCommits
 from watcher.adapters.git_history import recent_logs, write_commit_graph
-from watcher.adapters.git_objects import GitTree, blob_id, tree_id
+from watcher.adapters.git_objects import GitTree, blob_id, safe_relpath, tree_id
 from watcher.core.policy.history import FolderCommit
-from watcher.errors import PushRejectedError
+from watcher.errors import GitError, PushRejectedError
 
 __all__ = ["MARKER", "GitOpsRepo", "GitTree", "PushRejectedError", "blob_id", "tree_id"]
 
@@ -45,6 +45,26 @@ class GitOpsRepo(PullRequestBranches):
         head = self.head()
         if head is not None and head != self._graphed:
             self._write_graph(head)
+
+    def touched_since(self, base: str, prefix: str) -> list[str] | None:
+        """The paths under ``prefix`` (relative to it) that the commits from ``base`` to the
+        branch head changed, renames as both names and merges against their first parent;
+        None when ``base`` is not in the head's history (the branch was rewritten)."""
+        head = self.head()
+        if head is None:
+            return None
+        try:
+            self._git("merge-base", "--is-ancestor", base, head)
+        except GitError:
+            return None
+        prefix = "" if prefix.strip("/") in ("", ".") else safe_relpath(prefix)
+        out = self._git(
+            "log", "--format=", "--name-only", "-z", "--no-renames",
+            "--diff-merges=first-parent", f"{base}..{head}", "--", prefix or ".",
+        )  # fmt: skip
+        start = f"{prefix}/" if prefix else ""
+        paths = (path.strip("\n") for path in out.split("\0"))
+        return sorted({path[len(start) :] for path in paths if path.startswith(start) and path})
 
     def _write_graph(self, head: str) -> None:
         write_commit_graph(self._git_dir, {**os.environ, **self._local_env})

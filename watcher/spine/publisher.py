@@ -3,7 +3,9 @@
 The reconciler hands a publisher a *planner* (the current tree in, a plan out)
 rather than a plan, because a publisher may have to plan again: the direct
 publisher commits one change per folder and pushes; when another writer pushed
-first, it fetches, re-plans on the new head and pushes again with backoff. The
+first, it fetches and pushes again with backoff: the same commits made again on the
+new head when the commits in between touched none of the plan's folders, else a
+new plan on the new head. The
 pull request publisher (``pull_requests.py``) routes each change by its stage's
 publish mode, and hands the direct ones to this one.
 """
@@ -21,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from watcher.core.plan import Change, Plan
 from watcher.core.pull_requests import PullRequestEvent
 from watcher.core.release import ReleaseFailure
+from watcher.core.replay import holds_after
 from watcher.core.result import Applied
 from watcher.core.tree import FolderView
 from watcher.errors import PushRejectedError
@@ -49,6 +52,16 @@ class BatchCommits(Protocol):
     def apply_folders(
         self, changes: Sequence[tuple[str, Mapping[str, bytes], str]]
     ) -> list[str | None]: ...
+
+
+@runtime_checkable
+class TouchedPaths(Protocol):
+    """A repository that tells which paths the commits since an older head changed."""
+
+    def touched_since(self, base: str, prefix: str) -> Sequence[str] | None:
+        """Paths under ``prefix``, relative to it; None when ``base`` is not in the
+        branch's history any more."""
+        ...
 
 
 @dataclass
@@ -101,9 +114,13 @@ class DirectPushPublisher:
         self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
     ) -> Publication:
         delay = self._backoff
+        #: After a lost race: the head the plan was made on, and the plan.
+        lost: tuple[str, Plan] | None = None
         for attempt in range(1, self._attempts + 1):
-            self._repo.sync()
-            plan = _settled(planner(_relative(self._read(only), self._path)))
+            head = self._repo.sync()
+            plan = self._still_holding(lost, head) or _settled(
+                planner(_relative(self._read(only), self._path))
+            )
             # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
             publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
@@ -117,11 +134,8 @@ class DirectPushPublisher:
             except PushRejectedError:
                 if attempt == self._attempts:
                     raise
-                log.warning(
-                    "push rejected (attempt %d of %d): re-planning on the new head",
-                    attempt,
-                    self._attempts,
-                )
+                log.warning("push rejected (attempt %d of %d)", attempt, self._attempts)
+                lost = (head, plan) if head is not None else None
                 # The first retry at once (the branch moved: the new head is there to
                 # fetch); later ones after a random share of a doubling delay (full
                 # jitter), or writers rejected together retry in step and collide again.
@@ -132,6 +146,23 @@ class DirectPushPublisher:
             publication.pushed = True
             return publication
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _still_holding(self, lost: tuple[str, Plan] | None, head: str | None) -> Plan | None:
+        """The plan that lost the race, when the commits that won it touched none of its
+        folders (planning again would give it back); None: plan again on ``head``."""
+        if lost is None or head is None or not isinstance(self._repo, TouchedPaths):
+            return None
+        base, plan = lost
+        touched = self._repo.touched_since(base, self._path)
+        if touched is None or not holds_after(plan, touched):
+            log.info("re-planning on the new head %s", head[:12])
+            return None
+        log.info(
+            "the new head %s changed none of the %d planned folder(s): the same %d change(s) "
+            "again on it",
+            head[:12], len(plan.changes), len(plan.changes),
+        )  # fmt: skip
+        return plan
 
     def _read(self, only: Sequence[str] | None) -> Mapping[str, bytes]:
         if only is None:

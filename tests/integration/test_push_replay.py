@@ -1,0 +1,123 @@
+"""A lost push race on a real remote: the same commits again on the new head when the
+winner's commits touched none of the plan's folders, a new plan when they did."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_git_repo import commit_and_push, git, make_repo, other_writer
+from tests.unit.test_plan import MODELS, desired
+from watcher.adapters.git_repo import GitOpsRepo
+from watcher.core.plan import Plan, make_plan
+from watcher.spine.publisher import DirectPushPublisher, Publication
+
+pytestmark = pytest.mark.slow
+
+WANTED = {"a/staging": desired("a", "1", "staging"), "b/staging": desired("b", "1", "staging")}
+
+
+class RivalBeforeFirstPush:
+    """The real repository; before our first push another writer pushes ``files``."""
+
+    def __init__(self, repo: GitOpsRepo, clone: Path, files: dict[str, str]) -> None:
+        self.repo, self.clone, self.files = repo, clone, files
+        self.pushes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.repo, name)
+
+    def push(self) -> None:
+        self.pushes += 1
+        if self.pushes == 1:
+            git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+            commit_and_push(self.clone, self.files, "the rival's commit")
+        self.repo.push()
+
+
+@pytest.fixture
+def seeded(bare_remote: Path, tmp_path: Path) -> Iterator[tuple[GitOpsRepo, Path]]:
+    """A remote with one commit of someone else's, and our checkout of it."""
+    clone = other_writer(bare_remote, tmp_path, "rival")
+    commit_and_push(clone, {"README.md": "the GitOps repo\n"}, "start")
+    with make_repo(str(bare_remote), tmp_path / "checkout") as repo:
+        yield repo, clone
+
+
+def publish_with_rival(
+    repo: GitOpsRepo, clone: Path, files: dict[str, str]
+) -> tuple[list[int], Publication]:
+    """Publish WANTED while the rival pushes ``files`` first: the sizes of the trees the
+    planner was handed (one per plan made), and what was published."""
+    planned: list[int] = []
+
+    def planner(current: Mapping[str, bytes]) -> Plan:
+        planned.append(len(current))
+        return make_plan(current, WANTED, MODELS)
+
+    racing = RivalBeforeFirstPush(repo, clone, files)
+    publisher = DirectPushPublisher(racing, "deployments", attempts=3, backoff_seconds=0)  # type: ignore[arg-type]
+    publication = publisher.publish(planner)
+    assert publication.pushed and publication.attempts == 2
+    return planned, publication
+
+
+def test_commits_in_other_folders_are_not_planned_again(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path
+) -> None:
+    repo, clone = seeded
+    planned, publication = publish_with_rival(
+        repo, clone, {"deployments/z/staging/deployment.yaml": "z\n"}
+    )
+
+    assert planned == [0]  # one plan: made again on the new head as it was
+    assert sorted(a.change.folder for a in publication.applied) == ["a/staging", "b/staging"]
+    subjects = git("log", "--format=%s", "main", cwd=bare_remote).splitlines()
+    assert subjects == [
+        "deploy b v1 to staging", "deploy a v1 to staging", "the rival's commit", "start",
+    ]  # fmt: skip
+    files = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote).splitlines()
+    assert "deployments/z/staging/deployment.yaml" in files
+
+
+def test_a_commit_in_a_planned_folder_is_planned_again(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path
+) -> None:
+    repo, clone = seeded
+    planned, publication = publish_with_rival(
+        repo, clone, {"deployments/a/staging/notes.txt": "mine\n"}
+    )
+
+    assert planned == [0, 1]  # planned again, on a tree holding the rival's file
+    # The new plan sees a folder it does not own in the way and leaves it as it is.
+    assert [a.change.folder for a in publication.applied] == ["b/staging"]
+    assert [folder for folder, _ in publication.plan.problems] == ["a/staging"]
+    files = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote).splitlines()
+    assert "deployments/a/staging/notes.txt" in files
+    assert "deployments/a/staging/promotion.json" not in files
+
+
+def test_touched_since_names_paths_under_the_prefix_and_refuses_a_rewritten_base(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path
+) -> None:
+    repo, clone = seeded
+    base = repo.sync()
+    assert base is not None
+    commit_and_push(clone, {"deployments/m/staging/x.yaml": "1\n", "top.txt": "t\n"}, "two")
+    git("mv", "deployments/m/staging/x.yaml", "deployments/m/staging/y.yaml", cwd=clone)
+    git("commit", "-q", "-m", "rename", cwd=clone)
+    git("push", "-q", "origin", "HEAD:main", cwd=clone)
+    repo.sync()
+
+    assert repo.touched_since(base, "deployments") == ["m/staging/x.yaml", "m/staging/y.yaml"]
+    assert repo.touched_since(base, "") == ["deployments/m/staging/x.yaml",
+                                            "deployments/m/staging/y.yaml", "top.txt"]  # fmt: skip
+
+    # Someone rewrites the branch: the old base is no longer in its history.
+    git("reset", "-q", "--hard", "HEAD~2", cwd=clone)
+    git("commit", "-q", "--amend", "-m", "start, rewritten", cwd=clone)
+    git("push", "-q", "--force", "origin", "HEAD:main", cwd=clone)
+    repo.sync()
+    assert repo.touched_since(base, "deployments") is None
