@@ -68,7 +68,8 @@ def config(server: MlflowServer, remote: Path, state: Path, groups: list[str]) -
             "tracking_uri": server.url,
             "models": {"include": [f"{group}-*" for group in groups]},
         },
-        "git": {"repo_url": str(remote), "push_backoff_seconds": 0},
+        # The default push retries (git.push_attempts, git.push_backoff_seconds), as users run.
+        "git": {"repo_url": str(remote)},
         "artifacts": {"store": "none"},
     }
 

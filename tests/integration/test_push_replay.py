@@ -109,15 +109,19 @@ def test_touched_since_names_paths_under_the_prefix_and_refuses_a_rewritten_base
     git("mv", "deployments/m/staging/x.yaml", "deployments/m/staging/y.yaml", cwd=clone)
     git("commit", "-q", "-m", "rename", cwd=clone)
     git("push", "-q", "origin", "HEAD:main", cwd=clone)
-    repo.sync()
+    head = repo.sync()
+    assert head is not None
 
-    assert repo.touched_since(base, "deployments") == ["m/staging/x.yaml", "m/staging/y.yaml"]
-    assert repo.touched_since(base, "") == ["deployments/m/staging/x.yaml",
+    assert repo.touched_since(base, head, "deployments") == [
+        "m/staging/x.yaml", "m/staging/y.yaml",
+    ]  # fmt: skip
+    assert repo.touched_since(base, head, "") == ["deployments/m/staging/x.yaml",
                                             "deployments/m/staging/y.yaml", "top.txt"]  # fmt: skip
 
     # Someone rewrites the branch: the old base is no longer in its history.
     git("reset", "-q", "--hard", "HEAD~2", cwd=clone)
     git("commit", "-q", "--amend", "-m", "start, rewritten", cwd=clone)
     git("push", "-q", "--force", "origin", "HEAD:main", cwd=clone)
-    repo.sync()
-    assert repo.touched_since(base, "deployments") is None
+    rewritten = repo.sync()
+    assert rewritten is not None
+    assert repo.touched_since(base, rewritten, "deployments") is None

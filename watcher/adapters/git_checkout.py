@@ -63,6 +63,8 @@ class GitCheckout(Closing):
         # Literal pathspecs: a folder named '*' must mean only itself.
         self._local_env = {"GIT_LITERAL_PATHSPECS": "1", "GIT_TERMINAL_PROMPT": "0"}
         self._repo: Repo | None = None
+        #: The branch name passed ``git check-ref-format`` (it never changes: once).
+        self._branch_checked = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -190,6 +192,8 @@ class GitCheckout(Closing):
     # -- the checkout ------------------------------------------------------------------
 
     def _check_branch_name(self) -> None:
+        if self._branch_checked:
+            return
         name = self._branch
         if not name or name.startswith("-"):
             raise GitError(f"invalid branch name {name!r}", hint="check git.branch")
@@ -197,6 +201,7 @@ class GitCheckout(Closing):
             Repo.GitCommandWrapperType().execute(["git", "check-ref-format", f"refs/heads/{name}"])
         except GitCommandError as exc:
             raise GitError(f"invalid branch name {name!r}", hint="check git.branch") from exc
+        self._branch_checked = True
 
     def _open_quietly(self) -> bool:
         try:

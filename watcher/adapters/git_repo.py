@@ -46,13 +46,10 @@ class GitOpsRepo(PullRequestBranches):
         if head is not None and head != self._graphed:
             self._write_graph(head)
 
-    def touched_since(self, base: str, prefix: str) -> list[str] | None:
-        """The paths under ``prefix`` (relative to it) that the commits from ``base`` to the
-        branch head changed, renames as both names and merges against their first parent;
+    def touched_since(self, base: str, head: str, prefix: str) -> list[str] | None:
+        """The paths under ``prefix`` (relative to it) that the commits from ``base`` to
+        ``head`` changed, renames as both names and merges against their first parent;
         None when ``base`` is not in the head's history (the branch was rewritten)."""
-        head = self.head()
-        if head is None:
-            return None
         try:
             self._git("merge-base", "--is-ancestor", base, head)
         except GitError:

@@ -29,11 +29,11 @@ class GitSettings(Frozen):
     )
     push_attempts: int = Field(5, ge=1, le=50, description="Pushes tried before giving up.")
     push_backoff_seconds: float = Field(
-        1.0,
+        0.2,
         ge=0,
-        description="After a rejected push the first retry comes at once; later ones wait "
-        "a random share of this, doubling each time, so writers rejected together do not "
-        "retry together.",
+        description="After a rejected push (another writer pushed first) the first retry "
+        "comes at once; later ones wait a random share of this, doubling each time, so "
+        "writers rejected together do not retry together.",
     )
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
     forge: ForgeSettings = Field(default_factory=ForgeSettings)

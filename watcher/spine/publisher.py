@@ -58,9 +58,9 @@ class BatchCommits(Protocol):
 class TouchedPaths(Protocol):
     """A repository that tells which paths the commits since an older head changed."""
 
-    def touched_since(self, base: str, prefix: str) -> Sequence[str] | None:
-        """Paths under ``prefix``, relative to it; None when ``base`` is not in the
-        branch's history any more."""
+    def touched_since(self, base: str, head: str, prefix: str) -> Sequence[str] | None:
+        """Paths under ``prefix``, relative to it, that the commits from ``base`` to
+        ``head`` changed; None when ``base`` is not in ``head``'s history."""
         ...
 
 
@@ -153,7 +153,7 @@ class DirectPushPublisher:
         if lost is None or head is None or not isinstance(self._repo, TouchedPaths):
             return None
         base, plan = lost
-        touched = self._repo.touched_since(base, self._path)
+        touched = self._repo.touched_since(base, head, self._path)
         if touched is None or not holds_after(plan, touched):
             log.info("re-planning on the new head %s", head[:12])
             return None
