@@ -147,27 +147,40 @@ def count_requests() -> dict[str, int]:
     return counts
 
 
-def cold_noop(config: Path) -> tuple[float, float]:
-    """A whole `gitops-watcher reconcile --once` in a fresh process: seconds and its peak RSS MB.
+#: The last line a probe prints on standard error: its own peak RSS (VmHWM, KiB).
+PEAK_LINE = (
+    "import re\n"
+    "status = open('/proc/self/status').read()\n"
+    "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
+)
 
-    The process reports its own ``ru_maxrss``: RUSAGE_CHILDREN is the peak of every child
-    so far (the first import's among them), not of this one.
+
+def peak_of(code: str, args: list[str]) -> tuple[float, float]:
+    """Run ``code`` (which sets ``code``, an exit status) in a fresh interpreter: seconds
+    and the process's own peak RSS, MB.
+
+    The peak is VmHWM, the high-water mark of the process's own memory. Not
+    ``ru_maxrss``: on Linux, exec folds the old address space's peak into it, and a
+    child started with vfork (as subprocess does) or fork had its parent's, so a child
+    of a big process reports at least its parent's peak (the benchmark's own: 266 and
+    307 MB were the benchmark's heap, not the cold run's). RUSAGE_CHILDREN is no better:
+    the peak of every child so far.
     """
-    probe = (
-        "import resource, sys\n"
-        "from watcher.commands.cli import main\n"
-        "code = main(sys.argv[1:])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-        "sys.exit(code)\n"
-    )
+    probe = f"import sys\n{code}\n{PEAK_LINE}sys.exit(code)\n"
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", probe, "--config", str(config), "-q", "reconcile", "--once"],
+        [sys.executable, "-c", probe, *args],
         check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     peak_kib = int(done.stderr.strip().splitlines()[-1])
     return seconds, peak_kib / 1024
+
+
+def cold_noop(config: Path) -> tuple[float, float]:
+    """A whole `gitops-watcher reconcile --once` in a fresh process: seconds and its peak RSS MB."""
+    run_once = "from watcher.commands.cli import main\ncode = main(sys.argv[1:])"
+    return peak_of(run_once, ["--config", str(config), "-q", "reconcile", "--once"])
 
 
 def daemon_rss(config: Path, runs: int = 3) -> tuple[float, float]:
@@ -442,6 +455,11 @@ def targets(f: dict[str, Any]) -> dict[str, bool]:
         # The daemon's no-op (peak of the whole process); the cold CLI is shown beside it.
         "noop_rss_under_200mb": max(
             f["noop_large_db"]["daemon_peak_rss_mb"], f["noop_large_rest"]["daemon_peak_rss_mb"]
+        )
+        < 200,
+        # Issue 22: a cold `reconcile --once` (a new process, as from cron), either reader.
+        "cold_rss_under_200mb": max(
+            f["noop_large_db"]["cold_rss_mb"], f["noop_large_rest"]["cold_rss_mb"]
         )
         < 200,
         "one_change_under_3x": all(
