@@ -3,7 +3,7 @@
 A real MLflow server (SQLite backend, webhooks enabled) holding ``--versions``
 versions (10,000: 2,000 models, 4,000 deployments) seeded as ``bench/reconcile.py``
 does, in three name groups ``shard0-*``, ``shard1-*``, ``shard2-*``. Two phases on
-one bare remote:
+one bare remote, and a third for comparison:
 
 - ``single``: one daemon (``python -m watcher run``, REST, webhooks) selecting all
   three groups imports the registry, then takes a burst of ``--promotions``
@@ -11,9 +11,12 @@ one bare remote:
   every ``--gap`` seconds, round robin over the groups, each model once);
 - ``shards``: that daemon stopped, three daemons, each selecting one group
   (disjoint ``registry.models.include``, own state folder, one webhook each), start
-  on the same remote and take a burst of as many promotions on other models.
+  on the same remote and take a burst of as many promotions on other models;
+- ``apart``: the same three shards, each pushing to a remote of its own (no race for
+  a branch), take a burst of as many promotions on other models again: what three
+  daemons on this machine cost without the race (a figure, not a target).
 
-A thread polls the remote's ``main`` every 5 ms; a commit lands when ``main`` first
+A thread polls each remote's ``main`` every 5 ms; a commit lands when ``main`` first
 contains it. Afterwards every commit of the burst is read back: each promoted
 (model, stage) must be changed by exactly one commit, no commit may change anything
 else or more than one folder, and each promoted folder's ``promotion.json`` must
@@ -28,6 +31,7 @@ Prints a table; the last line is one JSON object with the figures and the target
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import secrets
@@ -75,16 +79,17 @@ def config(server: MlflowServer, remote: Path, state: Path, groups: list[str]) -
 
 
 def start_all(
-    server: MlflowServer, remote: Path, work: Path, phase: str, secret: str
+    server: MlflowServer, remotes: list[Path], work: Path, phase: str, secret: str
 ) -> list[DaemonProcess]:
-    """The phase's daemons, each done with its startup reconcile."""
+    """The phase's daemons (the one for all groups, or one per group, each pushing to
+    its entry of ``remotes``), each done with its startup reconcile."""
     layouts = [GROUPS] if phase == "single" else [[group] for group in GROUPS]
     env = {"GITOPS_WATCHER_WEBHOOK_SECRET": secret}
     daemons = []
     try:
         for index, groups in enumerate(layouts):
             where = work / f"{phase}-{index}"
-            settings = config(server, remote, where / "state", groups)
+            settings = config(server, remotes[index], where / "state", groups)
             daemons.append(start_daemon(where, settings, {}, env))
         for daemon in daemons:
             daemon.wait_for(
@@ -100,14 +105,15 @@ def start_all(
 
 
 def burst(
-    server: MlflowServer, remote: Path, models: list[str], gap: float, timeout: float
-) -> tuple[dict[str, float], dict[str, float], str]:
-    """Promote each model once, ``gap`` seconds apart, while watching the remote; when
-    each promotion's call returned, when each commit landed, and ``main`` before."""
+    server: MlflowServer, remotes: list[Path], models: list[str], gap: float, timeout: float
+) -> tuple[dict[str, float], dict[Path, dict[str, float]]]:
+    """Promote each model once, ``gap`` seconds apart, while watching the remotes; when
+    each promotion's call returned, and (by remote) when each commit landed."""
     client = server.client()
-    before = ref(remote)
+    before = {remote: ref(remote) for remote in remotes}
     written: dict[str, float] = {}
-    with RefWatch(remote) as watch:
+    with contextlib.ExitStack() as stack:
+        watches = {remote: stack.enter_context(RefWatch(remote)) for remote in before}
         for model in models:
             client.set_registered_model_alias(model, "staging", PROMOTED_TO)
             written[model] = time.perf_counter()
@@ -115,12 +121,12 @@ def burst(
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             # Every promoted model's folder changed since ``before``: the burst is in.
-            landed = git(remote, "diff", "--name-only", before, "main")
+            landed = "".join(git(r, "diff", "--name-only", at, "main") for r, at in before.items())
             if all(f"/{model}/staging/" in landed for model in models):
                 break
             time.sleep(0.5)
         time.sleep(2.0)  # anything late (a duplicate) lands too
-    return written, watch.landed(), before
+    return written, {remote: watch.landed() for remote, watch in watches.items()}
 
 
 def check(
@@ -153,17 +159,34 @@ def check(
     }
 
 
-_folders: dict[str, str] = {}
+def check_each(
+    homes: dict[Path, list[str]], written: dict[str, float], landed: dict[Path, dict[str, float]]
+) -> dict[str, Any]:
+    """``check`` on each remote with the models it holds, added up."""
+    total: dict[str, Any] = {}
+    for remote, models in homes.items():
+        for key, value in check(remote, models, written, landed[remote]).items():
+            if key not in total:
+                total[key] = value
+            elif isinstance(value, dict):
+                total[key] = {**total[key], **value}
+            else:
+                total[key] = total[key] + value
+    return total
+
+
+_folders: dict[Path, dict[str, str]] = {}
 
 
 def folder_of(remote: Path, model: str) -> str:
     """The path of a model's staging folder on the remote (``<git.path>/<model>/staging``)."""
-    if not _folders:
+    if remote not in _folders:
+        found = _folders[remote] = {}
         for line in git(remote, "ls-tree", "-d", "-r", "--name-only", "main").splitlines():
             parts = line.split("/")
             if len(parts) >= 2 and parts[-1] == "staging" and MODEL_NAME.fullmatch(parts[-2]):
-                _folders[parts[-2]] = line
-    return _folders[model]
+                found[parts[-2]] = line
+    return _folders[remote][model]
 
 
 def phase_figures(outcome: dict[str, Any], models: list[str]) -> dict[str, Any]:
@@ -186,12 +209,13 @@ def phase_figures(outcome: dict[str, Any], models: list[str]) -> dict[str, Any]:
 
 
 def run_phase(
-    phase: str, server: MlflowServer, remote: Path, work: Path, models: list[str],
+    phase: str, server: MlflowServer, remotes: list[Path], work: Path, models: list[str],
     args: argparse.Namespace,
 ) -> dict[str, Any]:  # fmt: skip
+    """One burst; ``remotes``: the remote each daemon pushes to (one per daemon)."""
     secret = secrets.token_hex(16)
     started = time.perf_counter()
-    daemons = start_all(server, remote, work, phase, secret)
+    daemons = start_all(server, remotes, work, phase, secret)
     startup = time.perf_counter() - started
     client = server.client()
     hooks = []
@@ -202,14 +226,21 @@ def run_phase(
                 events=WEBHOOK_EVENTS, secret=secret,  # type: ignore[arg-type]
             ))  # fmt: skip
         time.sleep(2.5)  # MLflow caches its webhook list (1 s here)
-        written, landed, _ = burst(server, remote, models, args.gap, args.timeout)
+        written, landed = burst(server, list(dict.fromkeys(remotes)), models, args.gap,
+                                args.timeout)  # fmt: skip
         logs = [daemon.log() for daemon in daemons]
     finally:
         for hook in hooks:
             client.delete_webhook(hook.webhook_id)
         for daemon in daemons:
             daemon.stop(timeout=60)
-    figures = phase_figures(check(remote, models, written, landed), models)
+    homes = {remote: models for remote in dict.fromkeys(remotes)}
+    if len(homes) > 1:  # a remote per shard: each holds its own group's models
+        homes = {
+            r: [m for m in models if m.startswith(f"{g}-")]
+            for r, g in zip(remotes, GROUPS, strict=True)
+        }
+    figures = phase_figures(check_each(homes, written, landed), models)
     figures["startup_s"] = startup
     # From each daemon's log (start-up included): pushes rejected because another
     # writer pushed first (each is re-planned), and runs that gave up after the
@@ -221,19 +252,19 @@ def run_phase(
     return figures
 
 
-def plan_models(versions: int, promotions: int) -> tuple[list[str], list[str]]:
-    """Two disjoint lists of models (one per phase), round robin over the groups."""
+def plan_models(versions: int, promotions: int, phases: int) -> list[list[str]]:
+    """Disjoint lists of models (one per phase), round robin over the groups."""
     per_group = max(1, versions // SHARDS // 5)
     need = -(-promotions // SHARDS)
-    if 2 * need > per_group:
+    if phases * need > per_group:
         raise SystemExit(f"{versions} versions give {per_group} models a group: too few for "
-                         f"2 x {promotions} promotions")  # fmt: skip
-    lists: list[list[str]] = [[], []]
-    for which in range(2):
+                         f"{phases} x {promotions} promotions")  # fmt: skip
+    lists: list[list[str]] = [[] for _ in range(phases)]
+    for which in range(phases):
         for index in range(promotions):
             group, step = index % SHARDS, index // SHARDS
             lists[which].append(f"{GROUPS[group]}-{which * need + step:05d}")
-    return lists[0], lists[1]
+    return lists
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -244,10 +275,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert server.db_path is not None
         for group in GROUPS:
             seed(server.db_path, args.versions // SHARDS, group)
-        single, sharded = plan_models(args.versions, args.promotions)
+        single, sharded, apart = plan_models(args.versions, args.promotions, 3)
         remote = bare(work / "remote.git")
-        figures["single"] = run_phase("single", server, remote, work, single, args)
-        figures["shards"] = run_phase("shards", server, remote, work, sharded, args)
+        figures["single"] = run_phase("single", server, [remote], work, single, args)
+        figures["shards"] = run_phase("shards", server, [remote] * SHARDS, work, sharded, args)
+        own = [bare(work / f"apart-{index}.git") for index in range(SHARDS)]
+        figures["apart"] = run_phase("apart", server, own, work, apart, args)
     finally:
         stop_mlflow_server(server)
         if args.keep:
@@ -283,14 +316,16 @@ def main() -> None:
     print(f"{f['versions']} versions in {SHARDS} groups; bursts of {args.promotions} "
           f"promotions, one every {args.gap:g} s")  # fmt: skip
     print(f"{'daemons':<28} {'n':>3} {'p50':>8} {'p95':>8} {'commits':>8} {'exactly once':>13}")
-    for phase, label in (("single", "one daemon, all groups"), ("shards", "3 shards")):
+    labels = (("single", "one daemon, all groups"), ("shards", "3 shards, one remote"),
+              ("apart", "3 shards, a remote each"))  # fmt: skip
+    for phase, label in labels:
         row = f[phase]
-        rows = [("all", label)] + [(g, f"  shard {g}-*") for g in GROUPS if phase == "shards"]
+        rows = [("all", label)] + [(g, f"  shard {g}-*") for g in GROUPS if phase != "single"]
         for key, name in rows:
             s = row.get(key, {"n": 0, "p50_s": float("nan"), "p95_s": float("nan")})
             extra = f" {row['commits']:>8} {row['exactly_once']!s:>13}" if key == "all" else ""
             print(f"{name:<28} {s['n']:>3} {s['p50_s']:>7.3f}s {s['p95_s']:>7.3f}s{extra}")
-    for phase in ("single", "shards"):
+    for phase, _label in labels:
         row = f[phase]
         print(f"{phase}: pushes rejected per daemon {row['pushes_rejected']}, runs that "
               f"could not complete {row['runs_failed']}")  # fmt: skip

@@ -3,6 +3,7 @@ winner's commits touched none of the plan's folders, a new plan when they did.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -125,3 +126,43 @@ def test_touched_since_names_paths_under_the_prefix_and_refuses_a_rewritten_base
     rewritten = repo.sync()
     assert rewritten is not None
     assert repo.touched_since(base, rewritten, "deployments") is None
+
+
+class RivalWhilePlanning:
+    """A planner slower than a fetch (as when the policy asks the registry about both
+    versions): while it plans, another writer pushes ``files``."""
+
+    def __init__(self, clone: Path, files: dict[str, str]) -> None:
+        self.clone, self.files = clone, files
+        self.trees: list[int] = []
+
+    def __call__(self, current: Mapping[str, bytes]) -> Plan:
+        self.trees.append(len(current))
+        if len(self.trees) == 1:
+            git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+            commit_and_push(self.clone, self.files, "pushed while we planned")
+            time.sleep(1.0)  # far longer than a local fetch: the publisher fetches again
+        return make_plan(current, WANTED, MODELS)
+
+
+@pytest.mark.parametrize(
+    ("files", "plans"),
+    [
+        ({"deployments/z/staging/deployment.yaml": "z\n"}, [0]),
+        ({"deployments/a/staging/notes.txt": "mine\n"}, [0, 1]),
+    ],
+    ids=["elsewhere", "in-a-planned-folder"],
+)
+def test_a_slow_plan_is_checked_against_a_fresh_fetch_before_its_first_push(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path, files: dict[str, str], plans: list[int]
+) -> None:
+    repo, clone = seeded
+    planner = RivalWhilePlanning(clone, files)
+
+    publication = DirectPushPublisher(repo, "deployments", attempts=3).publish(planner)
+
+    # No push was refused: the commits were made on the head fetched after planning.
+    assert publication.pushed and publication.attempts == 1
+    assert planner.trees == plans
+    subjects = git("log", "--format=%s", "main", cwd=bare_remote).splitlines()
+    assert "pushed while we planned" in subjects

@@ -29,7 +29,7 @@ class GitSettings(Frozen):
     )
     push_attempts: int = Field(5, ge=1, le=50, description="Pushes tried before giving up.")
     push_backoff_seconds: float = Field(
-        0.2,
+        0.05,
         ge=0,
         description="After a rejected push (another writer pushed first) the first retry "
         "comes at once; later ones wait a random share of this, doubling each time, so "

@@ -117,14 +117,22 @@ class DirectPushPublisher:
         #: After a lost race: the head the plan was made on, and the plan.
         lost: tuple[str, Plan] | None = None
         for attempt in range(1, self._attempts + 1):
+            started = time.monotonic()
             head = self._repo.sync()
-            plan = self._still_holding(lost, head) or _settled(
-                planner(_relative(self._read(only), self._path))
-            )
+            synced = time.monotonic()
+            plan = self._still_holding(lost, head) or self._plan(planner, only)
             # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
             publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
                 return publication
+            if time.monotonic() - synced > synced - started:
+                # Planning took longer than a fetch (the policy asks the registry about
+                # the versions, for one): fetch again, so that another writer has one
+                # fetch's time to push first, not the plan's.
+                head, plan = self._refreshed(head, plan, planner, only)
+                publication.plan = plan
+                if not plan.changes:
+                    return publication
             publication.applied = self._commit(plan)
             if not publication.applied:
                 return publication
@@ -146,6 +154,21 @@ class DirectPushPublisher:
             publication.pushed = True
             return publication
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _plan(self, planner: Planner, only: Sequence[str] | None) -> Plan:
+        return _settled(planner(_relative(self._read(only), self._path)))
+
+    def _refreshed(
+        self, head: str | None, plan: Plan, planner: Planner, only: Sequence[str] | None
+    ) -> tuple[str | None, Plan]:
+        """The branch's head now, and the plan for it: ``plan`` itself when the branch has
+        not moved or moved only in other folders, else a new plan (quicker than the
+        first: the policy remembers what it asked the registry in this reconcile)."""
+        newer = self._repo.sync()
+        if newer == head:
+            return head, plan
+        kept = self._still_holding((head, plan), newer) if head is not None else None
+        return newer, kept or self._plan(planner, only)
 
     def _still_holding(self, lost: tuple[str, Plan] | None, head: str | None) -> Plan | None:
         """The plan that lost the race, when the commits that won it touched none of its

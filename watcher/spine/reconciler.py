@@ -161,6 +161,8 @@ class Reconciler(Closing):
 
         #: The policy's word on the last plan the publisher asked for (it may plan again).
         decided: list[PolicyResult] = []
+        #: What the policy asks the registries, asked once however often the publisher plans.
+        evidence = {source.name: evidence_of(source) for source in self.sources}
 
         def planner(current: Mapping[str, bytes]) -> Plan:
             plan = make_plan(
@@ -174,7 +176,8 @@ class Reconciler(Closing):
             )
             if self._policy is None:
                 return plan
-            decided[:] = [apply_policy(plan, current, state.folders, self._policy_context())]
+            context = PolicyContext(self._prefix, self._policy, evidence, time.time())
+            decided[:] = [apply_policy(plan, current, state.folders, context)]
             return decided[0].plan
 
         with self._git_turn:
@@ -225,11 +228,6 @@ class Reconciler(Closing):
         result.failures += publication.failures
         result.releases = _outcomes(result.failures, unchecked, publication, stopped)
         result.finished_at = time.time()
-
-    def _policy_context(self) -> PolicyContext:
-        assert self._policy is not None
-        evidence = {source.name: evidence_of(source) for source in self.sources}
-        return PolicyContext(self._prefix, self._policy, evidence, time.time())
 
     def _record(self, result: ReconcileResult) -> None:
         if self._ledger is None or result.dry_run:
