@@ -130,7 +130,7 @@ def test_touched_since_names_paths_under_the_prefix_and_refuses_a_rewritten_base
 
 class RivalWhilePlanning:
     """A planner slower than a fetch (as when the policy asks the registry about both
-    versions): while it plans, another writer pushes ``files``."""
+    versions): while it plans, another writer pushes ``files`` (if any)."""
 
     def __init__(self, clone: Path, files: dict[str, str]) -> None:
         self.clone, self.files = clone, files
@@ -139,10 +139,41 @@ class RivalWhilePlanning:
     def __call__(self, current: Mapping[str, bytes]) -> Plan:
         self.trees.append(len(current))
         if len(self.trees) == 1:
-            git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
-            commit_and_push(self.clone, self.files, "pushed while we planned")
-            time.sleep(1.0)  # far longer than a local fetch: the publisher fetches again
+            if self.files:
+                git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+                commit_and_push(self.clone, self.files, "pushed while we planned")
+            time.sleep(1.0)  # far longer than a local fetch
         return make_plan(current, WANTED, MODELS)
+
+
+class CountingSyncs:
+    """The real repository, counting its fetches."""
+
+    def __init__(self, repo: GitOpsRepo) -> None:
+        self.repo = repo
+        self.syncs = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.repo, name)
+
+    def sync(self) -> str | None:
+        self.syncs += 1
+        return self.repo.sync()
+
+
+def publisher_that_pushed_before(
+    repo: GitOpsRepo, clone: Path, *, then_someone_else: bool
+) -> tuple[DirectPushPublisher, CountingSyncs]:
+    """A publisher that has pushed once already; then, maybe, another writer pushes."""
+    counting = CountingSyncs(repo)
+    publisher = DirectPushPublisher(counting, "deployments", attempts=3)  # type: ignore[arg-type]
+    first = {"p/staging": desired("p", "1", "staging")}
+    assert publisher.publish(lambda current: make_plan(current, first, MODELS)).pushed
+    if then_someone_else:
+        git("pull", "-q", "--rebase", "origin", "main", cwd=clone)
+        commit_and_push(clone, {"NOTES.md": "a person was here\n"}, "a person's commit")
+    counting.syncs = 0
+    return publisher, counting
 
 
 @pytest.mark.parametrize(
@@ -153,16 +184,31 @@ class RivalWhilePlanning:
     ],
     ids=["elsewhere", "in-a-planned-folder"],
 )
-def test_a_slow_plan_is_checked_against_a_fresh_fetch_before_its_first_push(
+def test_a_slow_plan_on_a_shared_branch_is_checked_against_a_fresh_fetch(
     seeded: tuple[GitOpsRepo, Path], bare_remote: Path, files: dict[str, str], plans: list[int]
 ) -> None:
     repo, clone = seeded
+    publisher, counting = publisher_that_pushed_before(repo, clone, then_someone_else=True)
     planner = RivalWhilePlanning(clone, files)
 
-    publication = DirectPushPublisher(repo, "deployments", attempts=3).publish(planner)
+    publication = publisher.publish(planner)
 
-    # No push was refused: the commits were made on the head fetched after planning.
+    # No push was refused: the commits were made on the head fetched after planning
+    # (the plan made again only when the other writer's commit was in its folders).
     assert publication.pushed and publication.attempts == 1
-    assert planner.trees == plans
+    assert counting.syncs == 2
+    assert [n - 2 for n in planner.trees] == plans  # beside p/staging's two files
     subjects = git("log", "--format=%s", "main", cwd=bare_remote).splitlines()
     assert "pushed while we planned" in subjects
+
+
+def test_a_sole_writer_does_not_fetch_twice(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path
+) -> None:
+    repo, clone = seeded
+    publisher, counting = publisher_that_pushed_before(repo, clone, then_someone_else=False)
+
+    publication = publisher.publish(RivalWhilePlanning(clone, {}))
+
+    assert publication.pushed and publication.attempts == 1
+    assert counting.syncs == 1

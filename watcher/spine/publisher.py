@@ -109,6 +109,9 @@ class DirectPushPublisher:
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+        #: The head this publisher pushed last: a branch found elsewhere at the next sync
+        #: means another writer pushes to it too (shards, a person).
+        self._pushed: str | None = None
 
     def publish(
         self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
@@ -125,10 +128,12 @@ class DirectPushPublisher:
             publication = Publication(plan, attempts=attempt - 1)
             if dry_run or not plan.changes:
                 return publication
-            if time.monotonic() - synced > synced - started:
-                # Planning took longer than a fetch (the policy asks the registry about
-                # the versions, for one): fetch again, so that another writer has one
-                # fetch's time to push first, not the plan's.
+            shared = self._pushed is not None and head != self._pushed
+            if shared and time.monotonic() - synced > synced - started:
+                # Another writer pushes here too, and planning took longer than a fetch
+                # (the policy asks the registry about the versions, for one): fetch
+                # again, so that the other has one fetch's time to push first, not the
+                # plan's. A sole writer skips this: its branch does not move.
                 head, plan = self._refreshed(head, plan, planner, only)
                 publication.plan = plan
                 if not plan.changes:
@@ -152,6 +157,7 @@ class DirectPushPublisher:
                     delay *= 2
                 continue
             publication.pushed = True
+            self._pushed = publication.applied[-1].commit
             return publication
         raise AssertionError("unreachable: the last attempt returns or raises")
 
