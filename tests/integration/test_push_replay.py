@@ -184,25 +184,27 @@ def publisher_that_pushed_before(
     ],
     ids=["elsewhere", "in-a-planned-folder"],
 )
-def test_a_slow_plan_on_a_shared_branch_is_checked_against_a_fresh_fetch(
+def test_the_fetch_comes_after_the_plan(
     seeded: tuple[GitOpsRepo, Path], bare_remote: Path, files: dict[str, str], plans: list[int]
 ) -> None:
+    """Another writer pushes while we plan (slowly, as when the policy asks the registry):
+    the fetch after the plan sees it, so no push is refused."""
     repo, clone = seeded
     publisher, counting = publisher_that_pushed_before(repo, clone, then_someone_else=True)
     planner = RivalWhilePlanning(clone, files)
 
     publication = publisher.publish(planner)
 
-    # No push was refused: the commits were made on the head fetched after planning
-    # (the plan made again only when the other writer's commit was in its folders).
+    # The plan made on the head of our last push held when the commits since were in
+    # other folders; made again (then fetched again) when one was in its folder.
     assert publication.pushed and publication.attempts == 1
-    assert counting.syncs == 2
     assert [n - 2 for n in planner.trees] == plans  # beside p/staging's two files
+    assert counting.syncs == len(plans)
     subjects = git("log", "--format=%s", "main", cwd=bare_remote).splitlines()
     assert "pushed while we planned" in subjects
 
 
-def test_a_sole_writer_does_not_fetch_twice(
+def test_a_sole_writer_fetches_once_after_planning(
     seeded: tuple[GitOpsRepo, Path], bare_remote: Path
 ) -> None:
     repo, clone = seeded
@@ -212,3 +214,23 @@ def test_a_sole_writer_does_not_fetch_twice(
 
     assert publication.pushed and publication.attempts == 1
     assert counting.syncs == 1
+
+
+def test_commits_that_were_not_pushed_are_dropped_before_planning(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path
+) -> None:
+    """A publish that gave up after its attempts leaves commits in the checkout that never
+    reached the remote; the next plan is made on the remote's head, not on them."""
+    repo, clone = seeded
+    publisher, _counting = publisher_that_pushed_before(repo, clone, then_someone_else=False)
+    pushed = repo.head()
+    assert repo.apply_folder("deployments/q/staging", {"x.yaml": b"x\n"}, "never pushed")
+    seen: list[Mapping[str, bytes]] = []
+
+    def planner(current: Mapping[str, bytes]) -> Plan:
+        seen.append(current)
+        return make_plan(current, {"p/staging": desired("p", "1", "staging")}, MODELS)
+
+    assert not publisher.publish(planner).plan.changes  # p/staging is as wanted
+    assert repo.head() == pushed == git("rev-parse", "main", cwd=bare_remote)
+    assert seen and all("q/staging/x.yaml" not in tree for tree in seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from watcher.core.names import MAX_SLUG_LENGTH, check_path_segment, is_dns_label, model_slug
@@ -79,6 +79,7 @@ def test_every_string_round_trips_through_yaml(value: str) -> None:
         max_size=5,
     )
 )
+@example({"0": "", "A\n": ""})  # a key with a trailing newline once rendered plain
 def test_mappings_round_trip_and_cannot_add_documents(value: dict[str, object]) -> None:
     document = f"root: {to_yaml(value, 2)}\n"
     documents = list(yaml.safe_load_all(document))

@@ -5,11 +5,12 @@ git objects and refs only, no working tree and no index, and nothing else in
 checkout_dir. It never holds anything worth keeping between runs: ``sync()`` fetches
 and points the branch at the remote branch (local commits that were not pushed are
 dropped; the reconciler re-applies its plan on the new head). Files are read from
-git objects and commits are built by ``git fast-import`` from objects, so exactly one
+git objects and commits are built from objects (``git_commits``), so exactly one
 folder changes per commit, and neither a sync nor a commit costs more in a
 repository of ten thousand files than in one of ten. No repository path is ever
 written to disk; a folder that is, or goes through, a symlink in HEAD is refused all
-the same. Pushes are never forced. Not thread-safe: one writer per checkout.
+the same. Pushes are never forced. Not thread-safe: one writer per checkout, which
+is why the branch's head is remembered rather than asked of git each time.
 
 A checkout made by an older version (a working tree beside ``.git``) is converted in
 place on the first sync: its objects and refs are kept, its files are deleted.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from git import Repo
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.refs import Reference, SymbolicReference
 
 from watcher.adapters.git_legacy import make_bare
 from watcher.adapters.git_objects import GitTree, log_record, safe_relpath
@@ -43,6 +45,8 @@ from watcher.errors import GitError, PushRejectedError
 
 log = logging.getLogger(__name__)
 
+#: Syncs between two housekeeping runs that are not after a push (``tidy``).
+TIDY_EVERY = 25
 #: Written into .git/ at creation: only a checkout that carries it is ever deleted.
 MARKER = "gitops-watcher-checkout"
 _GIT_DIR = ".git"
@@ -65,11 +69,22 @@ class GitCheckout(Closing):
         self._repo: Repo | None = None
         #: The branch name passed ``git check-ref-format`` (it never changes: once).
         self._branch_checked = False
+        #: Where this process last pointed ``refs/heads/<branch>`` (one writer per
+        #: checkout: nobody else moves it), so reading the head needs no git process.
+        self._head: str | None = None
+        self._head_known = False
+        #: The remote's head as last fetched or pushed; unknown before the first sync.
+        self._remote_head: str | None = None
+        self._remote_known = False
+        #: Opened and checked by a sync that went well; until it is closed.
+        self._sound = False
+        self._syncs = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop GitPython's persistent cat-file processes."""
+        self._head_known = self._remote_known = self._sound = False
         if self._repo is not None:
             self._repo.close()
             self._repo = None
@@ -86,10 +101,26 @@ class GitCheckout(Closing):
             raise GitError("no git repository configured", hint="set GIT_REPO_URL (git.repo_url)")
         check_transport_files(self._settings)
         self._check_branch_name()
-        reused = self._open_or_create()
-        exists = self._fetch()
+        # The checkout is opened and checked once while it stays open: reopening it at
+        # every sync would restart the cat-file processes too, between the fetch and the
+        # push. Any failure closes it, so the next sync looks again.
+        if self._sound:
+            reused = True
+            self._keep_objects_only()  # files dropped beside .git by hand: a directory listing
+        else:
+            reused = self._open_or_create()
+        self._syncs += 1
+        if self._syncs % TIDY_EVERY == 1:  # also the first: a checkout left from before
+            self.tidy()
         try:
-            return self._point_branch(exists)
+            exists = self._fetch()
+        except GitError:
+            self.close()
+            raise
+        try:
+            head = self._point_branch(self._fetched_head() if exists else None)
+            self._sound = True
+            return head
         except GitError as exc:
             if not reused:
                 raise
@@ -97,10 +128,38 @@ class GitCheckout(Closing):
             log.warning("checkout %s is damaged (%s); cloning again", self._dir, exc)
             self._remove_checkout()
             self._create()
-            return self._point_branch(self._fetch())
+            head = self._point_branch(self._fetched_head() if self._fetch() else None)
+            self._sound = True
+            return head
+
+    def rewind(self) -> bool:
+        """Point the branch back at the remote's head as last fetched (or pushed), without
+        fetching: commits that were not pushed are dropped. False before the first sync.
+
+        A publisher plans on this head and fetches afterwards, so that the time between
+        the fetch and the push holds no plan (``DirectPushPublisher``).
+        """
+        if not self._remote_known or self._repo is None:
+            return False
+        if not self._head_known or self._head != self._remote_head:
+            self._point_branch(self._remote_head)
+        return True
+
+    def tidy(self) -> None:
+        """git's automatic housekeeping (``git maintenance run --auto``: pack loose objects
+        and packs once there are many), run after a push and every ``TIDY_EVERY`` syncs
+        instead of inside every fetch. Best effort."""
+        if self._repo is None:
+            return
+        try:
+            self._git("maintenance", "run", "--auto", "--quiet")
+        except GitError as exc:
+            log.debug("git housekeeping failed: %s", exc)
 
     def head(self) -> str | None:
         """The commit the branch points at, or None while it is unborn (or before sync)."""
+        if self._head_known:
+            return self._head
         if self._repo is None and not self._open_quietly():
             return None
         try:
@@ -187,6 +246,8 @@ class GitCheckout(Closing):
                 hint = "the server refused the update: a protected branch or a hook?"
                 raise GitError(str(exc), hint=hint) from exc.__cause__
             raise
+        # git push moved refs/remotes/origin/<branch> too.
+        self._remote_head, self._remote_known = head, True
         log.info("pushed %s to '%s'", head[:12], self._branch)
 
     # -- the checkout ------------------------------------------------------------------
@@ -326,6 +387,10 @@ class GitCheckout(Closing):
                 "fetch",
                 "--no-tags",
                 "--no-write-fetch-head",
+                # Housekeeping waits until after the push (``tidy``): a fetch is the start
+                # of the time in which another writer may push first.
+                "--no-auto-maintenance",
+                "--no-show-forced-updates",
                 "origin",
                 f"+refs/heads/{self._branch}:{tracking}",
                 network="fetch",
@@ -337,22 +402,46 @@ class GitCheckout(Closing):
             return False
         return True
 
-    def _point_branch(self, remote_has_branch: bool) -> str | None:
-        """HEAD -> refs/heads/<branch> -> what origin/<branch> is: refs only, no files."""
+    def _fetched_head(self) -> str:
+        """The commit ``origin/<branch>`` is at, read in process (no git process): its
+        ref file, then the object through the persistent cat-file. Lost objects show up
+        here, as damage."""
+        tracking = f"refs/remotes/origin/{self._branch}"
+        repo = self._require_repo()
+        try:
+            sha = str(SymbolicReference.dereference_recursive(repo, tracking))
+            kind: object = repo.git.get_object_header(sha)[1]  # bytes, typed as str
+        except (ValueError, OSError) as exc:
+            raise GitError(f"{tracking} cannot be read: {exc}") from exc
+        if kind not in (b"commit", "commit"):
+            raise GitError(f"{tracking} is not a commit ({kind!r})")
+        return sha
+
+    def _point_branch(self, sha: str | None) -> str | None:
+        """HEAD -> refs/heads/<branch> -> ``sha`` (what origin/<branch> is); None: unborn."""
         branch = f"refs/heads/{self._branch}"
         self._point_head(branch)
-        if remote_has_branch:
-            target = f"refs/remotes/origin/{self._branch}"
-            # --verify ...^{commit} reads the commit: lost objects show up here, as damage.
-            sha = self._git("rev-parse", "-q", "--verify", f"{target}^{{commit}}")
-            # Through a ref transaction: a stale refs/heads/<branch>.lock fails it.
-            self._git("update-ref", branch, sha)
+        self._remote_head, self._remote_known = sha, True
+        self._head_known = False
+        if sha is not None:
+            # Through git's lock file protocol, in process: a stale
+            # refs/heads/<branch>.lock fails it, as it fails git.
+            try:
+                Reference(self._require_repo(), branch, check_path=False).set_object(sha)
+            except (ValueError, OSError) as exc:
+                raise GitError(f"cannot move {branch}: {exc}") from exc
+            self._moved_to(sha)
             log.info("checkout at %s (origin/%s)", sha[:12], self._branch)
             return sha
         # An unborn branch: the first commit creates it, the first push creates it remotely.
         self._git("update-ref", "-d", branch)
+        self._moved_to(None)
         log.info("remote has no branch '%s' yet; starting it", self._branch)
         return None
+
+    def _moved_to(self, sha: str | None) -> None:
+        """The branch is at ``sha`` now (set by this process: no need to ask git)."""
+        self._head, self._head_known = sha, True
 
     def _point_head(self, branch: str) -> None:
         """Make HEAD the symbolic ref to ``branch``; no git process when it already is."""

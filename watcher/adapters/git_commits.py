@@ -1,4 +1,5 @@
-"""One commit per folder: a batch of folder changes becomes one ``git fast-import`` run.
+"""One commit per folder: a batch of folder changes written in process when it is small
+(a promotion: ``git_loose``), by one ``git fast-import`` run when it is large.
 
 Trees and commits are built from git objects only (no index, no working tree),
 unchanged subtrees are reused, and whether a folder changes is decided by tree
@@ -15,13 +16,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from git import Blob, Repo, Tree
+from git.refs import Reference
 
+from watcher.adapters.git_loose import LooseCommits
 from watcher.adapters.git_objects import parents, quote_path, safe_relpath, tree_id
 from watcher.errors import GitError
 
 log = logging.getLogger(__name__)
 
 _SYMLINK_MODE = 0o120000
+#: Up to this many commits a batch is written in process (``git_loose``: a promotion, no
+#: git process between a fetch and its push); more go through one ``git fast-import``
+#: (a first import: one pack, not thousands of loose objects).
+SMALL_BATCH = 32
 
 #: Runs git in the checkout: ``git(*args, stdin=bytes)`` returns its output.
 GitRunner = Callable[..., str]
@@ -37,14 +44,19 @@ class FolderCommits:
         git_dir: Path,
         branch: str,
         author: str,
+        head: Callable[[], str | None] | None = None,
     ) -> None:
         self._repo = repo
         self._git = git
         self._git_dir = git_dir
         self._branch = branch
         self._author = author
+        #: Where the branch is, when the caller knows without asking git.
+        self._known_head = head
 
     def head(self) -> str | None:
+        if self._known_head is not None:
+            return self._known_head()
         try:
             return self._git("rev-parse", "-q", "--verify", f"refs/heads/{self._branch}^{{commit}}")
         except GitError:
@@ -56,9 +68,10 @@ class FolderCommits:
         """One commit per (folder, files, message), in order, on top of HEAD.
 
         Each commit changes exactly its folder; a folder already as wanted makes
-        no commit (None in its place). Trees and commits are built by one
-        ``git fast-import`` for the whole batch, from git objects only, and it
-        moves ``refs/heads/<branch>`` itself: no index and no working tree are
+        no commit (None in its place). Trees and commits are built from git
+        objects only, in process for up to SMALL_BATCH commits, else by one
+        ``git fast-import``, and ``refs/heads/<branch>`` moves to the last one
+        (the author is checked first): no index and no working tree are
         written and unchanged subtrees are reused, so a commit costs the same in a
         repository of ten files or ten thousand. Whether a folder changes is
         decided by comparing the tree id git has for it with the id its wanted
@@ -66,29 +79,51 @@ class FolderCommits:
         through, a symlink in HEAD, or a symlink of HEAD the batch would write
         over, is refused (GitError) before anything is written.
         """
+        _check_ident(self._author)
         prepared = [self._prepare(folder, files, message) for folder, files, message in changes]
         head = self.head()
         kinds: dict[str, str | None] = {}  # path -> object type once the batch so far is applied
         trees: dict[str, str | None] = {}  # folder -> its tree id once the batch so far is applied
         results: list[str | None] = []
-        stream: list[bytes] = []
-        commits: list[tuple[int, str, str]] = []  # (index in results, folder, subject)
+        made: list[tuple[int, str, dict[str, bytes], str]] = []  # (index, folder, files, message)
         for folder, wanted, message in prepared:
             if not self._changes(head, folder, wanted, kinds, trees):
                 log.debug("'%s' is unchanged; no commit", folder)
                 results.append(None)
                 continue
-            mark = len(commits) + 1
-            commits.append((len(results), folder, message.strip().splitlines()[0]))
+            made.append((len(results), folder, wanted, message))
             results.append("")
-            stream.append(self._commit_command(mark, folder, wanted, message, head, mark == 1))
-        if not commits:
+        if not made:
             return results
-        shas = self._fast_import(stream)
-        for mark, (index, folder, subject) in enumerate(commits, start=1):
-            results[index] = shas[f":{mark}"]
-            log.info("committed %s to '%s': %s", shas[f":{mark}"][:12], folder, subject)
+        if len(made) <= SMALL_BATCH:
+            shas = self._write_loose(head, made)
+        else:
+            stream = [
+                self._commit_command(mark, folder, wanted, message, head, mark == 1)
+                for mark, (_, folder, wanted, message) in enumerate(made, start=1)
+            ]
+            marks = self._fast_import(stream)
+            shas = [marks[f":{mark}"] for mark in range(1, len(made) + 1)]
+        for sha, (index, folder, _, message) in zip(shas, made, strict=True):
+            results[index] = sha
+            log.info("committed %s to '%s': %s", sha[:12], folder, message.strip().splitlines()[0])
         return results
+
+    def _write_loose(
+        self, head: str | None, made: Sequence[tuple[int, str, dict[str, bytes], str]]
+    ) -> list[str]:
+        """The commits written in process (``git_loose``), then the branch moved to the
+        last one through git's lock file protocol."""
+        writer = LooseCommits(self._repo, self._author)
+        shas: list[str] = []
+        for _, folder, wanted, message in made:
+            shas.append(writer.commit(shas[-1] if shas else head, folder, wanted, message))
+        branch = f"refs/heads/{self._branch}"
+        try:
+            Reference(self._repo, branch, check_path=False).set_object(shas[-1])
+        except (ValueError, OSError) as exc:
+            raise GitError(f"cannot move {branch}: {exc}") from exc
+        return shas
 
     def _changes(
         self,
@@ -225,3 +260,19 @@ class FolderCommits:
             lines.append(b"M 100644 inline " + quote_path(path) + b"\n")
             lines.append(b"data %d\n" % len(data) + data + b"\n")
         return b"".join(lines) + b"\n"
+
+
+def _check_ident(ident: str) -> None:
+    """``Name <email>`` as git writes it into a commit: one of each bracket, no line break."""
+    name, _, rest = ident.partition(" <")
+    email, _, tail = rest.partition(">")
+    if (
+        not name.strip()
+        or tail
+        or any(c in ident for c in "\n\0")
+        or any(c in name + email for c in "<>")
+    ):
+        raise GitError(
+            f"invalid commit author {ident!r}",
+            hint="git.author_name and git.author_email may not hold '<', '>' or line breaks",
+        )

@@ -86,13 +86,14 @@ def to_yaml(value: object, indent: int = 0) -> YamlText:
     raise TypeError(f"cannot render a {type(value).__name__} as YAML")
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9._/-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9._/-]*")
 _YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
 
 
 def _key(key: str) -> str:
     """Mapping keys stay plain where YAML reads them as the same string (most label keys)."""
-    if _PLAIN_KEY.match(key) and key.lower() not in _YAML_WORDS:
+    # fullmatch: ``$`` would also match before a trailing newline ("A\n" is no plain key).
+    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS:
         return key
     return quote_string(key)
 

@@ -1,13 +1,14 @@
 """Publishers: how a plan reaches the GitOps remote.
 
 The reconciler hands a publisher a *planner* (the current tree in, a plan out)
-rather than a plan, because a publisher may have to plan again: the direct
-publisher commits one change per folder and pushes; when another writer pushed
-first, it fetches and pushes again with backoff: the same commits made again on the
-new head when the commits in between touched none of the plan's folders, else a
-new plan on the new head. The
-pull request publisher (``pull_requests.py``) routes each change by its stage's
-publish mode, and hands the direct ones to this one.
+rather than a plan, because a publisher may have to plan again. The direct
+publisher plans on the head as last fetched, then fetches: when the branch moved,
+the same plan holds if the commits in between touched none of its folders, else it
+plans again on the new head. Then it commits one change per folder and pushes; when
+another writer pushed first, it fetches and pushes again with backoff, the same way.
+So the time between a fetch and its push holds no plan. The pull request publisher
+(``pull_requests.py``) routes each change by its stage's publish mode, and hands the
+direct ones to this one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 Planner = Callable[[Mapping[str, bytes]], Plan]
 
+#: Plans made in one attempt, each after a fetch that found the branch moved in its
+#: folders; then the push decides (a rejected one makes the next attempt).
+_PLANS_PER_ATTEMPT = 3
+
 
 class GitOpsRepository(Protocol):
     def sync(self) -> str | None: ...
@@ -52,6 +57,18 @@ class BatchCommits(Protocol):
     def apply_folders(
         self, changes: Sequence[tuple[str, Mapping[str, bytes], str]]
     ) -> list[str | None]: ...
+
+
+@runtime_checkable
+class Rewinds(Protocol):
+    """A repository that returns to the remote's head as last fetched without fetching."""
+
+    def rewind(self) -> bool:
+        """Point the branch at the remote's head as last fetched or pushed; False when
+        there is none yet (sync first)."""
+        ...
+
+    def head(self) -> str | None: ...
 
 
 @runtime_checkable
@@ -109,35 +126,25 @@ class DirectPushPublisher:
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
-        #: The head this publisher pushed last: a branch found elsewhere at the next sync
-        #: means another writer pushes to it too (shards, a person).
-        self._pushed: str | None = None
 
     def publish(
         self, planner: Planner, *, dry_run: bool = False, only: Sequence[str] | None = None
     ) -> Publication:
+        if dry_run:
+            self._repo.sync()
+            return Publication(self._plan(planner, only))
+        # Plan first, on the head as last fetched, and fetch afterwards: the time between
+        # a fetch and its push, in which another writer (a shard) may push first, then
+        # holds no plan (the policy asks the registry about versions, for one).
+        head = self._last_head()
+        plan = self._plan(planner, only)
         delay = self._backoff
-        #: After a lost race: the head the plan was made on, and the plan.
-        lost: tuple[str, Plan] | None = None
         for attempt in range(1, self._attempts + 1):
-            started = time.monotonic()
-            head = self._repo.sync()
-            synced = time.monotonic()
-            plan = self._still_holding(lost, head) or self._plan(planner, only)
+            head, plan = self._on_latest(head, plan, planner, only)
             # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
             publication = Publication(plan, attempts=attempt - 1)
-            if dry_run or not plan.changes:
+            if not plan.changes:
                 return publication
-            shared = self._pushed is not None and head != self._pushed
-            if shared and time.monotonic() - synced > synced - started:
-                # Another writer pushes here too, and planning took longer than a fetch
-                # (the policy asks the registry about the versions, for one): fetch
-                # again, so that the other has one fetch's time to push first, not the
-                # plan's. A sole writer skips this: its branch does not move.
-                head, plan = self._refreshed(head, plan, planner, only)
-                publication.plan = plan
-                if not plan.changes:
-                    return publication
             publication.applied = self._commit(plan)
             if not publication.applied:
                 return publication
@@ -148,7 +155,6 @@ class DirectPushPublisher:
                 if attempt == self._attempts:
                     raise
                 log.warning("push rejected (attempt %d of %d)", attempt, self._attempts)
-                lost = (head, plan) if head is not None else None
                 # The first retry at once (the branch moved: the new head is there to
                 # fetch); later ones after a random share of a doubling delay (full
                 # jitter), or writers rejected together retry in step and collide again.
@@ -157,27 +163,37 @@ class DirectPushPublisher:
                     delay *= 2
                 continue
             publication.pushed = True
-            self._pushed = publication.applied[-1].commit
             return publication
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _last_head(self) -> str | None:
+        """The branch as last fetched or pushed, without fetching (local commits that did
+        not reach the remote are dropped); a first sync when there is none yet."""
+        if isinstance(self._repo, Rewinds) and self._repo.rewind():
+            return self._repo.head()
+        return self._repo.sync()
 
     def _plan(self, planner: Planner, only: Sequence[str] | None) -> Plan:
         return _settled(planner(_relative(self._read(only), self._path)))
 
-    def _refreshed(
+    def _on_latest(
         self, head: str | None, plan: Plan, planner: Planner, only: Sequence[str] | None
     ) -> tuple[str | None, Plan]:
-        """The branch's head now, and the plan for it: ``plan`` itself when the branch has
-        not moved or moved only in other folders, else a new plan (quicker than the
-        first: the policy remembers what it asked the registry in this reconcile)."""
-        newer = self._repo.sync()
-        if newer == head:
-            return head, plan
-        kept = self._still_holding((head, plan), newer) if head is not None else None
-        return newer, kept or self._plan(planner, only)
+        """Fetch: the branch's head now, and the plan for it. ``plan`` itself when the branch
+        has not moved or moved only in other folders; else a new plan, and a fetch after
+        it again (a few times at most: then the push decides)."""
+        for _ in range(_PLANS_PER_ATTEMPT):
+            newer = self._repo.sync()
+            if newer == head:
+                return head, plan
+            kept = self._still_holding((head, plan), newer) if head is not None else None
+            if kept is not None:
+                return newer, kept
+            head, plan = newer, self._plan(planner, only)
+        return head, plan
 
     def _still_holding(self, lost: tuple[str, Plan] | None, head: str | None) -> Plan | None:
-        """The plan that lost the race, when the commits that won it touched none of its
+        """The plan made on an older head, when the commits since touched none of its
         folders (planning again would give it back); None: plan again on ``head``."""
         if lost is None or head is None or not isinstance(self._repo, TouchedPaths):
             return None
@@ -186,11 +202,12 @@ class DirectPushPublisher:
         if touched is None or not holds_after(plan, touched):
             log.info("re-planning on the new head %s", head[:12])
             return None
-        log.info(
-            "the new head %s changed none of the %d planned folder(s): the same %d change(s) "
-            "again on it",
-            head[:12], len(plan.changes), len(plan.changes),
-        )  # fmt: skip
+        if plan.changes:
+            log.info(
+                "the new head %s changed none of the %d planned folder(s): the same %d "
+                "change(s) on it",
+                head[:12], len(plan.changes), len(plan.changes),
+            )  # fmt: skip
         return plan
 
     def _read(self, only: Sequence[str] | None) -> Mapping[str, bytes]:
