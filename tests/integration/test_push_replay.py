@@ -234,3 +234,22 @@ def test_commits_that_were_not_pushed_are_dropped_before_planning(
     assert not publisher.publish(planner).plan.changes  # p/staging is as wanted
     assert repo.head() == pushed == git("rev-parse", "main", cwd=bare_remote)
     assert seen and all("q/staging/x.yaml" not in tree for tree in seen)
+
+
+def test_a_checkout_that_cannot_go_back_is_synced_and_repaired(
+    seeded: tuple[GitOpsRepo, Path], bare_remote: Path, tmp_path: Path
+) -> None:
+    """Going back to the last fetched head fails on a stale lock (a daemon killed while
+    it moved the branch): the publisher syncs instead, which clones again."""
+    repo, clone = seeded
+    publisher, _counting = publisher_that_pushed_before(repo, clone, then_someone_else=False)
+    assert repo.apply_folder("deployments/q/staging", {"x.yaml": b"x\n"}, "never pushed")
+    (tmp_path / "checkout" / ".git" / "refs" / "heads" / "main.lock").write_text("")
+    wanted = {"p/staging": desired("p", "2", "staging")}
+
+    publication = publisher.publish(lambda current: make_plan(current, wanted, MODELS))
+
+    assert publication.pushed
+    assert git("rev-parse", "main", cwd=bare_remote) == repo.head()
+    files = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote).splitlines()
+    assert "deployments/q/staging/x.yaml" not in files

@@ -142,7 +142,13 @@ class GitCheckout(Closing):
         if not self._remote_known or self._repo is None:
             return False
         if not self._head_known or self._head != self._remote_head:
-            self._point_branch(self._remote_head)
+            try:
+                self._point_branch(self._remote_head)
+            except GitError as exc:  # a stale lock, lost objects: sync repairs those
+                log.warning("checkout %s cannot go back to %s (%s)", self._dir,
+                            str(self._remote_head)[:12], exc)  # fmt: skip
+                self.close()
+                return False
         return True
 
     def tidy(self) -> None:
