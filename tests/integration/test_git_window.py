@@ -8,13 +8,13 @@ processes keep running), and git's housekeeping waits until after the push.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from git.cmd import Git
 
-from tests.integration.test_git_repo import commit_and_push, git, make_repo, other_writer
+from tests.integration.test_git_repo import commit_and_push, git
 from tests.unit.test_plan import MODELS, desired
 from watcher.adapters.git_commits import SMALL_BATCH
 from watcher.adapters.git_repo import GitOpsRepo
@@ -22,14 +22,6 @@ from watcher.core.plan import Plan, make_plan
 from watcher.spine.publisher import DirectPushPublisher
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def seeded(bare_remote: Path, tmp_path: Path) -> Iterator[tuple[GitOpsRepo, Path]]:
-    clone = other_writer(bare_remote, tmp_path, "rival")
-    commit_and_push(clone, {"README.md": "the GitOps repo\n"}, "start")
-    with make_repo(str(bare_remote), tmp_path / "checkout") as repo:
-        yield repo, clone
 
 
 def spy_on_git(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -4,12 +4,12 @@ winner's commits touched none of the plan's folders, a new plan when they did.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_git_repo import commit_and_push, git, make_repo, other_writer
+from tests.integration.test_git_repo import commit_and_push, git
 from tests.unit.test_plan import MODELS, desired
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.core.plan import Plan, make_plan
@@ -36,15 +36,6 @@ class RivalBeforeFirstPush:
             git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
             commit_and_push(self.clone, self.files, "the rival's commit")
         self.repo.push()
-
-
-@pytest.fixture
-def seeded(bare_remote: Path, tmp_path: Path) -> Iterator[tuple[GitOpsRepo, Path]]:
-    """A remote with one commit of someone else's, and our checkout of it."""
-    clone = other_writer(bare_remote, tmp_path, "rival")
-    commit_and_push(clone, {"README.md": "the GitOps repo\n"}, "start")
-    with make_repo(str(bare_remote), tmp_path / "checkout") as repo:
-        yield repo, clone
 
 
 def publish_with_rival(
