@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.integration.test_git_repo import commit_and_push, git, make_repo, other_writer
 from watcher.adapters import git_commits
+from watcher.adapters.git_commits import FolderCommits
 from watcher.adapters.git_repo import GitOpsRepo
 from watcher.errors import GitError
 
@@ -103,8 +104,14 @@ def test_what_is_written_in_process_passes_fsck(seeded_repo: GitOpsRepo) -> None
     assert git("count-objects", cwd=repo_dir(repo)).split()[0] != "0"  # loose, not a pack
 
 
-def test_an_author_git_would_misread_is_refused(tmp_path: Path, bare_remote: Path) -> None:
-    with make_repo(str(bare_remote), tmp_path / "c", author_name="Eve <eve@x>") as repo:
-        repo.sync()
-        with pytest.raises(GitError, match="invalid commit author"):
-            repo.apply_folder("a/staging", {"x": b"x"}, "m")
+def test_an_author_git_would_misread_is_refused(seeded_repo: GitOpsRepo) -> None:
+    """The settings refuse such an author first (tests/unit/test_config.py); a commit
+    batch refuses it too, before it writes anything."""
+    repo = seeded_repo
+    head = repo.sync()
+    commits = FolderCommits(
+        repo._require_repo(), repo._git, repo_dir(repo), "main", "Eve <eve@x> <x@y>"
+    )
+    with pytest.raises(GitError, match="invalid commit author"):
+        commits.apply_folders([("a/staging", {"x": b"x"}, "m")])
+    assert repo.sync() == head

@@ -58,6 +58,8 @@ def test_environment_wins_over_the_file_and_secrets_stay_out_of_settings(tmp_pat
         ("stages: [{name: p, select: [{stage: Live}]}]\n", "stages.0.select.0.stage"),
         ("stages: [{name: p, select: [{alias: a}]}, {name: p, select: [{alias: b}]}]\n", "unique"),
         ("git: {path: ../outside}\n", "git.path"),
+        ("git: {author_name: 'Eve <eve@example.com>'}\n", "git.author_name"),
+        ("git: {author_email: \"a@b>\\nx\"}\n", "no '<', '>' or line breaks"),
         ("safety: {max_delete_fraction: 2}\n", "safety.max_delete_fraction"),
         ("git: {token: abc}\n", "looks like a secret"),
         ("- a list\n", "mapping"),

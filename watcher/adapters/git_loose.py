@@ -21,10 +21,8 @@ from git import Repo
 from gitdb.base import IStream
 from gitdb.db import LooseObjectDB
 
+from watcher.adapters.git_objects import FILE_MODE, TREE_MODE, tree_body
 from watcher.errors import GitError
-
-_TREE = b"40000"
-_FILE = b"100644"
 
 #: A tree entry: (mode, binary id), by name.
 Entries = dict[bytes, tuple[bytes, bytes]]
@@ -77,14 +75,14 @@ class LooseCommits:
         entries = dict(self._entries(tree)) if tree else {}
         name = parts[0]
         if len(parts) > 1:
-            mode, child = entries.get(name, (_TREE, b""))
-            if mode != _TREE:  # refused earlier (``FolderCommits``); never written over
+            mode, child = entries.get(name, (TREE_MODE, b""))
+            if mode != TREE_MODE:  # refused earlier (``FolderCommits``); never written over
                 raise GitError(f"{name.decode(errors='replace')!r} is not a folder")
             new = self._replace(child or None, parts[1:], new)
         if new is None:
             entries.pop(name, None)
         else:
-            entries[name] = (_TREE, new)
+            entries[name] = (TREE_MODE, new)
         return self._write_tree(entries) if entries else None
 
     def _write_files(self, files: Mapping[str, bytes]) -> bytes:
@@ -96,9 +94,9 @@ class LooseCommits:
             if sep:
                 below.setdefault(head, {})[rest] = data
             else:
-                entries[head.encode()] = (_FILE, self._write(b"blob", data))
+                entries[head.encode()] = (FILE_MODE, self._write(b"blob", data))
         for name, inner in below.items():
-            entries[name.encode()] = (_TREE, self._write_files(inner))
+            entries[name.encode()] = (TREE_MODE, self._write_files(inner))
         return self._write_tree(entries)
 
     def _entries(self, tree: bytes) -> Entries:
@@ -115,10 +113,7 @@ class LooseCommits:
         return entries
 
     def _write_tree(self, entries: Entries) -> bytes:
-        # git's order: by name, a folder's name as if it ended in '/'.
-        names = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == _TREE else n)
-        body = b"".join(entries[n][0] + b" " + n + b"\0" + entries[n][1] for n in names)
-        binsha = self._write(b"tree", body)
+        binsha = self._write(b"tree", tree_body(entries))
         self._trees[binsha] = dict(entries)
         return binsha
 

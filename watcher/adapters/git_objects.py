@@ -12,6 +12,9 @@ from watcher.core.tree import git_blob_id
 from watcher.errors import GitError
 
 _FORBIDDEN_SEGMENTS = {"", ".", "..", ".git"}
+#: The modes of a folder and of a regular file in a tree object.
+TREE_MODE = b"40000"
+FILE_MODE = b"100644"
 
 blob_id = git_blob_id
 
@@ -73,19 +76,24 @@ def tree_id(files: Mapping[str, bytes]) -> str:
 
 
 def _tree_of(files: Mapping[tuple[str, ...], bytes]) -> str:
-    entries: list[tuple[bytes, bytes]] = []  # (sort key, entry)
+    entries: dict[bytes, tuple[bytes, bytes]] = {}
     subtrees: dict[str, dict[tuple[str, ...], bytes]] = {}
     for parts, data in files.items():
         if len(parts) == 1:
-            leaf = parts[0].encode()
-            entries.append((leaf, b"100644 " + leaf + b"\0" + bytes.fromhex(blob_id(data))))
+            entries[parts[0].encode()] = (FILE_MODE, bytes.fromhex(blob_id(data)))
         else:
             subtrees.setdefault(parts[0], {})[parts[1:]] = data
     for name, inner in subtrees.items():
-        raw = name.encode()
-        entries.append((raw + b"/", b"40000 " + raw + b"\0" + bytes.fromhex(_tree_of(inner))))
-    body = b"".join(entry for _, entry in sorted(entries))
+        entries[name.encode()] = (TREE_MODE, bytes.fromhex(_tree_of(inner)))
+    body = tree_body(entries)
     return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
+
+
+def tree_body(entries: Mapping[bytes, tuple[bytes, bytes]]) -> bytes:
+    """A tree object's body from ``name -> (mode, binary id)``, in git's order: by name,
+    a folder's name as if it ended in '/'."""
+    names = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == TREE_MODE else n)
+    return b"".join(entries[n][0] + b" " + n + b"\0" + entries[n][1] for n in names)
 
 
 def safe_relpath(path: str) -> str:

@@ -21,8 +21,14 @@ class GitSettings(Frozen):
         description="Local git objects and refs only, a bare repository in <checkout_dir>/.git "
         "without working files (default: <state_dir>/checkout). The daemon owns it.",
     )
-    author_name: str = Field("gitops-watcher", description="Commit author and committer name.")
-    author_email: str = Field("gitops-watcher@localhost", description="Commit author e-mail.")
+    author_name: str = Field(
+        "gitops-watcher",
+        description="Commit author and committer name (no '<', '>' or line breaks).",
+    )
+    author_email: str = Field(
+        "gitops-watcher@localhost",
+        description="Commit author e-mail (no '<', '>' or line breaks).",
+    )
     ssh_key_file: str = Field("", description="Private key for ssh remotes (env GIT_SSH_KEY_FILE).")
     known_hosts_file: str = Field(
         "", description="known_hosts for ssh remotes (env GIT_KNOWN_HOSTS_FILE); strict checking."
@@ -45,3 +51,11 @@ class GitSettings(Frozen):
         if not parts or Path(value).is_absolute() or any(p in ("..", ".", ".git") for p in parts):
             raise ValueError(f"path {value!r} must be a relative folder inside the repo")
         return "/".join(parts)
+
+    @field_validator("author_name", "author_email")
+    @classmethod
+    def _fits_a_commit(cls, value: str) -> str:
+        # git writes "Name <email>" into each commit: these would change what it reads.
+        if not value.strip() or any(char in value for char in "<>\n\r\0"):
+            raise ValueError(f"{value!r} cannot go into a commit: no '<', '>' or line breaks")
+        return value
