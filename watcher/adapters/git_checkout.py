@@ -27,10 +27,10 @@ from pathlib import Path
 
 from git import Repo
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-from git.refs import Reference, SymbolicReference
 
 from watcher.adapters.git_legacy import make_bare
 from watcher.adapters.git_objects import GitTree, log_record, safe_relpath
+from watcher.adapters.git_refs import commit_at, move_ref
 from watcher.adapters.git_transport import (
     check_transport_files,
     network_env,
@@ -409,19 +409,9 @@ class GitCheckout(Closing):
         return True
 
     def _fetched_head(self) -> str:
-        """The commit ``origin/<branch>`` is at, read in process (no git process): its
-        ref file, then the object through the persistent cat-file. Lost objects show up
-        here, as damage."""
-        tracking = f"refs/remotes/origin/{self._branch}"
-        repo = self._require_repo()
-        try:
-            sha = str(SymbolicReference.dereference_recursive(repo, tracking))
-            kind: object = repo.git.get_object_header(sha)[1]  # bytes, typed as str
-        except (ValueError, OSError) as exc:
-            raise GitError(f"{tracking} cannot be read: {exc}") from exc
-        if kind not in (b"commit", "commit"):
-            raise GitError(f"{tracking} is not a commit ({kind!r})")
-        return sha
+        """The commit ``origin/<branch>`` is at, read in process (no git process); lost
+        objects show up here, as damage."""
+        return commit_at(self._require_repo(), f"refs/remotes/origin/{self._branch}")
 
     def _point_branch(self, sha: str | None) -> str | None:
         """HEAD -> refs/heads/<branch> -> ``sha`` (what origin/<branch> is); None: unborn."""
@@ -430,12 +420,7 @@ class GitCheckout(Closing):
         self._remote_head, self._remote_known = sha, True
         self._head_known = False
         if sha is not None:
-            # Through git's lock file protocol, in process: a stale
-            # refs/heads/<branch>.lock fails it, as it fails git.
-            try:
-                Reference(self._require_repo(), branch, check_path=False).set_object(sha)
-            except (ValueError, OSError) as exc:
-                raise GitError(f"cannot move {branch}: {exc}") from exc
+            move_ref(self._require_repo(), branch, sha)  # a stale lock fails it: damage
             self._moved_to(sha)
             log.info("checkout at %s (origin/%s)", sha[:12], self._branch)
             return sha

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from git import Blob, Repo, Tree
-from git.refs import Reference
 
 from watcher.adapters.git_loose import LooseCommits
 from watcher.adapters.git_objects import parents, quote_path, safe_relpath, tree_id
+from watcher.adapters.git_refs import move_ref
 from watcher.errors import GitError
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,7 @@ class FolderCommits:
         shas: list[str] = []
         for _, folder, wanted, message in made:
             shas.append(writer.commit(shas[-1] if shas else head, folder, wanted, message))
-        branch = f"refs/heads/{self._branch}"
-        try:
-            Reference(self._repo, branch, check_path=False).set_object(shas[-1])
-        except (ValueError, OSError) as exc:
-            raise GitError(f"cannot move {branch}: {exc}") from exc
+        move_ref(self._repo, f"refs/heads/{self._branch}", shas[-1])
         return shas
 
     def _changes(
