@@ -16,15 +16,15 @@ from collections.abc import Mapping
 from git import Repo
 from git.exc import CommandError, GitCommandError
 
-from watcher.adapters.git_checkout import GitCheckout
 from watcher.adapters.git_commits import FolderCommits
 from watcher.adapters.git_objects import safe_relpath
+from watcher.adapters.git_reads import CheckoutReads
 from watcher.errors import GitError
 
 log = logging.getLogger(__name__)
 
 
-class PullRequestBranches(GitCheckout):
+class PullRequestBranches(CheckoutReads):
     """The checkout, plus what pull request stages need of git."""
 
     def commit_on_branch(

@@ -5,8 +5,8 @@ git objects and refs only, no working tree and no index, and nothing else in
 checkout_dir. It never holds anything worth keeping between runs: ``sync()`` fetches
 and points the branch at the remote branch (local commits that were not pushed are
 dropped; the reconciler re-applies its plan on the new head). Files are read from
-git objects and commits are built from objects (``git_commits``), so exactly one
-folder changes per commit, and neither a sync nor a commit costs more in a
+git objects (``git_reads``) and commits are built from objects (``git_commits``),
+so exactly one folder changes per commit, and neither a sync nor a commit costs more in a
 repository of ten thousand files than in one of ten. No repository path is ever
 written to disk; a folder that is, or goes through, a symlink in HEAD is refused all
 the same. Pushes are never forced. Not thread-safe: one writer per checkout, which
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from git import Repo
 from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from watcher.adapters.git_legacy import make_bare
-from watcher.adapters.git_objects import GitTree, log_record, safe_relpath
 from watcher.adapters.git_refs import commit_at, move_ref
 from watcher.adapters.git_transport import (
     check_transport_files,
@@ -40,7 +39,6 @@ from watcher.adapters.git_transport import (
 )
 from watcher.closing import Closing
 from watcher.config.settings import Credentials, GitSettings
-from watcher.core.policy.history import FolderCommit
 from watcher.errors import GitError, PushRejectedError
 
 log = logging.getLogger(__name__)
@@ -172,58 +170,6 @@ class GitCheckout(Closing):
             return self._git("rev-parse", "-q", "--verify", f"refs/heads/{self._branch}^{{commit}}")
         except GitError:
             return None
-
-    def log(self, max_count: int) -> list[tuple[str, str]]:
-        """(sha, subject) of the newest commits, newest first."""
-        if self.head() is None or max_count <= 0:
-            return []
-        ref = f"refs/heads/{self._branch}"
-        out = self._git("log", f"--max-count={max_count}", "--format=%H %s", ref, "--")
-        return [(line[:40], line[41:]) for line in out.splitlines() if line]
-
-    def folder_log(self, path: str, limit: int = 50) -> list[FolderCommit]:
-        """The newest ``limit`` commits of the branch that touched ``path``, newest first,
-        with their trailers (the history holds, rollbacks and soak are read from)."""
-        path = safe_relpath(path)
-        if self.head() is None or limit <= 0:
-            return []
-        fields = "%x1f".join(("%H", "%ct", "%an", "%s", "%(trailers:only,unfold)"))
-        out = self._git(
-            "log", f"--max-count={limit}", f"--format={fields}%x1e",
-            f"refs/heads/{self._branch}", "--", path,
-        )  # fmt: skip
-        return [commit for record in out.split("\x1e") if (commit := log_record(record))]
-
-    def read_tree(self, prefix: str, only: Sequence[str] | None = None) -> GitTree:
-        """Every file under ``prefix`` at HEAD, from git objects (there is no working tree).
-
-        One ``ls-tree`` lists paths and blob ids; contents are read from the object
-        store only when asked for, so comparing by id reads nothing. ``only``: just the
-        files in these folders below ``prefix`` (a partial plan: the cost follows them).
-        """
-        prefix = "" if prefix.strip("/") in ("", ".") else safe_relpath(prefix)
-        head = self.head()
-        if head is None or (only is not None and not only):
-            return GitTree({}, self._read_blob)
-        args = ["ls-tree", "-r", "-z", "--full-tree", head, "--"]
-        if only is not None:
-            args += [safe_relpath(f"{prefix}/{f}" if prefix else f) for f in only]
-        elif prefix:
-            args.append(prefix)
-        ids: dict[str, str] = {}
-        for record in self._git(*args).split("\0"):
-            if not record:
-                continue
-            meta, path = record.split("\t", 1)
-            _mode, kind, sha = meta.split()
-            if kind != "blob" or (prefix and not path.startswith(prefix + "/")):
-                continue
-            ids[path] = sha
-        return GitTree(ids, self._read_blob)
-
-    def _read_blob(self, sha: str) -> bytes:
-        data: bytes = self._require_repo().git.get_object_data(sha)[3]
-        return data
 
     def push(self) -> None:
         """Push the branch to origin, never forced; a lost race raises PushRejectedError."""
