@@ -186,18 +186,17 @@ class DirectPushPublisher:
             newer = self._repo.sync()
             if newer == head:
                 return head, plan
-            kept = self._still_holding((head, plan), newer) if head is not None else None
+            kept = self._still_holding(head, plan, newer) if head is not None else None
             if kept is not None:
                 return newer, kept
             head, plan = newer, self._plan(planner, only)
         return head, plan
 
-    def _still_holding(self, lost: tuple[str, Plan] | None, head: str | None) -> Plan | None:
+    def _still_holding(self, base: str, plan: Plan, head: str | None) -> Plan | None:
         """The plan made on an older head, when the commits since touched none of its
         folders (planning again would give it back); None: plan again on ``head``."""
-        if lost is None or head is None or not isinstance(self._repo, TouchedPaths):
+        if head is None or not isinstance(self._repo, TouchedPaths):
             return None
-        base, plan = lost
         touched = self._repo.touched_since(base, head, self._path)
         if touched is None or not holds_after(plan, touched):
             log.info("re-planning on the new head %s", head[:12])
