@@ -12,23 +12,22 @@ written to disk; a folder that is, or goes through, a symlink in HEAD is refused
 the same. Pushes are never forced. Not thread-safe: one writer per checkout, which
 is why the branch's head is remembered rather than asked of git each time.
 
-A checkout made by an older version (a working tree beside ``.git``) is converted in
-place on the first sync: its objects and refs are kept, its files are deleted.
+The folder itself (opened when ours and sound, converted from an older layout,
+deleted and made again) is ``git_checkout_dir``'s.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 
 from git import Repo
-from git.exc import CommandError, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import CommandError, GitCommandError
 
-from watcher.adapters.git_legacy import make_bare
+from watcher.adapters.git_checkout_dir import CheckoutDir
 from watcher.adapters.git_refs import commit_at, move_ref
 from watcher.adapters.git_transport import (
     check_transport_files,
@@ -45,9 +44,6 @@ log = logging.getLogger(__name__)
 
 #: Syncs between two housekeeping runs that are not after a push (``tidy``).
 TIDY_EVERY = 25
-#: Written into .git/ at creation: only a checkout that carries it is ever deleted.
-MARKER = "gitops-watcher-checkout"
-_GIT_DIR = ".git"
 
 
 class GitCheckout(Closing):
@@ -55,11 +51,12 @@ class GitCheckout(Closing):
 
     def __init__(self, settings: GitSettings, checkout_dir: Path, credentials: Credentials) -> None:
         self._settings = settings
-        self._dir = Path(checkout_dir).absolute()
-        self._git_dir = self._dir / _GIT_DIR
         self._branch = settings.branch
         # What git sees and .git/config holds: the URL without any credential in it.
         self._url = remote_url(settings.repo_url)
+        self._folder = CheckoutDir(checkout_dir, self._url, self._branch)
+        self._dir = self._folder.path
+        self._git_dir = self._folder.git_dir
         self._net_env = network_env(settings, credentials)
         self._secrets = secrets_of(settings, credentials)
         # Literal pathspecs: a folder named '*' must mean only itself.
@@ -104,7 +101,8 @@ class GitCheckout(Closing):
         # push. Any failure closes it, so the next sync looks again.
         if self._sound:
             reused = True
-            self._keep_objects_only()  # files dropped beside .git by hand: a directory listing
+            # Files dropped beside .git by hand: a directory listing.
+            self._repo = self._folder.keep_objects_only(self._require_repo())
         else:
             reused = self._open_or_create()
         self._syncs += 1
@@ -124,8 +122,7 @@ class GitCheckout(Closing):
                 raise
             # Local state is damaged (a stale lock, lost objects): start over, once.
             log.warning("checkout %s is damaged (%s); cloning again", self._dir, exc)
-            self._remove_checkout()
-            self._create()
+            self._start_over()
             head = self._point_branch(self._fetched_head() if self._fetch() else None)
             self._sound = True
             return head
@@ -164,8 +161,10 @@ class GitCheckout(Closing):
         """The commit the branch points at, or None while it is unborn (or before sync)."""
         if self._head_known:
             return self._head
-        if self._repo is None and not self._open_quietly():
-            return None
+        if self._repo is None:
+            self._repo = self._folder.open()
+            if self._repo is None:
+                return None
         try:
             return self._git("rev-parse", "-q", "--verify", f"refs/heads/{self._branch}^{{commit}}")
         except GitError:
@@ -216,120 +215,17 @@ class GitCheckout(Closing):
             raise GitError(f"invalid branch name {name!r}", hint="check git.branch") from exc
         self._branch_checked = True
 
-    def _open_quietly(self) -> bool:
-        try:
-            repo = Repo(self._dir)
-        except (InvalidGitRepositoryError, NoSuchPathError):
-            return False
-        self._adopt(repo)
-        return True
-
-    def _adopt(self, repo: Repo) -> None:
-        # GIT_DIR for every git process, GitPython's cat-file ones too: git never goes
-        # looking in parent folders (a damaged checkout must not lead it into a user's
-        # repository), and a bare repository is found even with safe.bareRepository=explicit.
-        repo.git.update_environment(GIT_DIR=str(self._git_dir))
-        self._repo = repo
-
     def _open_or_create(self) -> bool:
         """Reuse a sound checkout of the same URL (True), else make a fresh one (False)."""
         self.close()
-        if self._dir.exists() or self._dir.is_symlink():
-            problem = self._problem_with_existing()
-            if problem is None:
-                self._keep_objects_only()
-                return True
-            log.warning("checkout %s %s; cloning again", self._dir, problem)
-            self._remove_checkout()
-        self._create()
-        return False
+        self._repo, reused = self._folder.open_or_create()
+        return reused
 
-    def _problem_with_existing(self) -> str | None:
-        if not self._dir.is_dir() or self._dir.is_symlink():
-            return "is not a directory"
-        if not any(self._dir.iterdir()):
-            return "is empty"
-        if not self._open_quietly():
-            return "is not a git repository"
-        repo = self._require_repo()
-        if Path(repo.git_dir).resolve() != self._git_dir.resolve():
-            return "keeps its git directory elsewhere than .git"  # a bare repo itself, a worktree
-        if repo.working_tree_dir is not None and (
-            Path(repo.working_tree_dir).resolve() != self._dir.resolve()
-        ):
-            return "is inside another repository"
-        try:
-            with repo.config_reader("repository") as config:
-                url = str(config.get_value('remote "origin"', "url", ""))
-        except Exception:  # a config file git cannot parse is as broken as it gets
-            return "has an unreadable .git/config"
-        if url != self._url:
-            if remote_url(url) == self._url:  # made by an older version
-                return "holds a credential in its .git/config"
-            return "tracks another remote"
-        return None
-
-    def _keep_objects_only(self) -> None:
-        """Leave only ``.git`` in checkout_dir, a bare repository, when it is ours.
-
-        A checkout made by an older version (non-bare, a working tree full of files)
-        is converted in place: ``core.bare=true``, its index dropped, its files
-        deleted; objects and refs stay, so nothing is fetched again. Anything else
-        beside ``.git`` (files dropped in by hand) goes too. In a folder without our
-        MARKER nothing is deleted: GitError.
-        """
-        repo = self._require_repo()
-        strays = [path for path in self._dir.iterdir() if path.name != _GIT_DIR]
-        if repo.bare and not strays:
-            return
-        if not (self._git_dir / MARKER).is_file():
-            raise self._not_ours()
-        if not repo.bare:
-            make_bare(repo, self._dir, self._git_dir)
-            self.close()
-            if not self._open_quietly():
-                raise GitError(f"checkout {self._dir} cannot be opened after conversion")
-        for path in strays:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        log.debug("deleted %d entries beside .git in %s", len(strays), self._dir)
-
-    def _not_ours(self) -> GitError:
-        return GitError(
-            f"checkout_dir {self._dir} holds files that gitops-watcher did not create",
-            hint="point git.checkout_dir at an empty or missing folder; the daemon owns it",
-        )
-
-    def _remove_checkout(self) -> None:
-        """Delete the checkout, but only one that we created: never a user's folder."""
+    def _start_over(self) -> None:
+        """Delete the checkout (ours only) and make it again, empty."""
         self.close()
-        if self._dir.is_symlink() or self._dir.is_file():
-            raise GitError(
-                f"checkout_dir {self._dir} is not a directory",
-                hint="point git.checkout_dir at a folder the daemon owns",
-            )
-        if any(self._dir.iterdir()) and not (self._git_dir / MARKER).is_file():
-            raise self._not_ours()
-        shutil.rmtree(self._dir)
-
-    def _create(self) -> None:
-        """An empty bare repository in checkout_dir/.git, origin configured; fetch fills it."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        try:
-            repo = Repo.init(self._git_dir, bare=True, initial_branch=self._branch)
-        except GitCommandError as exc:
-            raise GitError(f"cannot create checkout in {self._dir}: {exc.stderr.strip()}") from exc
-        self._adopt(repo)
-        (self._git_dir / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
-        fetch = f"+refs/heads/{self._branch}:refs/remotes/origin/{self._branch}"
-        # Through the config writer, not `git remote add URL`: a URL never goes into argv.
-        with self._require_repo().config_writer("repository") as config:
-            config.set_value('remote "origin"', "url", self._url)
-            config.set_value('remote "origin"', "fetch", fetch)
-            config.set_value("core", "autocrlf", "false")
-            config.set_value("gc", "autoDetach", "false")
+        self._folder.remove()
+        self._repo = self._folder.create()
 
     def _fetch(self) -> bool:
         """Fetch the branch; False when the remote does not have it (yet)."""

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from watcher.adapters.git_branches import PullRequestBranches
-from watcher.adapters.git_checkout import MARKER
+from watcher.adapters.git_checkout_dir import MARKER
 from watcher.adapters.git_commits import FolderCommits
 from watcher.adapters.git_history import recent_logs, write_commit_graph
 from watcher.adapters.git_objects import GitTree, blob_id, safe_relpath, tree_id
