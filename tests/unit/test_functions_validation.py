@@ -11,6 +11,7 @@ import pytest
 
 from watcher.commands.validate import validate_paths
 from watcher.core.functions.catalog import read_catalog
+from watcher.core.functions.contexts import function_context
 from watcher.core.functions.releases import FunctionOptions, FunctionStage, build_releases
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
@@ -168,6 +169,18 @@ def test_fixture_folder_reports_what_production_needs() -> None:
         ({"b.overlay.yaml": "stages: {}\n"}, "b.overlay.yaml: (file): has no spec beside it"),
         ({"t.yaml": SERVE_TASK}, "t.yaml: spec.function: no function 'fn'"),
         (
+            {"a.yaml": APP.replace("{name: my-app}", "{name: my-app, project: Team A!}")},
+            "a.yaml: metadata.project: 'Team A!' is not a Kubernetes label value",
+        ),
+        (
+            {"a.yaml": APP.replace("{name: my-app}", "{name: my-app, project: {a: 1}}")},
+            "a.yaml: metadata.project: must be a string, not a mapping",
+        ),
+        (
+            {"f.yaml": PY.replace("project: p", f"project: {'p' * 64}")},
+            "f.yaml: metadata.project: 'pppp",
+        ),
+        (
             {
                 "a.yaml": APP,
                 "a.overlay.yaml": "stages:\n  staging:\n    gateway: {type: httproute, host: h.example.com, auth: basic}\n",
@@ -185,6 +198,23 @@ def test_fixture_folder_reports_what_production_needs() -> None:
 )
 def test_broken_spec_is_reported_with_file_and_field(files: dict[str, str], expected: str) -> None:
     assert_problem(files, expected)
+
+
+def test_a_project_becomes_the_part_of_label() -> None:
+    """The project names the application group Argo CD and dashboards show; at 63
+    characters it is still a label value."""
+    project = "fraud_team-2.a" + "x" * 49
+    files = {
+        "f.yaml": PY.replace("project: p", f"project: {project}"),
+        "t.yaml": SERVE_TASK.replace("python://p/", f"python://{project}/"),
+    }
+    catalog = read_catalog({name: text.encode() for name, text in files.items()})
+    releases, failures = build_releases("functions", "functions", catalog, STAGES)
+    assert not failures
+    assert releases
+    contexts = [function_context(release, None)["fn"] for release in releases]
+    assert {c["labels"]["app.kubernetes.io/part-of"] for c in contexts} == {project}
+    assert all(c["selector_labels"].items() <= c["labels"].items() for c in contexts)
 
 
 def test_air_gapped_registry_prefix() -> None:

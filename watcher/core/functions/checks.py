@@ -15,6 +15,23 @@ _IMAGE = re.compile(
     r"(@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 
+#: A Kubernetes label value: at most 63 characters, alphanumeric at both ends.
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def project_label(problems: Problems, project: str, field: str) -> str:
+    """The project, which becomes the ``app.kubernetes.io/part-of`` label: a value the
+    API server would refuse at sync time is reported now, against the spec."""
+    if not _LABEL_VALUE.fullmatch(project):
+        problems.add(
+            field,
+            f"{describe(project)} is not a Kubernetes label value (app.kubernetes.io/part-of): "
+            "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter "
+            "or digit",
+        )
+        return ""
+    return project
+
 
 def function_slug(problems: Problems, name: str, field: str) -> str:
     """The Kubernetes name and folder of a function (``model_slug`` rules); '' if unusable."""

@@ -24,11 +24,10 @@ from watcher.core.functions.model import APPLICATION, BUILD, JOB, SERVE
 from watcher.core.functions.pod_parts import with_fields
 from watcher.core.functions.python_pod import python_pod
 from watcher.core.functions.releases import FunctionRelease
+from watcher.core.labels import ANNOTATION_PREFIX, object_labels, selector_labels
 from watcher.core.release import Release
 from watcher.errors import TemplateError
 
-MANAGED_BY = "gitops-watcher"
-PREFIX = "gitops-watcher.io"
 #: How each target's pod is built.
 _PODS: dict[str, Callable[[FunctionRelease, dict[str, Any]], dict[str, Any]]] = {
     APPLICATION: application_pod,
@@ -55,18 +54,13 @@ def function_context(release: Release, artifact: ArtifactRef | None) -> Mapping[
 def _base(release: Release, payload: FunctionRelease) -> dict[str, Any]:
     workload = payload.workload
     stage = payload.stage
-    selector = {
-        "app.kubernetes.io/name": payload.slug,
-        "app.kubernetes.io/instance": f"{payload.slug}-{stage.name}",
-    }
-    labels = {
-        **selector,
-        "app.kubernetes.io/version": payload.revision,
-        "app.kubernetes.io/component": "function",
-        "app.kubernetes.io/part-of": workload.project or payload.slug,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        f"{PREFIX}/stage": stage.name,
-    }
+    labels = object_labels(
+        payload.slug,
+        stage.name,
+        version=payload.revision,
+        component="function",
+        part_of=workload.project,
+    )
     return {
         "name": payload.slug,
         "function": workload.name,
@@ -74,7 +68,7 @@ def _base(release: Release, payload: FunctionRelease) -> dict[str, Any]:
         "namespace": stage.namespace,
         "revision": payload.revision,
         "labels": labels,
-        "selector_labels": selector,
+        "selector_labels": selector_labels(payload.slug, stage.name),
         "annotations": _annotations(release, payload),
         "replicas": workload.replicas,
         "service_type": workload.service_type,
@@ -92,10 +86,10 @@ def _base(release: Release, payload: FunctionRelease) -> dict[str, Any]:
 def _annotations(release: Release, payload: FunctionRelease) -> dict[str, str]:
     workload = payload.workload
     annotations = {
-        f"{PREFIX}/function-name": workload.name,
-        f"{PREFIX}/function-kind": f"{workload.sdk}/{workload.kind}",
-        f"{PREFIX}/function-spec": workload.file,
-        f"{PREFIX}/revision": payload.revision,
+        f"{ANNOTATION_PREFIX}/function-name": workload.name,
+        f"{ANNOTATION_PREFIX}/function-kind": f"{workload.sdk}/{workload.kind}",
+        f"{ANNOTATION_PREFIX}/function-spec": workload.file,
+        f"{ANNOTATION_PREFIX}/revision": payload.revision,
     }
     if release.url:
         annotations["link.argocd.argoproj.io/function-spec"] = release.url

@@ -71,8 +71,12 @@ def parse_function(
     )
     if not name:
         problems.add("metadata.name", "is missing")
-    project = problems.string(metadata, "project", "metadata.project") or problems.string(
-        document, "project", "project"
+    project_field = "metadata.project" if "project" in metadata else "project"
+    project = checks.project_label(
+        problems,
+        problems.string(metadata, "project", "metadata.project")
+        or problems.string(document, "project", "project"),
+        project_field,
     )
     raw_version = problems.string(spec, "python_version", "spec.python_version")
     version = checks.python_version(problems, raw_version, "spec.python_version")

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.core.functions import code_sources, fields
+from watcher.core.functions import checks, code_sources, fields
 from watcher.core.functions.model import APPLICATION, JOB, RemoteSource, Volume, Workload
 from watcher.core.functions.problems import Problems
 from watcher.core.names import describe
@@ -165,7 +165,7 @@ def _application(
         kind="application",
         target=APPLICATION,
         name=name,
-        project=str(metadata.get("project") or ""),
+        project=_project(problems, metadata),
         image=image,
         command=(command,) if command else (),
         args=args,
@@ -219,7 +219,7 @@ def _job(
         kind="job",
         target=JOB,
         name=name,
-        project=str(metadata.get("project") or ""),
+        project=_project(problems, metadata),
         image=image,
         code=code,
         handler=handler,
@@ -227,3 +227,9 @@ def _job(
         replicas=1,
         **common,
     )
+
+
+def _project(problems: Problems, metadata: dict[str, Any]) -> str:
+    """MLRun's project name, checked as the label value it becomes."""
+    project = problems.string(metadata, "project", "metadata.project")
+    return checks.project_label(problems, project, "metadata.project")
