@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from watcher.adapters.git_transport import (
     network_env,
     redact,
     secrets_of,
+    speaks_native_git,
     ssh_command,
     wrap_command_error,
 )
@@ -403,17 +405,27 @@ def test_a_checkout_of_another_url_is_replaced(bare_remote: Path, tmp_path: Path
     assert git("config", "--get", "remote.origin.url", cwd=checkout) == str(bare_remote)
 
 
-@pytest.mark.parametrize("damage", ["lock", "head", "config", "no-objects"])
+@pytest.mark.parametrize("damage", ["lock", "tracking-lock", "head", "config", "no-objects"])
 def test_a_broken_checkout_is_cloned_again(
-    repo: GitOpsRepo, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+    repo: GitOpsRepo,
+    bare_remote: Path,
+    tmp_path: Path,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     repo.sync()
     sha = repo.apply_folder(FOLDER, {"a.yaml": b"a\n"}, "v1")
     repo.push()
     repo.close()
+    expected = sha
     dot_git = tmp_path / "checkout" / ".git"
     if damage == "lock":  # a daemon killed while it moved the branch
         (dot_git / "refs" / "heads" / "main.lock").write_text("")
+    elif damage == "tracking-lock":  # killed while it moved origin/main after a fetch
+        (dot_git / "refs" / "remotes" / "origin").mkdir(parents=True, exist_ok=True)
+        (dot_git / "refs" / "remotes" / "origin" / "main.lock").write_text("")
+        # The remote moved on: the fetch has a new head to record there.
+        expected = commit_and_push(other_writer(bare_remote, tmp_path, "w"), {"b": "b\n"}, "m")
     elif damage == "head":
         (dot_git / "HEAD").write_text("garbage\n")
     elif damage == "config":
@@ -424,7 +436,7 @@ def test_a_broken_checkout_is_cloned_again(
                 for obj in sub.iterdir():
                     obj.unlink()
     caplog.set_level(logging.WARNING)
-    assert repo.sync() == sha
+    assert repo.sync() == expected
     assert ("cloning again" in caplog.text) is (damage != "no-objects")
     only_git_in(tmp_path / "checkout")
     assert repo.read_tree(FOLDER) == {f"{FOLDER}/a.yaml": b"a\n"}
@@ -681,6 +693,55 @@ def test_ssh_urls_are_told_apart(url: str, ssh: bool) -> None:
     assert is_ssh_url(url) is ssh
 
 
+@pytest.mark.parametrize(
+    ("url", "native"),
+    [
+        ("/srv/repo.git", True),
+        ("relative/repo.git", True),
+        ("file:///srv/repo.git", True),
+        ("ssh://git@host/x.git", True),
+        ("git@github.com:org/repo.git", True),
+        ("git://host/repo.git", True),
+        ("https://github.com/org/repo.git", False),
+        ("HTTP://host/repo.git", False),
+        ("ext::sh -c touch% /tmp/x", False),  # a remote helper: only git fetch runs those
+        ("-u/tmp/evil", False),  # fetch-pack would read it as an option
+        ("ftp://host/repo.git", False),
+    ],
+)
+def test_fetch_pack_is_used_only_where_it_reaches_the_remote_itself(
+    url: str, native: bool
+) -> None:
+    assert speaks_native_git(url) is native
+
+
+def test_a_fetch_from_a_path_or_ssh_remote_walks_no_tree(
+    bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``git fetch`` proves the new head connected with ``rev-list --objects`` over every
+    tree of the old one (most of a fetch in a large GitOps repository, while another
+    writer may push first); fetch-pack's index-pack checks what it receives and nothing
+    else runs. git's own trace of every process shows it."""
+    clone = other_writer(bare_remote, tmp_path, "clone")
+    commit_and_push(clone, {f"{FOLDER}/a.yaml": "a: 1\n"}, "first")
+    with make_repo(str(bare_remote), tmp_path / "checkout") as repo:
+        repo.sync()
+        commit_and_push(clone, {f"{FOLDER}/a.yaml": "a: 2\n"}, "second")
+        trace = tmp_path / "trace.json"
+        monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+        head = repo.sync()
+        monkeypatch.delenv("GIT_TRACE2_EVENT")
+    assert head == git("rev-parse", "HEAD", cwd=clone)
+    started = [
+        event["argv"]
+        for event in map(json.loads, trace.read_text().splitlines())
+        if event.get("event") == "start"
+    ]
+    assert any("fetch-pack" in argv for argv in started), started
+    assert any("index-pack" in argv or "unpack-objects" in argv for argv in started), started
+    assert not any("rev-list" in argv for argv in started), started
+
+
 # -- credentials never leak -----------------------------------------------------------
 
 
@@ -689,15 +750,18 @@ def _all_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)) + repr(error) + repr(error.__cause__)
 
 
+@pytest.mark.parametrize("scheme", ["https", "ssh"])
 def test_a_password_in_the_url_never_shows_in_errors_argv_or_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     """git itself strips a password from the URLs it prints, so the error text alone
-    proves little: the password must not reach git's argv, .git/config or any file."""
+    proves little: the password must not reach git's argv (an ssh remote's URL is on
+    fetch-pack's), .git/config or any file."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    url = f"https://user:s3cr3t-pass@127.0.0.1:{port}/org/repo.git"
+    url = f"{scheme}://user:s3cr3t-pass@127.0.0.1:{port}/org/repo.git"
+    kept = f"{scheme}://{'user@' if scheme == 'ssh' else ''}127.0.0.1:{port}/org/repo.git"
     argv = _spy_on_git(monkeypatch)
     checkout = tmp_path / "checkout"
     with make_repo(url, checkout) as repo, pytest.raises(GitUnavailableError) as caught:
@@ -708,7 +772,7 @@ def test_a_password_in_the_url_never_shows_in_errors_argv_or_files(
     assert argv and not [a for a in argv if "s3cr3t-pass" in a]
     assert _files_holding(checkout, "s3cr3t-pass") == []
     config = (checkout / ".git" / "config").read_text()
-    assert f"url = https://127.0.0.1:{port}/org/repo.git" in config
+    assert f"url = {kept}" in config
 
 
 def test_an_unreachable_remote_promises_no_retry(tmp_path: Path) -> None:

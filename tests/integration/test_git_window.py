@@ -72,9 +72,11 @@ def test_between_fetch_and_push_git_runs_only_the_commit(
     publication = publisher.publish(planner_for("2"))  # type: ignore[arg-type]
 
     assert publication.pushed and publication.attempts == 1
-    fetch, push = seen.index("fetch"), seen.index("push")
+    # A path remote is fetched by fetch-pack (no connectivity walk: see below).
+    fetch, push = seen.index("fetch-pack"), seen.index("push")
     assert seen[fetch + 1 : push] == between
-    assert "fetch" not in seen[:fetch] and seen.count("fetch") == 1
+    assert "fetch-pack" not in seen[:fetch] and seen.count("fetch-pack") == 1
+    assert "fetch" not in seen
 
 
 def test_housekeeping_runs_after_the_push_not_in_the_fetch(
@@ -96,4 +98,5 @@ def test_housekeeping_runs_after_the_push_not_in_the_fetch(
     packs = list((checkout / ".git" / "objects" / "pack").glob("*.pack"))
     assert 1 <= len(packs) <= 4
     assert seen.count("fast-import") == 6 and seen.count("maintenance") == 6  # after each push
-    assert all(seen[index + 1] != "maintenance" for index, cmd in enumerate(seen) if cmd == "fetch")
+    fetches = [index for index, cmd in enumerate(seen) if cmd == "fetch-pack"]
+    assert fetches and all(seen[index + 1] != "maintenance" for index in fetches)

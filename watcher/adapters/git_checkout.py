@@ -34,6 +34,7 @@ from watcher.adapters.git_transport import (
     network_env,
     remote_url,
     secrets_of,
+    speaks_native_git,
     wrap_command_error,
 )
 from watcher.closing import Closing
@@ -41,6 +42,9 @@ from watcher.config.settings import Credentials, GitSettings
 from watcher.errors import GitError, PushRejectedError
 
 log = logging.getLogger(__name__)
+
+#: What ``git fetch-pack`` says when the remote has no such branch (yet).
+_NO_SUCH_BRANCH = ("no such remote ref", "no matching remote head")
 
 #: Syncs between two housekeeping runs that are not after a push (``tidy``).
 TIDY_EVERY = 25
@@ -54,6 +58,10 @@ class GitCheckout(Closing):
         self._branch = settings.branch
         # What git sees and .git/config holds: the URL without any credential in it.
         self._url = remote_url(settings.repo_url)
+        self._native = speaks_native_git(self._url)
+        #: The commit the last ``git fetch-pack`` found the remote's branch at, until the
+        #: tracking ref is moved there.
+        self._fetched_by_pack: str | None = None
         self._folder = CheckoutDir(checkout_dir, self._url, self._branch)
         self._dir = self._folder.path
         self._git_dir = self._folder.git_dir
@@ -229,6 +237,8 @@ class GitCheckout(Closing):
 
     def _fetch(self) -> bool:
         """Fetch the branch; False when the remote does not have it (yet)."""
+        if self._native:
+            return self._fetch_pack()
         tracking = f"refs/remotes/origin/{self._branch}"
         try:
             self._git(
@@ -250,10 +260,45 @@ class GitCheckout(Closing):
             return False
         return True
 
+    def _fetch_pack(self) -> bool:
+        """The fetch of a path, file:// or ssh remote: ``git fetch-pack``; the tracking ref
+        is moved in process (``_fetched_head``).
+
+        The same transfer as ``git fetch`` (index-pack checks every object received and
+        completes the thin pack from ours) without its connectivity walk: a
+        ``rev-list --objects`` over every tree of the old head, which in a GitOps
+        repository of thousands of folders is most of a fetch of one commit, and a fetch
+        starts the time in which another writer may push first. A remote that failed to
+        send what its branch needs shows up at the first read of it, as an error.
+        """
+        tracking = f"refs/remotes/origin/{self._branch}"
+        wanted = f"refs/heads/{self._branch}"
+        self._fetched_by_pack = None
+        try:
+            out = self._git("fetch-pack", "--thin", "--no-progress", self._url, wanted,
+                            network="fetch")  # fmt: skip
+        except GitError as exc:
+            # Said by a local remote and by one over ssh (protocol v0), respectively.
+            if not any(text in str(exc) for text in _NO_SUCH_BRANCH):
+                raise
+            self._git("update-ref", "-d", tracking)
+            return False
+        heads = [line.split()[0] for line in out.splitlines() if line.endswith(f" {wanted}")]
+        if not heads:
+            raise GitError(f"git fetch-pack named no commit for {wanted}: {out[:200]!r}")
+        self._fetched_by_pack = heads[0]
+        return True
+
     def _fetched_head(self) -> str:
-        """The commit ``origin/<branch>`` is at, read in process (no git process); lost
+        """The commit ``origin/<branch>`` is at, read in process (no git process), after
+        moving it where fetch-pack said (fetch-pack moves no ref). A stale lock and lost
         objects show up here, as damage."""
-        return commit_at(self._require_repo(), f"refs/remotes/origin/{self._branch}")
+        tracking = f"refs/remotes/origin/{self._branch}"
+        repo = self._require_repo()
+        if self._fetched_by_pack is not None:
+            sha, self._fetched_by_pack = self._fetched_by_pack, None
+            move_ref(repo, tracking, sha)
+        return commit_at(repo, tracking)
 
     def _point_branch(self, sha: str | None) -> str | None:
         """HEAD -> refs/heads/<branch> -> ``sha`` (what origin/<branch> is); None: unborn."""

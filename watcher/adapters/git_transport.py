@@ -109,6 +109,22 @@ def is_http_url(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
+#: ``<helper>::<address>``: a remote helper, which only ``git fetch`` can run.
+_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.-]*::")
+_NATIVE_SCHEMES = ("file://", "ssh://", "git+ssh://", "ssh+git://", "git://")
+
+
+def speaks_native_git(url: str) -> bool:
+    """Whether ``git fetch-pack`` reaches the remote itself: a path, ``file://``, ssh
+    (URL or scp-like) and ``git://``. http(s) and remote helpers need ``git fetch``; so
+    does a URL that starts with '-', which fetch-pack would take for an option."""
+    if not url or url.startswith("-") or _HELPER.match(url):
+        return False
+    if _SCHEME.match(url):
+        return url.lower().startswith(_NATIVE_SCHEMES)
+    return True
+
+
 def ssh_command(settings: GitSettings) -> str:
     """The ``GIT_SSH_COMMAND``: our key only, strict host key checking, never a prompt.
 
