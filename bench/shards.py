@@ -16,6 +16,11 @@ one bare remote, and a third for comparison:
   a branch), take a burst of as many promotions on other models again: what three
   daemons on this machine cost without the race (a figure, not a target).
 
+``single`` and ``shards`` take ``--rounds`` bursts each (default 2), in turn and in
+swapped order (single, shards, shards, single): this machine's speed drifts within
+minutes, and the target compares the two. Each side's promotions are pooled; each
+round's p50 is printed beside them.
+
 A thread polls each remote's ``main`` every 5 ms; a commit lands when ``main`` first
 contains it. Afterwards every commit of the burst is read back: each promoted
 (model, stage) must be changed by exactly one commit, no commit may change anything
@@ -24,6 +29,7 @@ name the new version. A promotion's latency runs from its ``MlflowClient`` call'
 return to its commit landing.
 
     python bench/shards.py [--quick] [--versions 10000] [--promotions 100] [--gap 0.1]
+                           [--rounds 2] [--keep]
 
 Prints a table; the last line is one JSON object with the figures and the targets met.
 """
@@ -79,7 +85,7 @@ def config(server: MlflowServer, remote: Path, state: Path, groups: list[str]) -
 
 
 def start_all(
-    server: MlflowServer, remotes: list[Path], work: Path, phase: str, secret: str
+    server: MlflowServer, remotes: list[Path], work: Path, phase: str, secret: str, label: str
 ) -> list[DaemonProcess]:
     """The phase's daemons (the one for all groups, or one per group, each pushing to
     its entry of ``remotes``), each done with its startup reconcile."""
@@ -88,7 +94,7 @@ def start_all(
     daemons = []
     try:
         for index, groups in enumerate(layouts):
-            where = work / f"{phase}-{index}"
+            where = work / f"{label}-{index}"
             settings = config(server, remotes[index], where / "state", groups)
             daemons.append(start_daemon(where, settings, {}, env))
         for daemon in daemons:
@@ -163,9 +169,16 @@ def check_each(
     homes: dict[Path, list[str]], written: dict[str, float], landed: dict[Path, dict[str, float]]
 ) -> dict[str, Any]:
     """``check`` on each remote with the models it holds, added up."""
+    return added_up(
+        [check(remote, models, written, landed[remote]) for remote, models in homes.items()]
+    )
+
+
+def added_up(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Outcomes of disjoint sets of models as one: counts and lists added, dicts merged."""
     total: dict[str, Any] = {}
-    for remote, models in homes.items():
-        for key, value in check(remote, models, written, landed[remote]).items():
+    for outcome in outcomes:
+        for key, value in outcome.items():
             if key not in total:
                 total[key] = value
             elif isinstance(value, dict):
@@ -210,12 +223,13 @@ def phase_figures(outcome: dict[str, Any], models: list[str]) -> dict[str, Any]:
 
 def run_phase(
     phase: str, server: MlflowServer, remotes: list[Path], work: Path, models: list[str],
-    args: argparse.Namespace,
-) -> dict[str, Any]:  # fmt: skip
-    """One burst; ``remotes``: the remote each daemon pushes to (one per daemon)."""
+    args: argparse.Namespace, label: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """One burst; ``remotes``: the remote each daemon pushes to (one per daemon). What
+    ``check`` found, and what the daemons' logs say."""
     secret = secrets.token_hex(16)
     started = time.perf_counter()
-    daemons = start_all(server, remotes, work, phase, secret)
+    daemons = start_all(server, remotes, work, phase, secret, label)
     startup = time.perf_counter() - started
     client = server.client()
     hooks = []
@@ -240,15 +254,34 @@ def run_phase(
             r: [m for m in models if m.startswith(f"{g}-")]
             for r, g in zip(remotes, GROUPS, strict=True)
         }
-    figures = phase_figures(check_each(homes, written, landed), models)
-    figures["startup_s"] = startup
+    outcome = check_each(homes, written, landed)
     # From each daemon's log (start-up included): pushes rejected because another
     # writer pushed first (each is re-planned), and runs that gave up after the
     # publisher's attempts (each retried after the source's backoff).
-    figures["pushes_rejected"] = [log.count("push rejected (attempt") for log in logs]
-    figures["runs_failed"] = [log.count("reconcile could not complete") for log in logs]
-    print(f"{phase}: p50 {figures.get('all', {}).get('p50_s', float('nan')):.3f} s, "
-          f"exactly once: {figures['exactly_once']}", file=sys.stderr)  # fmt: skip
+    logged = {
+        "startup_s": startup,
+        "pushes_rejected": [log.count("push rejected (attempt") for log in logs],
+        "runs_failed": [log.count("reconcile could not complete") for log in logs],
+    }
+    p50 = phase_figures(dict(outcome), models).get("all", {}).get("p50_s", float("nan"))
+    print(f"{label}: p50 {p50:.3f} s", file=sys.stderr)
+    return outcome, logged
+
+
+def pooled(runs: list[tuple[list[str], dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """One phase's figures over its rounds: latencies pooled (each model is promoted in
+    one round only), counts added, each round's p50 kept beside them."""
+    models = [model for run_models, _outcome, _logged in runs for model in run_models]
+    each = [phase_figures(dict(outcome), run_models) for run_models, outcome, _ in runs]
+    figures = phase_figures(added_up([dict(outcome) for _m, outcome, _l in runs]), models)
+    figures["rounds"] = [
+        {key: round_[key]["p50_s"] for key in ("all", *GROUPS) if key in round_}
+        for round_ in each
+    ]
+    figures["startup_s"] = [logged["startup_s"] for _m, _o, logged in runs]
+    for key in ("pushes_rejected", "runs_failed"):
+        per_round = [logged[key] for _m, _o, logged in runs]
+        figures[key] = [sum(counts) for counts in zip(*per_round, strict=True)]
     return figures
 
 
@@ -275,12 +308,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert server.db_path is not None
         for group in GROUPS:
             seed(server.db_path, args.versions // SHARDS, group)
-        single, sharded, apart = plan_models(args.versions, args.promotions, 3)
+        lists = plan_models(args.versions, args.promotions, 2 * args.rounds + 1)
         remote = bare(work / "remote.git")
-        figures["single"] = run_phase("single", server, [remote], work, single, args)
-        figures["shards"] = run_phase("shards", server, [remote] * SHARDS, work, sharded, args)
+        homes = {"single": [remote], "shards": [remote] * SHARDS}
+        runs: dict[str, list[tuple[list[str], dict[str, Any], dict[str, Any]]]] = {
+            "single": [], "shards": [],
+        }  # fmt: skip
+        # Rounds in turn, the order swapped each round (single, shards, shards, single):
+        # this machine's speed drifts within minutes, and the comparison is between them.
+        for index in range(args.rounds):
+            order = ("single", "shards") if index % 2 == 0 else ("shards", "single")
+            for phase in order:
+                models = lists.pop(0)
+                outcome, logged = run_phase(phase, server, homes[phase], work, models, args,
+                                            f"{phase}-{index + 1}")  # fmt: skip
+                runs[phase].append((models, outcome, logged))
+        figures["single"] = pooled(runs["single"])
+        figures["shards"] = pooled(runs["shards"])
         own = [bare(work / f"apart-{index}.git") for index in range(SHARDS)]
-        figures["apart"] = run_phase("apart", server, own, work, apart, args)
+        models = lists.pop(0)
+        figures["apart"] = pooled(
+            [(models, *run_phase("apart", server, own, work, models, args, "apart"))]
+        )
     finally:
         stop_mlflow_server(server)
         if args.keep:
@@ -307,10 +356,17 @@ def main() -> None:
     parser.add_argument("--promotions", type=int, default=100, help="per phase")
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between promotions")
     parser.add_argument("--timeout", type=float, default=300.0, help="for a burst to land")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="bursts for one daemon and for the shards, taken in turn "
+                        "(default 2; 1 with --quick)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     if args.quick:
         args.versions, args.promotions = 600, 30
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     f = run(args)
     met = targets(f)
     print(f"{f['versions']} versions in {SHARDS} groups; bursts of {args.promotions} "
@@ -325,6 +381,12 @@ def main() -> None:
             s = row.get(key, {"n": 0, "p50_s": float("nan"), "p95_s": float("nan")})
             extra = f" {row['commits']:>8} {row['exactly_once']!s:>13}" if key == "all" else ""
             print(f"{name:<28} {s['n']:>3} {s['p50_s']:>7.3f}s {s['p95_s']:>7.3f}s{extra}")
+    for phase in ("single", "shards"):
+        rounds = "; ".join(
+            ", ".join(f"{key} {p50:.3f}s" for key, p50 in each.items())
+            for each in f[phase]["rounds"]
+        )
+        print(f"{phase}, p50 in each round: {rounds}")
     for phase, _label in labels:
         row = f[phase]
         print(f"{phase}: pushes rejected per daemon {row['pushes_rejected']}, runs that "
