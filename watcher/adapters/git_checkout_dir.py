@@ -93,7 +93,9 @@ class CheckoutDir:
         self._adopt(repo)
         (self.git_dir / MARKER).write_text("owned by gitops-watcher; deleted at will\n")
         fetch = f"+refs/heads/{self._branch}:refs/remotes/origin/{self._branch}"
-        # Through the config writer, not `git remote add URL`: a URL never goes into argv.
+        # Through the config writer, not `git remote add URL`: no URL is read as an
+        # option. (Only fetch-pack gets one in argv: a path, file:// or ssh URL, without
+        # a password and never starting with '-'; see git_transport.speaks_native_git.)
         with repo.config_writer("repository") as config:
             config.set_value('remote "origin"', "url", self._url)
             config.set_value('remote "origin"', "fetch", fetch)
