@@ -392,6 +392,70 @@ def test_gates_keep_a_worse_version_out_and_a_waiver_lets_it_in(
     assert "Metrics, v1 → v3:\n- accuracy: 0.902 → 0.95 (+0.048)\n- rmse: 0.5 → not logged" in body
 
 
+def test_a_plan_made_again_after_another_writer_pushed_asks_the_registry_nothing_again(
+    mlflow_server: MlflowServer,
+    bare_remote: Path,
+    tmp_path: Path,
+    unique_model_name: Any,
+    watcher: Watcher,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gates and the review notes ask the registry about a version once per
+    reconcile. Another writer's hold record landing between the plan and the fetch
+    makes the publisher plan again on the new head (a record can change the plan);
+    what the first plan read is not read again."""
+    from watcher.sources.mlflow.evidence import MlflowEvidence
+    from watcher.spine.publisher import DirectPushPublisher
+
+    client = mlflow_server.client()
+    name = unique_model_name("raced")
+    watcher.stage(
+        "production",
+        gates=[{"metric": "accuracy", "not_worse_than": "deployed", "direction": "higher"}],
+    )
+    scored_version(client, name, {"accuracy": 0.90}, FEATURES)
+    scored_version(client, name, {"accuracy": 0.93}, FEATURES)
+    client.set_registered_model_alias(name, "champion", "1")
+    assert watcher(capsys)[0] == 0
+    client.set_registered_model_alias(name, "champion", "2")
+
+    asked: list[str] = []
+    read_metrics = MlflowEvidence.metrics
+
+    def counted(self: MlflowEvidence, details: Any) -> Any:
+        asked.append(json.dumps(details, sort_keys=True))
+        return read_metrics(self, details)
+
+    plans: list[Any] = []
+    plan = DirectPushPublisher._plan
+
+    def plan_then_race(self: DirectPushPublisher, planner: Any, only: Any) -> Any:
+        plans.append(plan(self, planner, only))
+        if len(plans) == 1:  # another writer's (unreadable) record, before our fetch
+            other = operator_clone(bare_remote, tmp_path / "other")
+            record = other / "deployments/.gitops-watcher/holds/elsewhere/hold.json"
+            record.parent.mkdir(parents=True)
+            record.write_text("{}\n")
+            git("add", "-A", cwd=other)
+            git("commit", "-qm", "another writer's record", cwd=other)
+            git("push", "-q", "origin", "HEAD:main", cwd=other)
+        return plans[-1]
+
+    monkeypatch.setattr(MlflowEvidence, "metrics", counted)
+    monkeypatch.setattr(DirectPushPublisher, "_plan", plan_then_race)
+    code, out = watcher(capsys)
+
+    assert code == 0, out
+    assert len(plans) == 2, "the record should have made the publisher plan again"
+    assert subjects(bare_remote)[:2] == [
+        f"update {name} in production: v1 → v2",
+        "another writer's record",
+    ]
+    # Both versions' metrics were read (the gate and the notes), each once.
+    assert len(set(asked)) == 2 and len(asked) == 2, asked
+
+
 def test_the_serving_contract_refuses_or_warns_about_a_breaking_signature(
     mlflow_server: MlflowServer,
     bare_remote: Path,
