@@ -244,3 +244,42 @@ def test_a_checkout_that_cannot_go_back_is_synced_and_repaired(
     assert git("rev-parse", "main", cwd=bare_remote) == repo.head()
     files = git("ls-tree", "-r", "--name-only", "main", cwd=bare_remote).splitlines()
     assert "deployments/q/staging/x.yaml" not in files
+
+
+class RivalBeforeEachPush(RivalBeforeFirstPush):
+    """Another writer pushes before each of our first ``times`` pushes."""
+
+    def __init__(self, repo: GitOpsRepo, clone: Path, times: int) -> None:
+        super().__init__(repo, clone, {})
+        self.times = times
+
+    def push(self) -> None:
+        self.pushes += 1
+        if self.pushes <= self.times:
+            git("pull", "-q", "--rebase", "origin", "main", cwd=self.clone)
+            commit_and_push(self.clone, {f"rival/{self.pushes}.txt": "r\n"}, "a rival")
+        self.repo.push()
+
+
+def test_a_writer_that_keeps_losing_waits_no_longer_each_time(
+    seeded: tuple[GitOpsRepo, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first retry comes at once and each later one after at most the backoff, not a
+    doubling one: each rejection means another writer got through, and a growing wait
+    left the shard that kept losing further and further behind."""
+    repo, clone = seeded
+    slept: list[float] = []
+    monkeypatch.setattr("watcher.spine.publisher.random.uniform", lambda low, high: high)
+    racing = RivalBeforeEachPush(repo, clone, times=4)
+    publisher = DirectPushPublisher(
+        racing,  # type: ignore[arg-type]
+        "deployments",
+        attempts=5,
+        backoff_seconds=0.01,
+        sleep=slept.append,
+    )
+
+    publication = publisher.publish(lambda current: make_plan(current, WANTED, MODELS))
+
+    assert publication.pushed and publication.attempts == 5
+    assert slept == [0.01, 0.01, 0.01]  # after the 2nd, 3rd and 4th rejections

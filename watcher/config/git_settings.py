@@ -38,8 +38,8 @@ class GitSettings(Frozen):
         0.05,
         ge=0,
         description="After a rejected push (another writer pushed first) the first retry "
-        "comes at once; later ones wait a random share of this, doubling each time, so "
-        "writers rejected together do not retry together.",
+        "comes at once; each later one waits a random share of this, so writers rejected "
+        "together do not retry together.",
     )
     timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one git network command.")
     forge: ForgeSettings = Field(default_factory=ForgeSettings)

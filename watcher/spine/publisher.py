@@ -5,7 +5,7 @@ rather than a plan, because a publisher may have to plan again. The direct
 publisher plans on the head as last fetched, then fetches: when the branch moved,
 the same plan holds if the commits in between touched none of its folders, else it
 plans again on the new head. Then it commits one change per folder and pushes; when
-another writer pushed first, it fetches and pushes again with backoff, the same way.
+another writer pushed first, it fetches and pushes again (with a little jitter), the same way.
 So the time between a fetch and its push holds no plan. The pull request publisher
 (``pull_requests.py``) routes each change by its stage's publish mode, and hands the
 direct ones to this one.
@@ -138,7 +138,6 @@ class DirectPushPublisher:
         # holds no plan (the policy asks the registry about versions, for one).
         head = self._last_head()
         plan = self._plan(planner, only)
-        delay = self._backoff
         for attempt in range(1, self._attempts + 1):
             head, plan = self._on_latest(head, plan, planner, only)
             # Pushes tried so far: the earlier, rejected ones; this one only if it happens.
@@ -156,11 +155,13 @@ class DirectPushPublisher:
                     raise
                 log.warning("push rejected (attempt %d of %d)", attempt, self._attempts)
                 # The first retry at once (the branch moved: the new head is there to
-                # fetch); later ones after a random share of a doubling delay (full
-                # jitter), or writers rejected together retry in step and collide again.
+                # fetch); later ones after a random share of the backoff, so writers
+                # rejected together spread out. Not doubling: a rejection means another
+                # writer got through (progress), and a growing wait would only leave the
+                # writer that keeps losing further behind (measured: one shard of three
+                # starved while the others pushed).
                 if attempt > 1:
-                    self._sleep(random.uniform(0, delay))  # noqa: S311 (timing, not secrets)
-                    delay *= 2
+                    self._sleep(random.uniform(0, self._backoff))  # noqa: S311 (timing, not secrets)
                 continue
             publication.pushed = True
             return publication
