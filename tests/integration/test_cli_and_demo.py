@@ -104,6 +104,8 @@ def test_missing_settings_exit_2_with_what_to_set(
 def test_config_command_prints_settings_without_secrets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Set here, not left to an earlier test (mlflow.set_tracking_uri exports its URI to os.environ).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example.com")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "very-secret-token")
     monkeypatch.setenv("GIT_REPO_URL", "ssh://git@example.com/gitops.git")
     assert main(["config"]) == 0

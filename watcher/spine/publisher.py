@@ -229,7 +229,7 @@ class DirectPushPublisher:
         applied = []
         for change, commit in zip(plan.changes, commits, strict=True):
             if commit:
-                log.info("committed %s: %s", commit[:10], change.subject)
+                log.debug("committed %s: %s", commit[:10], change.subject)
                 applied.append(Applied(change, commit))
         return applied
 
