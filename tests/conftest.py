@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -47,3 +48,29 @@ def _process_state_is_restored() -> Iterator[None]:
     root.handlers[:] = saved[1]
     ours.setLevel(saved[2])
     gc.set_threshold(*saved[3])
+
+
+#: What ``mlflow.set_tracking_uri`` and ``mlflow.set_registry_uri`` export for subprocesses.
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_are_restored() -> Iterator[None]:
+    """A test that runs the demo in-process, or logs a model with ``mlflow``, sets MLflow's
+    process-wide URIs, and MLflow exports them to ``os.environ``: later tests (and the
+    daemons they start) must not inherit a server that has stopped, nor pass only
+    because an earlier test left one behind."""
+    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
+    yield
+    if all(os.environ.get(name) == value for name, value in saved.items()):
+        return
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        # None unsets the tracking URI (and its variable); the registry's falls back to it.
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
