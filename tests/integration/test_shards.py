@@ -139,6 +139,9 @@ def test_shards_land_every_promotion_once_and_keep_to_their_own_folders(
             log = shards.daemons[shard].log()
             assert all(f"{name} v1 to staging" in log for name in names[shard])
             assert not any(name in log for name in names[other]), shard
+            # The other shard's deliveries asked for nothing: no run that manages nothing.
+            assert log.count("accepted (no source here selects the model it names)") >= 2, shard
+            assert "(asked by webhook): nothing managed" not in log, shard
         before = folders(bare_remote)
 
         # Shard a now selects a1 only, and restarts: a2 is nobody's now; both stay.

@@ -22,8 +22,9 @@ from watcher.daemon.metrics import DaemonMetrics
 from watcher.daemon.status import StatusBoard
 from watcher.spine.triggers import Verdict, WebhookTrigger
 
-#: Told of each accepted delivery: the route's trigger and its verdict (with any hint).
-OnWebhook = Callable[[WebhookTrigger, Verdict], None]
+#: Told of each accepted delivery: the route's trigger and its verdict (with any hint);
+#: returns the verdict to answer with when it says more (None: the same).
+OnWebhook = Callable[[WebhookTrigger, Verdict], Verdict | None]
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         verdict = hook.verify(_Headers(headers), body)
         if verdict.status == 202:
-            self.on_webhook(hook, verdict)
+            verdict = self.on_webhook(hook, verdict) or verdict
         self._webhook_answer(verdict.status, verdict.outcome, verdict.message)
 
     def _webhook_answer(self, status: int, outcome: str, message: str) -> None:

@@ -13,6 +13,7 @@ half-written reaches the remote.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from watcher.daemon.runner import RunRequest
 from watcher.daemon.source_runners import SourceRunners
 from watcher.daemon.status import StatusBoard
 from watcher.daemon.status_writer import StatusWriter, policy_news
-from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler
+from watcher.daemon.triggers import FileWatch, ProbeJob, Scheduler, shown_names
 from watcher.daemon.writer_ports import SharedLease, WriterLock
 from watcher.errors import (
     EXIT_OK,
@@ -154,14 +155,22 @@ class Daemon:
 
     def _on_webhook(
         self, lock: WriterLock, hook: WebhookTrigger, verdict: Verdict
-    ) -> None:
+    ) -> Verdict | None:
         """The writer reconciles what the delivery names; a standby leaves a mark that the
-        writer picks up when it next renews the lease (within ``lock_renew_seconds``)."""
+        writer picks up when it next renews the lease (within ``lock_renew_seconds``).
+        A delivery naming only models no source here selects (another shard's) asks for
+        nothing, and its answer says so."""
         sent_at = verdict.timestamp
+        asks = hook.asks(verdict.hint)
+        if not asks and verdict.hint is not None:
+            log.debug("webhook: no source here selects %s", shown_names(verdict.hint))
+            return dataclasses.replace(verdict, message="no source here selects the model it names")
         if self._runners is not None or not isinstance(lock, SharedLease):
-            self.ask("webhook", sent_at, sources=hook.sources, hint=verdict.hint)
+            for sources, hint in asks:
+                self.ask("webhook", sent_at, sources=sources, hint=hint)
         elif lock.request_reconcile(sent_at):
             log.info("standby: webhook handed to the writer through the state database")
+        return None
 
     def _wait_for_lease(self, lease: SharedLease) -> bool:
         """Standby until the lease is ours; False when asked to stop first."""

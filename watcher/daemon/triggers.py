@@ -255,7 +255,7 @@ class ProbeJob:
         if not changed:
             return
         if isinstance(changed, frozenset):
-            log.info("change probe: %s changed (%s)", self._name, _names(changed))
+            log.info("change probe: %s changed (%s)", self._name, shown_names(changed))
             self._request("probe", started, changed)
         else:
             log.info("change probe: %s changed", self._name)
@@ -280,7 +280,7 @@ class ProbeJob:
         self._next_at = began + gap - 0.05 if paced else 0.0
 
 
-def _names(hint: Hint, shown: int = 3) -> str:
+def shown_names(hint: Hint, shown: int = 3) -> str:
     """``'a', 'b' and 3 more`` for a log line."""
     names = sorted(hint)
     text = ", ".join(repr(name[:80]) for name in names[:shown])

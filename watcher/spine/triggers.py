@@ -96,6 +96,22 @@ class WebhookTrigger:
     describe: str = ""
     #: The sources an accepted delivery asks (one route may serve several registries).
     sources: tuple[str, ...] = ()
+    #: ``narrow(source, hint)``: the part of a hint the source selects (its own name
+    #: patterns); None: every source takes every hint.
+    narrow: Callable[[str, Hint], Hint] | None = None
+
+    def asks(self, hint: Hint | None) -> list[tuple[tuple[str, ...], Hint | None]]:
+        """Whom an accepted delivery asks, each with what: a source that selects nothing a
+        hint names is not asked at all (a shard hears of every shard's models; reading
+        none of them would be a run that manages nothing). No hint: every source, whole."""
+        if hint is None or self.narrow is None or not self.sources:
+            return [(self.sources, hint)]
+        asked: dict[Hint, list[str]] = {}
+        for source in self.sources:
+            part = self.narrow(source, hint)
+            if part:
+                asked.setdefault(part, []).append(source)
+        return [(tuple(sources), part) for part, sources in asked.items()]
 
 
 Trigger = FileTrigger | PollTrigger | WebhookTrigger

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from watcher.config.settings import Settings
+from watcher.config.settings import RegistrySettings, Settings
 from watcher.core.stages import NameFilter
 from watcher.errors import ConfigError
 from watcher.sources.mlflow.copies import build_artifacts, copy_location
@@ -85,8 +85,8 @@ class MlflowKind:
         for endpoint in configured:
             found += registry_triggers(endpoint, context.daemon_settings)
         if configured:
-            names = tuple(e.name for e in configured)
-            found.append(webhook_trigger(WEBHOOK_PATH, context, names))
+            selections = {e.name: name_filter(e.registry) for e in configured}
+            found.append(webhook_trigger(WEBHOOK_PATH, context, selections))
         return found
 
     def reporters(
@@ -101,15 +101,19 @@ def mlflow_source(
     settings: Settings, endpoint: MlflowEndpoint, registry: RegistryReader, artifacts: Any
 ) -> MlflowSource:
     """One registry as a source, with its stages as core policies."""
-    models = endpoint.registry.models
     return MlflowSource(
         endpoint.name,
         endpoint.path,
         registry,
         tuple(stage_policy(stage, settings.render) for stage in endpoint.stages),
-        NameFilter(models.include, models.exclude),
+        name_filter(endpoint.registry),
         artifacts,
     )
+
+
+def name_filter(registry: RegistrySettings) -> NameFilter:
+    """The models a registry source manages (``registry.models``)."""
+    return NameFilter(registry.models.include, registry.models.exclude)
 
 
 KIND = MlflowKind()

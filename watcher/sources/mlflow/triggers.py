@@ -17,11 +17,13 @@ webhooks, or a REST probe beside it, see a change before the resync.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from watcher.config.daemon_settings import DaemonSettings
+from watcher.core.stages import NameFilter
 from watcher.core.urls import redact_url
 from watcher.sources.mlflow.settings_view import MlflowEndpoint
 from watcher.sources.mlflow.webhook import SECRET_ENV, WebhookVerifier
@@ -77,9 +79,12 @@ def registry_triggers(endpoint: MlflowEndpoint, daemon: DaemonSettings) -> list[
     return found
 
 
-def webhook_trigger(path: str, context: BuildContext, sources: tuple[str, ...]) -> WebhookTrigger:
-    """One route for every MLflow source: a delivery asks each of them to read the model
-    it names again (a source whose patterns do not select it reads nothing)."""
+def webhook_trigger(
+    path: str, context: BuildContext, selections: Mapping[str, NameFilter]
+) -> WebhookTrigger:
+    """One route for every MLflow source (``selections``: each one's name patterns): a
+    delivery asks each source whose patterns select the model it names to read that model
+    again; the others are not asked."""
     daemon = context.daemon_settings
     verifier = WebhookVerifier(
         context.env.get(SECRET_ENV) or None,
@@ -93,5 +98,8 @@ def webhook_trigger(path: str, context: BuildContext, sources: tuple[str, ...]) 
         verifier.verify,
         enabled=verifier.enabled,
         describe=f"MLflow webhooks at POST {path} ({state})",
-        sources=sources,
+        sources=tuple(selections),
+        narrow=lambda source, hint: frozenset(
+            name for name in hint if selections[source].matches(name)
+        ),
     )
