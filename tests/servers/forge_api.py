@@ -17,6 +17,13 @@ token on every request:
 - Gitea/Forgejo API v1 (https://gitea.com/api/swagger): ``Authorization: token``;
   fields ``number``, ``html_url``, ``state``, ``merged``, ``merged_at``,
   ``merge_commit_sha``, ``head.ref``, ``base.ref``; create 201 or 409; edit 201.
+  Labels as Gitea keeps them, each with an id: ``GET /repos/{owner}/{repo}/labels``
+  and ``GET /orgs/{org}/labels`` (paged by ``page`` and ``limit``; 404 for a user's
+  repository), ``POST /repos/{owner}/{repo}/labels`` (``name`` and ``color``
+  required, 201 with the label); ``POST …/issues/{index}/labels`` takes ids, or
+  names of labels that exist (others are dropped, as since Gitea 1.22,
+  go-gitea/gitea#30943), or ids only with ``gitea_ids_only`` (before 1.22: a name
+  is a 422), and answers with the issue's labels.
 
 The repository behind it is real: a pull request can only be opened from a branch
 that exists on the bare remote, and merges (by the API, or by a test acting as a
@@ -68,6 +75,14 @@ class ForgeDouble:
     tokens_seen: list[str] = field(default_factory=list)
     #: Create the next pull request, then drop the connection without a reply.
     lose_next_create_reply: bool = False
+    #: Gitea's labels, id -> name: the repository's, and its organisation's (None: a
+    #: user owns the repository, so there is no organisation to ask).
+    repo_labels: dict[int, str] = field(default_factory=dict)
+    org_labels: dict[int, str] | None = None
+    #: Gitea before 1.22: an issue's labels are given by id only.
+    gitea_ids_only: bool = False
+    #: The token may not create labels (403).
+    refuse_label_creation: bool = False
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -200,8 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = unquote(parts.path).removeprefix(ROOTS[forge.kind])
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        owner = forge.repository.split("/", 1)[0]
         for method, pattern, action in _ROUTES[forge.kind]:
-            match = re.fullmatch(pattern.replace("{repo}", re.escape(forge.repository)), path)
+            pattern = pattern.replace("{repo}", re.escape(forge.repository))
+            match = re.fullmatch(pattern.replace("{owner}", re.escape(owner)), path)
             if method == self.command and match:
                 result = action(forge, self, body or {}, query, *match.groups())
                 if result is not None:
@@ -283,6 +300,52 @@ def _labels(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str],
     return 200, [{"name": name} for name in pr.labels]
 
 
+def _label_json(label_id: int, name: str) -> dict[str, Any]:
+    return {"id": label_id, "name": name, "color": "00aabb", "description": ""}
+
+
+def _listed(labels: dict[int, str], query: dict[str, str]) -> list[dict[str, Any]]:
+    limit, page = int(query.get("limit", 30)), int(query.get("page", 1))
+    every = [_label_json(i, name) for i, name in sorted(labels.items())]
+    return every[(page - 1) * limit : page * limit]
+
+
+def _repo_labels(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str]) -> Result:
+    return 200, _listed(forge.repo_labels, query)
+
+
+def _org_labels(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str]) -> Result:
+    if forge.org_labels is None:
+        return 404, {"message": "GetOrgByName"}
+    return 200, _listed(forge.org_labels, query)
+
+
+def _create_label(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str]) -> Result:
+    if forge.refuse_label_creation:
+        return 403, {"message": "token does not have at least one of required scope(s)"}
+    name, colour = str(body.get("name") or ""), str(body.get("color") or "")
+    if not name or not re.fullmatch(r"#?[0-9a-fA-F]{6}", colour):
+        return 422, {"message": "[Name Color]: Required"}
+    label_id = max([*forge.repo_labels, *(forge.org_labels or {})], default=0) + 1
+    forge.repo_labels[label_id] = name
+    return 201, _label_json(label_id, name)
+
+
+def _gitea_labels(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str],
+                  number: str) -> Result:  # fmt: skip
+    known = {**(forge.org_labels or {}), **forge.repo_labels}
+    pr = forge.pulls[int(number)]
+    for given in body.get("labels", []):
+        if isinstance(given, str) and forge.gitea_ids_only:
+            return 422, {"message": "[]: json: cannot unmarshal string into Go value of type int64"}
+        name = known.get(given) if isinstance(given, int) else (
+            given if given in known.values() else None)  # fmt: skip
+        if name is not None and name not in pr.labels:
+            pr.labels.append(name)
+    ids = {name: i for i, name in known.items()}
+    return 200, [_label_json(ids[name], name) for name in pr.labels]
+
+
 def _comment(forge: ForgeDouble, h: _Handler, body: Any, query: dict[str, str],
              number: str) -> Result:  # fmt: skip
     forge.pulls[int(number)].comments.append(str(body.get("body")))
@@ -323,7 +386,10 @@ _ROUTES: dict[str, list[tuple[str, str, Any]]] = {
         ("GET", _PULL, _find), ("POST", _PULL, _create),
         ("PATCH", _PULL + r"/(\d+)", _update), ("GET", _PULL + r"/(\d+)", _read),
         ("POST", _PULL + r"/(\d+)/merge", _merge),
-        ("POST", r"/repos/{repo}/issues/(\d+)/labels", _labels),
+        ("POST", r"/repos/{repo}/issues/(\d+)/labels", _gitea_labels),
         ("POST", r"/repos/{repo}/issues/(\d+)/comments", _comment),
+        ("GET", r"/repos/{repo}/labels", _repo_labels),
+        ("POST", r"/repos/{repo}/labels", _create_label),
+        ("GET", r"/orgs/{owner}/labels", _org_labels),
     ],
 }  # fmt: skip

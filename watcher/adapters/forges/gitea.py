@@ -7,8 +7,14 @@ https://gitea.com/api/swagger, the same in Forgejo: https://codeberg.org/api/swa
 - create:  ``POST /repos/{owner}/{repo}/pulls`` (201; 409 when one is open already)
 - update, close: ``PATCH /repos/{owner}/{repo}/pulls/{index}`` (201; ``state: closed``)
 - read:    ``GET /repos/{owner}/{repo}/pulls/{index}`` (200)
-- labels:  ``POST /repos/{owner}/{repo}/issues/{index}/labels`` with label names (200;
-  names the repository does not have are left out by Gitea: create the labels once)
+- labels:  ``POST /repos/{owner}/{repo}/issues/{index}/labels`` with label *ids* (200).
+  Gitea before 1.22 takes ids only (names since go-gitea/gitea#30943), and later
+  ones drop names the repository does not have, so the names are looked up first:
+  ``GET /repos/{owner}/{repo}/labels`` (paged), then ``GET /orgs/{owner}/labels``
+  for the rest (404 when a user owns the repository, 403 when the token may not
+  read the organisation: no labels from there), and what is still missing is
+  created with ``POST /repos/{owner}/{repo}/labels`` (201). The ids are kept for
+  the life of the client.
 - comment: ``POST /repos/{owner}/{repo}/issues/{index}/comments`` (201)
 - merge (only with ``auto_merge``): ``POST /repos/{owner}/{repo}/pulls/{index}/merge``
   with ``Do`` (200; 405 when it cannot be merged, 409 when the head moved)
@@ -19,11 +25,13 @@ Authentication: ``Authorization: token <token>``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from watcher.adapters.forges.api import ForgeTarget, JsonApi, timestamp
 from watcher.adapters.forges.shaped import GitHubShapedForge
 from watcher.core.pull_requests import ForgePullRequest
+from watcher.errors import ForgeError, ForgeRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,11 @@ SCOPES_HINT = (
 PAGE = 50
 #: Pages of open pull requests looked through for one branch (50 each).
 MAX_PAGES = 40
+#: Pages of a repository's (or an organisation's) labels looked through (50 each).
+MAX_LABEL_PAGES = 20
+#: The colour of a label gitops-watcher creates (Gitea requires one): the tool's own
+#: label, and each ``stage:<name>``.
+LABEL_COLOURS = {"gitops-watcher": "#0e8a16", "stage:": "#1d76db"}
 
 
 class GiteaForge(GitHubShapedForge):
@@ -49,6 +62,9 @@ class GiteaForge(GitHubShapedForge):
 
     def __init__(self, api_url: str, repository: str, token: str, *, timeout: float) -> None:
         self._repo = f"/repos/{repository}"
+        self._org = f"/orgs/{repository.split('/', 1)[0]}"
+        #: Label name -> id, as found or created; the same labels serve every pull request.
+        self._label_ids: dict[str, int] = {}
         self._api = JsonApi(
             ForgeTarget("Gitea", api_url, repository, SCOPES_HINT),
             token,
@@ -72,6 +88,57 @@ class GiteaForge(GitHubShapedForge):
         payload = {"Do": method, "MergeTitleField": title}
         self._api.call("POST", f"{self._repo}/pulls/{number}/merge", json=payload)
         return self.read(number).merge_commit
+
+    def _label(self, number: int, labels: Sequence[str]) -> None:
+        """Attach the labels by id, creating in the repository those it does not have
+        (an organisation's labels of the same name are used as they are)."""
+        try:
+            ids = self._ids_of(labels)
+            self._api.call("POST", f"{self._repo}/issues/{number}/labels", json={"labels": ids})
+        except ForgeError as exc:  # labels help filtering; they never block a promotion
+            log.warning("could not label pull request #%d: %s", number, exc)
+
+    def _ids_of(self, names: Sequence[str]) -> list[int]:
+        missing = [name for name in names if name not in self._label_ids]
+        if missing:
+            self._label_ids.update(self._listed(f"{self._repo}/labels", missing, ()))
+        missing = [name for name in missing if name not in self._label_ids]
+        if missing:
+            # 404: a user owns the repository; 403: the token may not read the organisation.
+            self._label_ids.update(self._listed(f"{self._org}/labels", missing, (403, 404)))
+        for name in [name for name in missing if name not in self._label_ids]:
+            self._label_ids[name] = self._create_label(name)
+        return [self._label_ids[name] for name in names]
+
+    def _listed(
+        self, path: str, wanted: Sequence[str], tolerate: tuple[int, ...]
+    ) -> dict[str, int]:
+        """The ids of the ``wanted`` labels found under ``path`` (none when it answers
+        with a status in ``tolerate``)."""
+        found: dict[str, int] = {}
+        for page in range(1, MAX_LABEL_PAGES + 1):
+            params: dict[str, str | int] = {"limit": PAGE, "page": page}
+            status, data = self._api.call("GET", path, params=params, tolerate=tolerate)
+            items = data if status == 200 and isinstance(data, list) else []
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                name, label_id = str(item.get("name")), item.get("id")
+                if name in wanted and name not in found and isinstance(label_id, int):
+                    found[name] = label_id
+            if len(items) < PAGE or len(found) == len(set(wanted)):
+                break
+        return found
+
+    def _create_label(self, name: str) -> int:
+        colour = LABEL_COLOURS["gitops-watcher" if name == "gitops-watcher" else "stage:"]
+        payload = {"name": name, "color": colour, "description": "set by gitops-watcher"}
+        _, data = self._api.call("POST", f"{self._repo}/labels", json=payload, ok=(201,))
+        label_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(label_id, int):
+            raise ForgeRefusedError(f"{self.describe()} created label {name!r} but sent no id")
+        log.info("created label %r in %s", name, self.describe())
+        return label_id
 
 
 def _ref(item: Any, side: str) -> str:
