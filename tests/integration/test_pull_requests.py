@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -341,21 +342,36 @@ def test_git_merge_helper_really_merges(bare_remote: Path, tmp_path: Path) -> No
     assert len(parents) == 2 and git_out(bare_remote, "show", "main:b") == "b"
 
 
-def _promote_to_production(server: MlflowServer, name: str) -> None:
-    """v1 to staging (a direct commit: the branch a pull request needs) and production."""
-    client = server.client()
-    register_version(client, name)
-    client.set_registered_model_alias(name, "staging", "1")
-    client.set_registered_model_alias(name, "champion", "1")
+@dataclass
+class GiteaRepo:
+    """A Gitea double over the bare remote, and a config whose production stage
+    publishes pull requests there."""
+
+    forge: ForgeDouble
+    server: MlflowServer
+    names: ModelNames
+    config_path: str
+    capsys: pytest.CaptureFixture[str]
+
+    def promote(self, suffix: str) -> str:
+        """A new model's v1 to staging (a direct commit: the branch a pull request
+        needs) and production."""
+        name = self.names(suffix)
+        client = self.server.client()
+        register_version(client, name)
+        client.set_registered_model_alias(name, "staging", "1")
+        client.set_registered_model_alias(name, "champion", "1")
+        return name
+
+    def reconcile(self) -> tuple[int, str]:
+        return reconcile(self.config_path, self.capsys)
+
+    def label_creations(self) -> int:
+        return self.forge.requests.count(("POST", "/api/v1/repos/team/gitops/labels"))
 
 
-def _label_creations(forge: ForgeDouble) -> int:
-    return forge.requests.count(("POST", "/api/v1/repos/team/gitops/labels"))
-
-
-@pytest.mark.parametrize("ids_only", [False, True], ids=["gitea-1.22+", "gitea-1.21"])
-def test_gitea_labels_are_created_once_where_missing_and_attached_by_id(
-    ids_only: bool,
+@pytest.fixture
+def gitea(
     mlflow_server: MlflowServer,
     bare_remote: Path,
     forge_for: Any,
@@ -363,71 +379,59 @@ def test_gitea_labels_are_created_once_where_missing_and_attached_by_id(
     unique_model_name: ModelNames,
     clean_env: pytest.MonkeyPatch,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
+) -> GiteaRepo:
+    forge: ForgeDouble = forge_for("gitea")
+    clean_env.setenv("GITEA_TOKEN", TOKEN)
+    path = config(tmp_path, mlflow_server, str(bare_remote), unique_model_name.prefix, forge)
+    return GiteaRepo(forge, mlflow_server, unique_model_name, path, capsys)
+
+
+@pytest.mark.parametrize("ids_only", [False, True], ids=["gitea-1.22+", "gitea-1.21"])
+def test_gitea_labels_are_created_once_where_missing_and_attached_by_id(
+    ids_only: bool, gitea: GiteaRepo
 ) -> None:
     """A user's repository without the labels: Gitea would drop their names (or, before
     1.22, refuse them), so they are created, once, and every pull request gets both."""
-    forge: ForgeDouble = forge_for("gitea")
+    forge = gitea.forge
     forge.gitea_ids_only = ids_only
-    clean_env.setenv("GITEA_TOKEN", TOKEN)
-    first, second, third = (unique_model_name(n) for n in ("one", "two", "three"))
-    _promote_to_production(mlflow_server, first)
-    _promote_to_production(mlflow_server, second)
-    path = config(tmp_path, mlflow_server, str(bare_remote), unique_model_name.prefix, forge)
-
-    code, out = reconcile(path, capsys)
+    gitea.promote("one")
+    gitea.promote("two")
+    code, out = gitea.reconcile()
     assert code == 0 and out.count("opened pull request") == 2, out
     assert "could not label" not in out
     assert sorted(forge.repo_labels.values()) == ["gitops-watcher", "stage:production"]
-    assert _label_creations(forge) == 2
+    assert gitea.label_creations() == 2
     assert ("GET", "/api/v1/orgs/team/labels") in forge.requests  # asked, 404: a user's
     for pr in forge.pulls.values():
         assert pr.labels == ["gitops-watcher", "stage:production"]
 
     # Another run (a new client) finds them in the repository and creates none.
-    _promote_to_production(mlflow_server, third)
-    code, out = reconcile(path, capsys)
+    gitea.promote("three")
+    code, out = gitea.reconcile()
     assert code == 0 and "opened pull request #3" in out, out
-    assert _label_creations(forge) == 2
+    assert gitea.label_creations() == 2
     assert forge.pulls[3].labels == ["gitops-watcher", "stage:production"]
 
 
 def test_gitea_labels_of_the_repository_and_its_organisation_are_used_as_they_are(
-    mlflow_server: MlflowServer,
-    bare_remote: Path,
-    forge_for: Any,
-    tmp_path: Path,
-    unique_model_name: ModelNames,
-    clean_env: pytest.MonkeyPatch,  # noqa: F811
-    capsys: pytest.CaptureFixture[str],
+    gitea: GiteaRepo,
 ) -> None:
-    forge: ForgeDouble = forge_for("gitea")
-    forge.repo_labels = {3: "stage:production"}
-    forge.org_labels = {7: "gitops-watcher"}
-    clean_env.setenv("GITEA_TOKEN", TOKEN)
-    _promote_to_production(mlflow_server, unique_model_name("org"))
-    path = config(tmp_path, mlflow_server, str(bare_remote), unique_model_name.prefix, forge)
-    code, out = reconcile(path, capsys)
+    gitea.forge.repo_labels = {3: "stage:production"}
+    gitea.forge.org_labels = {7: "gitops-watcher"}
+    gitea.promote("org")
+    code, out = gitea.reconcile()
     assert code == 0 and "opened pull request #1" in out, out
-    assert forge.pulls[1].labels == ["gitops-watcher", "stage:production"]
-    assert _label_creations(forge) == 0 and len(forge.repo_labels) == 1
+    assert gitea.forge.pulls[1].labels == ["gitops-watcher", "stage:production"]
+    assert gitea.label_creations() == 0 and len(gitea.forge.repo_labels) == 1
 
 
 def test_gitea_labels_that_cannot_be_created_never_hold_a_pull_request_back(
-    mlflow_server: MlflowServer,
-    bare_remote: Path,
-    forge_for: Any,
-    tmp_path: Path,
-    unique_model_name: ModelNames,
-    clean_env: pytest.MonkeyPatch,  # noqa: F811
-    capsys: pytest.CaptureFixture[str],
+    gitea: GiteaRepo,
 ) -> None:
-    forge: ForgeDouble = forge_for("gitea")
-    forge.refuse_label_creation = True
-    clean_env.setenv("GITEA_TOKEN", TOKEN)
-    _promote_to_production(mlflow_server, unique_model_name("nolabel"))
-    path = config(tmp_path, mlflow_server, str(bare_remote), unique_model_name.prefix, forge)
-    code, out = reconcile(path, capsys)
+    gitea.forge.refuse_label_creation = True
+    gitea.promote("nolabel")
+    code, out = gitea.reconcile()
     assert code == 0 and "opened pull request #1" in out, out
     assert "could not label pull request #1" in out and "write:issue" in out, out
-    assert forge.pulls[1].labels == [] and forge.pulls[1].state == "open"
+    assert gitea.forge.pulls[1].labels == [] and gitea.forge.pulls[1].state == "open"
     assert TOKEN not in out
