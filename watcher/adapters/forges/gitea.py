@@ -44,9 +44,9 @@ PAGE = 50
 MAX_PAGES = 40
 #: Pages of a repository's (or an organisation's) labels looked through (50 each).
 MAX_LABEL_PAGES = 20
-#: The colour of a label gitops-watcher creates (Gitea requires one): the tool's own
-#: label, and each ``stage:<name>``.
-LABEL_COLOURS = {"gitops-watcher": "#0e8a16", "stage:": "#1d76db"}
+#: The colours of the labels gitops-watcher creates (Gitea requires one): its own
+#: label green, each ``stage:<name>`` blue.
+TOOL_LABEL_COLOUR, STAGE_LABEL_COLOUR = "#0e8a16", "#1d76db"
 
 
 class GiteaForge(GitHubShapedForge):
@@ -131,7 +131,7 @@ class GiteaForge(GitHubShapedForge):
         return found
 
     def _create_label(self, name: str) -> int:
-        colour = LABEL_COLOURS["gitops-watcher" if name == "gitops-watcher" else "stage:"]
+        colour = TOOL_LABEL_COLOUR if name == "gitops-watcher" else STAGE_LABEL_COLOUR
         payload = {"name": name, "color": colour, "description": "set by gitops-watcher"}
         _, data = self._api.call("POST", f"{self._repo}/labels", json=payload, ok=(201,))
         label_id = data.get("id") if isinstance(data, dict) else None
