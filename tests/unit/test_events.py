@@ -16,7 +16,15 @@ from tests.unit.test_ledger import ID, applied, result
 from watcher.adapters.ledger import Ledger
 from watcher.core.app_health import HealthReport
 from watcher.core.event_builder import build_events
-from watcher.core.events import EVENT_NAMES, EVENT_OF_STATE, Event, StateChange, event_names
+from watcher.core.events import (
+    EVENT_NAMES,
+    EVENT_OF_STATE,
+    Event,
+    StateChange,
+    epoch_seconds,
+    event_names,
+    iso_time,
+)
 from watcher.core.notify_formats import (
     SIGNATURE_HEADER,
     cloudevent,
@@ -218,3 +226,12 @@ def test_a_receiver_gets_the_events_sources_and_stages_it_asked_for() -> None:
     assert only(event(event="failed", source="team-a", stage=""))  # a source: no stage
     assert only(event(event="failed", source="", stage=""))  # the run: no source, no stage
     assert wants([], [], [])(event())
+
+
+def test_times_from_apis_read_back_and_odd_fields_read_as_unknown() -> None:
+    """Forges and Argo CD write ISO 8601 with ``Z`` or an offset; anything else is None."""
+    assert epoch_seconds("2026-12-04T12:00:00Z") == 1796385600.0
+    assert epoch_seconds("2026-12-04T13:00:00+01:00") == 1796385600.0
+    assert epoch_seconds(iso_time(1796385600.25)) == 1796385600.25
+    for odd in ("", "yesterday", "2026-13-40T00:00:00Z", None, 1796385600, {"at": "x"}):
+        assert epoch_seconds(odd) is None

@@ -14,13 +14,13 @@ bearer token, as the Argo CD CLI does.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 import requests
 
 from watcher.closing import Closing
 from watcher.core.app_health import AppStatus
+from watcher.core.events import epoch_seconds
 from watcher.errors import PermanentError, TemporaryError
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,8 @@ def _status(item: Any) -> AppStatus | None:
         sync=str(sync.get("status") or "Unknown"),
         health=str(health.get("status") or "Unknown"),
         revision=str(sync.get("revision") or ""),
-        reconciled_at=_time(status.get("reconciledAt")),
+        reconciled_at=epoch_seconds(status.get("reconciledAt")),
     )
-
-
-def _time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def selector(applicationset: str) -> str:

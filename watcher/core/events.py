@@ -173,3 +173,14 @@ def iso_time(at: float) -> str:
     """UTC, ISO 8601, to the millisecond: ``2025-01-31T12:00:00.000Z``."""
     moment = datetime.fromtimestamp(at, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_seconds(value: object) -> float | None:
+    """An ISO 8601 time as APIs write it (``…Z`` or an offset), in seconds since the
+    epoch; None for anything else, so a reply's odd field never fails its reader."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

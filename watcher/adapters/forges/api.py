@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import requests
@@ -146,16 +145,6 @@ def _message(data: Any) -> str:
         elif isinstance(item, str):
             parts.append(item)
     return "; ".join(parts)
-
-
-def timestamp(value: object) -> float | None:
-    """An ISO 8601 time as the forges write it, in seconds since the epoch."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def said(data: Any) -> str:

@@ -28,8 +28,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from watcher.adapters.forges.api import ForgeTarget, JsonApi, timestamp
+from watcher.adapters.forges.api import ForgeTarget, JsonApi
 from watcher.adapters.forges.shaped import GitHubShapedForge
+from watcher.core.events import epoch_seconds
 from watcher.core.pull_requests import ForgePullRequest
 from watcher.errors import ForgeError, ForgeRefusedError
 
@@ -155,6 +156,6 @@ def _pull_request(data: Any) -> ForgePullRequest:
         url=str(item.get("html_url") or ""),
         state="merged" if merged else ("open" if state == "open" else "closed"),
         branch=_ref(item, "head"),
-        merged_at=timestamp(item.get("merged_at")),
+        merged_at=epoch_seconds(item.get("merged_at")),
         merge_commit=str(item.get("merge_commit_sha") or "") if merged else "",
     )

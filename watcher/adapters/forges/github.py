@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from watcher.adapters.forges.api import ForgeTarget, JsonApi, timestamp
+from watcher.adapters.forges.api import ForgeTarget, JsonApi
 from watcher.adapters.forges.shaped import GitHubShapedForge
+from watcher.core.events import epoch_seconds
 from watcher.core.pull_requests import ForgePullRequest
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class GitHubForge(GitHubShapedForge):
 
 def _pull_request(data: Any) -> ForgePullRequest:
     item = data if isinstance(data, dict) else {}
-    merged_at = timestamp(item.get("merged_at"))
+    merged_at = epoch_seconds(item.get("merged_at"))
     state = "merged" if merged_at is not None or item.get("merged") else str(item.get("state"))
     head = item.get("head")
     head = head if isinstance(head, dict) else {}

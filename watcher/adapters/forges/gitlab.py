@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from watcher.adapters.forges.api import ForgeTarget, JsonApi, said, timestamp
+from watcher.adapters.forges.api import ForgeTarget, JsonApi, said
+from watcher.core.events import epoch_seconds
 from watcher.core.pull_requests import ForgePullRequest
 from watcher.errors import ForgeRefusedError
 
@@ -117,6 +118,6 @@ def _merge_request(data: Any) -> ForgePullRequest:
         url=str(item.get("web_url") or ""),
         state="merged" if state == "merged" else ("open" if state == "opened" else "closed"),
         branch=str(item.get("source_branch") or ""),
-        merged_at=timestamp(item.get("merged_at")),
+        merged_at=epoch_seconds(item.get("merged_at")),
         merge_commit=str(commit) if state == "merged" else "",
     )
